@@ -1,0 +1,132 @@
+/**
+ * `tether agent`: enroll if the data directory holds no identity yet, wait while pending,
+ * then run the control channel until SIGTERM/SIGINT.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import pino, { type Logger } from "pino";
+import { ControlClient } from "./control-client.js";
+import { EnrollError, enroll, poll } from "./enroll.js";
+import { collectFacts } from "./facts.js";
+import { HttpError } from "./https-json.js";
+import { ensureDataDir, type Identity, loadIdentity, loadOrCreateKeys, saveIdentity } from "./identity.js";
+import { Journal } from "./journal.js";
+
+export interface AgentOptions {
+  dataDir: string;
+  url?: string;
+  token?: string;
+  tokenFile?: string;
+  name?: string;
+  websocket?: boolean;
+  log?: Logger;
+  /** Abort waiting/running (tests, signals). */
+  signal?: AbortSignal;
+}
+
+export class AgentError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+export async function prepareIdentity(
+  o: AgentOptions,
+  log: Logger,
+): Promise<{ identity: Identity; keys: ReturnType<typeof loadOrCreateKeys> }> {
+  ensureDataDir(o.dataDir);
+  const keys = loadOrCreateKeys(o.dataDir);
+  let identity = loadIdentity(o.dataDir);
+  if (!identity) {
+    const token = o.token ?? (o.tokenFile ? readFileSync(o.tokenFile, "utf8").trim() : undefined);
+    if (!o.url || !token) {
+      throw new AgentError(
+        `${o.dataDir} holds no enrolled identity yet: pass --url and --token (or --token-file) to enroll`,
+        2,
+      );
+    }
+    const name = o.name ?? hostname();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        identity = await enroll({ url: o.url, token, name, keys, facts: collectFacts(), log });
+        break;
+      } catch (err) {
+        if (err instanceof HttpError)
+          throw new AgentError(`enrollment refused: ${err.message} (${err.code})`, 3);
+        if (err instanceof EnrollError) throw new AgentError(`enrollment failed: ${err.message}`, 3);
+        // Network trouble: retry (idempotent per key, so a lost answer burns nothing).
+        const delay = Math.min(60_000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        log.warn(
+          { err: (err as Error).message, retryInMs: Math.round(delay) },
+          "cannot reach the server to enroll",
+        );
+        await sleep(delay, o.signal);
+        if (o.signal?.aborted) throw new AgentError("stopped", 0);
+      }
+    }
+    saveIdentity(o.dataDir, identity);
+  }
+  while (identity.state === "pending" || (identity.state === "accepted" && !identity.broker)) {
+    log.info({ deviceId: identity.deviceId }, "waiting for an operator to accept this device");
+    await sleep(5000, o.signal);
+    if (o.signal?.aborted) throw new AgentError("stopped", 0);
+    try {
+      identity = await poll(identity, keys);
+      saveIdentity(o.dataDir, identity);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 403) {
+        identity = { ...identity, state: "revoked" };
+        saveIdentity(o.dataDir, identity);
+        break;
+      }
+      log.warn({ err: (err as Error).message }, "poll failed; will retry");
+    }
+  }
+  if (identity.state === "rejected") throw new AgentError("an operator rejected this device", 4);
+  if (identity.state === "revoked")
+    throw new AgentError("this device was revoked; enroll again with a new data directory", 4);
+  return { identity, keys };
+}
+
+/** Run until the signal aborts. Resolves when stopped cleanly. */
+export async function runAgent(o: AgentOptions): Promise<void> {
+  const log = o.log ?? pino({ level: process.env.TETHER_LOG_LEVEL ?? "info" }, pino.destination(2));
+  const { identity, keys } = await prepareIdentity(o, log);
+  const journal = new Journal(o.dataDir);
+  let fatal: Error | null = null;
+  const client = new ControlClient({
+    identity,
+    keys,
+    journal,
+    log,
+    facts: collectFacts,
+    websocket: o.websocket,
+    onFatal: (err) => {
+      fatal = err;
+      ac.abort();
+    },
+  });
+  const ac = new AbortController();
+  o.signal?.addEventListener("abort", () => ac.abort());
+  log.info({ deviceId: identity.deviceId, name: identity.name }, "agent starting");
+  client.start();
+  await new Promise<void>((resolve) => {
+    if (ac.signal.aborted) resolve();
+    ac.signal.addEventListener("abort", () => resolve());
+  });
+  await client.stop();
+  log.info("agent stopped");
+  if (fatal) throw new AgentError((fatal as Error).message, 5);
+}

@@ -1,0 +1,378 @@
+/**
+ * The agent side of the control channel (docs/protocol.md §3–9). Only the agent starts
+ * handshakes: on connect, on its rotation timer, or when the server asks with a signed,
+ * rate-limited request. Sending keys live only in memory: after any restart, handshake again.
+ */
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import {
+  type DownMessage,
+  type DownType,
+  decodeDown,
+  deviceTopic,
+  encodeMessage,
+  encodeWill,
+  type Facts,
+  FrameType,
+  type HandshakeWelcome,
+  peekFrame,
+  type PendingHandshake,
+  type Session,
+  startHandshake,
+  type UpBody,
+  type UpType,
+  verifyReject,
+  verifyRekeyRequest,
+} from "@tether/protocol";
+import mqtt, { type MqttClient } from "mqtt";
+import type { Logger } from "pino";
+import { Backoff } from "./backoff.js";
+import type { DownHandler } from "./handler-types.js";
+import { downHandlers } from "./handlers/index.js";
+import type { AgentKeys, Identity } from "./identity.js";
+import type { Journal, JournalRecord } from "./journal.js";
+import { AGENT_VERSION } from "./version.js";
+
+export interface ControlClientOptions {
+  identity: Identity;
+  keys: AgentKeys;
+  journal: Journal;
+  log: Logger;
+  facts: () => Facts;
+  /** Use MQTT over WebSocket on the HTTPS port instead of the TLS port. */
+  websocket?: boolean;
+  keepaliveSeconds?: number;
+  /** Called when the server says this agent can never work (e.g. protocol version). */
+  onFatal?: (err: Error) => void;
+  backoff?: Backoff;
+}
+
+const HANDSHAKE_RETRY_MS = 5000;
+const HANDSHAKE_TRIES = 3;
+const REFUSED_BACKOFF_MS = 5 * 60_000;
+
+export class ControlClient extends EventEmitter {
+  readonly journal: Journal;
+  private readonly log: Logger;
+  private readonly id: Identity;
+  private client: MqttClient | null = null;
+  private connId: Buffer = randomBytes(16);
+  private session?: Session;
+  private previous?: Session;
+  private pendingHs?: { hs: PendingHandshake; tries: number; timer: NodeJS.Timeout };
+  private rekeyTimer?: NodeJS.Timeout;
+  private reconnectTimer?: NodeJS.Timeout;
+  private lastRekeySeq = 0n;
+  private lastHandshakeAt = 0;
+  private stopping = false;
+  private acks: number[] = [];
+  private ackScheduled = false;
+  private readonly backoff: Backoff;
+  private readonly up: string;
+  private readonly down: string;
+  readonly stats = { handshakes: 0, connects: 0, refused: 0 };
+
+  constructor(private readonly o: ControlClientOptions) {
+    super();
+    this.journal = o.journal;
+    this.log = o.log;
+    this.id = o.identity;
+    this.backoff = o.backoff ?? new Backoff();
+    this.up = deviceTopic(this.id.shard, this.id.deviceId, "up");
+    this.down = deviceTopic(this.id.shard, this.id.deviceId, "down");
+  }
+
+  get ready(): boolean {
+    return !!this.session && !!this.client?.connected;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopping) return;
+    const broker = this.id.broker;
+    if (!broker) throw new Error("no broker credential; enrollment is not complete");
+    this.connId = randomBytes(16);
+    const url = this.o.websocket && broker.wsUrl ? broker.wsUrl : broker.url;
+    this.stats.connects++;
+    const c = mqtt.connect(url, {
+      clientId: this.id.deviceId,
+      username: broker.username,
+      password: broker.password,
+      clean: true,
+      keepalive: this.o.keepaliveSeconds ?? 30,
+      reconnectPeriod: 0,
+      connectTimeout: 15_000,
+      protocolVersion: 4,
+      ca: broker.caCert,
+      rejectUnauthorized: true,
+      will: {
+        topic: this.up,
+        payload: encodeWill({
+          deviceId: this.id.deviceId,
+          connId: this.connId,
+          signKey: this.o.keys.sign.privateKey,
+        }),
+        qos: 1,
+        retain: false,
+      },
+    });
+    this.client = c;
+    let refused = false;
+    c.on("connect", () => {
+      (c.stream as any)?.setNoDelay?.(true);
+      this.log.info({ url }, "connected to broker");
+      c.subscribe(this.down, { qos: 1 }, (err, granted) => {
+        if (err || !granted || granted[0]?.qos === 128) {
+          this.log.error({ err: err?.message }, "the broker refused our subscription");
+          c.end(true);
+          return;
+        }
+        void this.handshake("connect");
+      });
+    });
+    c.on("message", (_topic, payload) => {
+      void this.onFrame(payload).catch((err) => this.log.error({ err }, "frame handling failed"));
+    });
+    c.on("error", (err: any) => {
+      if (typeof err?.code === "number" && [2, 4, 5].includes(err.code)) {
+        refused = true;
+        this.stats.refused++;
+        this.log.error(
+          { code: err.code },
+          "the broker refused this device's credentials (revoked, or the credential was rotated); backing off",
+        );
+      } else {
+        this.log.warn({ err: err?.message }, "broker connection error");
+      }
+    });
+    c.on("close", () => {
+      if (this.client !== c) return;
+      this.session = undefined;
+      this.previous = undefined;
+      this.clearHandshake();
+      clearTimeout(this.rekeyTimer);
+      this.emit("disconnected");
+      if (this.stopping) return;
+      const delay = refused ? REFUSED_BACKOFF_MS : this.backoff.next();
+      if (refused) this.backoff.hard();
+      this.log.info({ delayMs: delay }, "disconnected; reconnecting after backoff");
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private clearHandshake(): void {
+    if (this.pendingHs) clearTimeout(this.pendingHs.timer);
+    this.pendingHs = undefined;
+  }
+
+  /** Start a handshake (docs/protocol.md §4); the counter is on disk before the frame leaves. */
+  async handshake(why: string): Promise<void> {
+    const c = this.client;
+    if (!c?.connected || this.pendingHs) return;
+    this.lastHandshakeAt = Date.now();
+    const now = BigInt(Date.now());
+    const counter = now > this.journal.hsCounter ? now : this.journal.hsCounter + 1n;
+    await this.journal.write([{ k: "hs", counter: counter.toString() }]);
+    const hs = startHandshake({
+      deviceId: this.id.deviceId,
+      localStatic: this.o.keys.noise,
+      remoteStatic: Buffer.from(this.id.serverNoiseKey, "base64url"),
+      counter,
+    });
+    this.log.debug({ why }, "handshake");
+    const send = () => c.publish(this.up, hs.frame, { qos: 1 });
+    const retry = () => {
+      if (!this.pendingHs || this.pendingHs.hs !== hs) return;
+      if (++this.pendingHs.tries >= HANDSHAKE_TRIES) {
+        this.log.warn("no handshake reply; reconnecting");
+        this.clearHandshake();
+        c.end(true);
+        return;
+      }
+      send(); // same handshake id: the server answers with its cached reply
+      this.pendingHs.timer = setTimeout(retry, HANDSHAKE_RETRY_MS);
+    };
+    this.pendingHs = { hs, tries: 0, timer: setTimeout(retry, HANDSHAKE_RETRY_MS) };
+    send();
+  }
+
+  private async onFrame(frame: Buffer): Promise<void> {
+    let head: ReturnType<typeof peekFrame>;
+    try {
+      head = peekFrame(frame);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "dropped malformed frame");
+      return;
+    }
+    switch (head.type) {
+      case FrameType.HandshakeReply:
+        return this.onHandshakeReply(frame);
+      case FrameType.Data:
+        return this.onData(frame);
+      case FrameType.RekeyRequest:
+        return this.onRekeyRequest(frame);
+      case FrameType.Reject:
+        return this.onReject(frame);
+      default:
+        this.log.warn({ type: head.type }, "dropped unexpected frame type");
+    }
+  }
+
+  private async onHandshakeReply(frame: Buffer): Promise<void> {
+    const p = this.pendingHs;
+    if (!p) return;
+    let session: Session;
+    try {
+      session = p.hs.finish(frame);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "rejected handshake reply");
+      return;
+    }
+    this.clearHandshake();
+    this.previous = this.session;
+    this.session = session;
+    this.stats.handshakes++;
+    this.backoff.reset();
+    let welcome: HandshakeWelcome | undefined;
+    try {
+      welcome = JSON.parse(session.handshakePayload.toString("utf8"));
+    } catch {
+      welcome = undefined;
+    }
+    const rekeyMs = Math.max(1, welcome?.rekeySeconds ?? 3600) * 1000;
+    clearTimeout(this.rekeyTimer);
+    // ±10% jitter so a fleet does not rotate in lockstep.
+    this.rekeyTimer = setTimeout(() => void this.handshake("timer"), rekeyMs * (0.9 + Math.random() * 0.2));
+    this.rekeyTimer.unref?.();
+    this.sendNow("hello", {
+      connId: this.connId.toString("hex"),
+      agentVersion: AGENT_VERSION,
+      facts: this.o.facts(),
+    });
+    for (const m of [...this.journal.outbox.values()].sort((a, b) => a.mid - b.mid)) {
+      this.sendRaw({ t: m.t, mid: m.mid, b: m.b });
+    }
+    this.log.info({ keyId: session.keyId.toString("hex") }, "control channel ready");
+    this.emit("ready");
+  }
+
+  private async onData(frame: Buffer): Promise<void> {
+    const { keyId } = peekFrame(frame);
+    const s = [this.session, this.previous].find((x) => x && keyId && x.keyId.equals(keyId));
+    if (!s) {
+      this.log.warn("data under an unknown key; asking for a fresh handshake");
+      if (Date.now() - this.lastHandshakeAt > 2000) void this.handshake("unknown key");
+      return;
+    }
+    let msg: DownMessage;
+    try {
+      msg = decodeDown(s.open(frame));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "dropped control message");
+      return;
+    }
+    if (s === this.session) this.previous = undefined; // the server uses the new key: forget the old
+    const handler = downHandlers[msg.t] as DownHandler<DownType>;
+    if (!handler.durable) {
+      await handler.handle({ client: this }, msg.b as never);
+      return;
+    }
+    const mid = msg.mid!;
+    if (this.journal.hasSeen(mid)) {
+      this.queueAck(mid); // a re-send: acknowledge again, never process twice
+      return;
+    }
+    const recs = (await handler.handle({ client: this }, msg.b as never)) ?? [];
+    await this.journal.write([...recs, { k: "seen", mid }]);
+    for (const r of recs) if (r.k === "out") this.sendRaw({ t: r.t, mid: r.mid, b: r.b });
+    this.queueAck(mid);
+  }
+
+  private onRekeyRequest(frame: Buffer): void {
+    let seq: bigint;
+    try {
+      ({ seq } = verifyRekeyRequest(
+        frame,
+        this.id.deviceId,
+        Buffer.from(this.id.serverSignKey, "base64url"),
+      ));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "ignored bad rekey request");
+      return;
+    }
+    if (seq <= this.lastRekeySeq || Date.now() - this.lastHandshakeAt < 2000) return;
+    this.lastRekeySeq = seq;
+    void this.handshake("server asked");
+  }
+
+  private onReject(frame: Buffer): void {
+    let info: { code: string; message: string; supportedVersions: number[] };
+    try {
+      info = verifyReject(frame, this.id.deviceId, Buffer.from(this.id.serverSignKey, "base64url"));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "ignored bad reject frame");
+      return;
+    }
+    this.log.error({ code: info.code, supportedVersions: info.supportedVersions }, info.message);
+    if (info.code === "TETHER_ERR_UNSUPPORTED_VERSION") this.o.onFatal?.(new Error(info.message));
+  }
+
+  private queueAck(mid: number): void {
+    this.acks.push(mid);
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    // Acknowledge only once everything before is on disk.
+    void this.journal.write([]).then(() => {
+      this.ackScheduled = false;
+      const mids = this.acks;
+      this.acks = [];
+      if (mids.length) this.sendNow("ack", { mids });
+    });
+  }
+
+  /** A durable upstream message: returns the journal record; send it after it is written. */
+  outgoing<K extends UpType>(t: K, b: UpBody<K>): JournalRecord {
+    return { k: "out", mid: this.journal.allocMid(), t, b };
+  }
+
+  /** Queue a durable upstream message: on disk first, then sent, re-sent until acknowledged. */
+  async sendDurable<K extends UpType>(t: K, b: UpBody<K>): Promise<void> {
+    const rec = this.outgoing(t, b) as Extract<JournalRecord, { k: "out" }>;
+    await this.journal.write([rec]);
+    this.sendRaw({ t: rec.t, mid: rec.mid, b: rec.b });
+  }
+
+  sendNow<K extends UpType>(t: K, b: UpBody<K>): boolean {
+    return this.sendRaw({ t, b });
+  }
+
+  private sendRaw(msg: { t: string; mid?: number; b: unknown }): boolean {
+    const s = this.session;
+    const c = this.client;
+    if (!s || !c?.connected) return false;
+    c.publish(this.up, s.seal(encodeMessage(msg)), { qos: 1 });
+    return true;
+  }
+
+  /** Clean shutdown: an explicit goodbye (brokers fire no will on a clean disconnect). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.rekeyTimer);
+    this.clearHandshake();
+    const c = this.client;
+    if (c) {
+      if (this.session && c.connected) {
+        const frame = this.session.seal(
+          encodeMessage({ t: "bye", b: { connId: this.connId.toString("hex") } }),
+        );
+        await new Promise<void>((resolve) => c.publish(this.up, frame, { qos: 1 }, () => resolve()));
+      }
+      await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
+    }
+    this.journal.close();
+  }
+}

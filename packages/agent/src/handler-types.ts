@@ -1,0 +1,22 @@
+/** One handler per downstream message type, registered in a mapped type (DESIGN.md §4). */
+import type { DownBody, DownType } from "@tether/protocol";
+import type { JournalRecord } from "./journal.js";
+import type { ControlClient } from "./control-client.js";
+
+export interface AgentContext {
+  client: ControlClient;
+}
+
+/**
+ * Durable handlers return the journal records to write together with the "seen" mark
+ * (e.g. an outgoing reply), so processing and its result are recorded atomically.
+ */
+export type DownHandler<K extends DownType> = {
+  durable: boolean;
+  handle(
+    ctx: AgentContext,
+    body: DownBody<K>,
+  ): Promise<JournalRecord[] | undefined> | JournalRecord[] | undefined;
+};
+
+export type DownHandlers = { [K in DownType]: DownHandler<K> };

@@ -1,0 +1,173 @@
+/**
+ * The agent's durable state (docs/protocol.md §8): an append-only journal in the data
+ * directory, fsynced in batches (one write and one fdatasync for every record that arrived
+ * in the same turn of the event loop), replayed at start and compacted into a snapshot.
+ * Holds the handshake counter, the upstream outbox and the ids of downstream messages
+ * already processed, so nothing is lost or run twice across crashes.
+ */
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+  fsyncSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+
+export type JournalRecord =
+  | { k: "hs"; counter: string }
+  | { k: "out"; mid: number; t: string; b: unknown }
+  | { k: "acked"; mids: number[] }
+  | { k: "seen"; mid: number };
+
+interface Snapshot {
+  hsCounter: string;
+  nextMid: number;
+  outbox: { mid: number; t: string; b: unknown }[];
+  seenLow: number;
+  seenAbove: number[];
+}
+
+const COMPACT_BYTES = 1024 * 1024;
+
+export class Journal {
+  hsCounter = 0n;
+  nextMid = 1;
+  readonly outbox = new Map<number, { mid: number; t: string; b: unknown }>();
+  seenLow = 0;
+  seenAbove: number[] = [];
+  private fd: number;
+  private pending: { recs: JournalRecord[]; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private scheduled = false;
+  private readonly journalPath: string;
+  private readonly snapPath: string;
+  fsyncs = 0;
+
+  constructor(dir: string) {
+    this.journalPath = join(dir, "journal.jsonl");
+    this.snapPath = join(dir, "state.json");
+    if (existsSync(this.snapPath)) {
+      const s = JSON.parse(readFileSync(this.snapPath, "utf8")) as Snapshot;
+      this.hsCounter = BigInt(s.hsCounter);
+      this.nextMid = s.nextMid;
+      for (const m of s.outbox) this.outbox.set(m.mid, m);
+      this.seenLow = s.seenLow;
+      this.seenAbove = s.seenAbove;
+    }
+    if (existsSync(this.journalPath)) {
+      for (const line of readFileSync(this.journalPath, "utf8").split("\n")) {
+        if (!line) continue;
+        let rec: JournalRecord;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          break; // a torn last line from a crash mid-write: it was never acknowledged
+        }
+        this.apply(rec);
+      }
+    }
+    this.compact();
+    this.fd = openSync(this.journalPath, "a", 0o600);
+  }
+
+  private apply(r: JournalRecord): void {
+    switch (r.k) {
+      case "hs":
+        if (BigInt(r.counter) > this.hsCounter) this.hsCounter = BigInt(r.counter);
+        break;
+      case "out":
+        this.outbox.set(r.mid, { mid: r.mid, t: r.t, b: r.b });
+        if (r.mid >= this.nextMid) this.nextMid = r.mid + 1;
+        break;
+      case "acked":
+        for (const m of r.mids) this.outbox.delete(m);
+        break;
+      case "seen":
+        this.markSeen(r.mid);
+        break;
+    }
+  }
+
+  hasSeen(mid: number): boolean {
+    return mid <= this.seenLow || this.seenAbove.includes(mid);
+  }
+
+  private markSeen(mid: number): void {
+    if (this.hasSeen(mid)) return;
+    this.seenAbove.push(mid);
+    this.seenAbove.sort((a, b) => a - b);
+    while (this.seenAbove.length && this.seenAbove[0] === this.seenLow + 1) {
+      this.seenLow++;
+      this.seenAbove.shift();
+    }
+  }
+
+  /** Apply records in memory now and resolve once they are on disk. */
+  write(recs: JournalRecord[]): Promise<void> {
+    for (const r of recs) this.apply(r);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ recs, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Reserve the next upstream message id (recorded durably with the message itself). */
+  allocMid(): number {
+    return this.nextMid++;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    try {
+      const text = batch.map((b) => b.recs.map((r) => `${JSON.stringify(r)}\n`).join("")).join("");
+      writeSync(this.fd, text);
+      fdatasyncSync(this.fd);
+      this.fsyncs++;
+      for (const b of batch) b.resolve();
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error);
+    }
+    try {
+      if (statSync(this.journalPath).size > COMPACT_BYTES) {
+        closeSync(this.fd);
+        this.compact();
+        this.fd = openSync(this.journalPath, "a", 0o600);
+      }
+    } catch {
+      /* compaction is an optimisation; the journal stays valid */
+    }
+  }
+
+  private compact(): void {
+    const snap: Snapshot = {
+      hsCounter: this.hsCounter.toString(),
+      nextMid: this.nextMid,
+      outbox: [...this.outbox.values()],
+      seenLow: this.seenLow,
+      seenAbove: this.seenAbove,
+    };
+    const tmp = `${this.snapPath}.tmp`;
+    writeFileSync(tmp, JSON.stringify(snap), { mode: 0o600 });
+    const fd = openSync(tmp, "r");
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.snapPath);
+    writeFileSync(this.journalPath, "", { mode: 0o600 });
+  }
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Stable error codes (DESIGN.md §4). Each has an HTTP status and a one-line "thrown when".
+ * Wire and API errors share this table; consumers never redefine codes.
+ */
+export const ERRORS = {
+  TETHER_ERR_BAD_REQUEST: { status: 400, when: "the request body, query or parameters fail validation" },
+  TETHER_ERR_UNAUTHENTICATED: { status: 401, when: "no valid API token or session cookie was presented" },
+  TETHER_ERR_FORBIDDEN: { status: 403, when: "the caller's role in the project does not allow the action" },
+  TETHER_ERR_BAD_ORIGIN: { status: 403, when: "a cookie-authenticated request came from another origin" },
+  TETHER_ERR_PROJECT_NOT_FOUND: {
+    status: 404,
+    when: "the selected project does not exist or the caller has no role in it",
+  },
+  TETHER_ERR_DEVICE_NOT_FOUND: { status: 404, when: "no device with that id or name exists in the project" },
+  TETHER_ERR_DEVICE_AMBIGUOUS: { status: 409, when: "a device name matches several devices; use the id" },
+  TETHER_ERR_DEVICE_STATE: { status: 409, when: "the device is not in a state that allows the action" },
+  TETHER_ERR_DEVICE_OFFLINE: { status: 409, when: "the device is not connected" },
+  TETHER_ERR_DEVICE_TIMEOUT: { status: 504, when: "the device did not answer in time" },
+  TETHER_ERR_USER_NOT_FOUND: { status: 404, when: "no such user" },
+  TETHER_ERR_USER_EXISTS: { status: 409, when: "a user with that name already exists" },
+  TETHER_ERR_PROJECT_EXISTS: { status: 409, when: "a project with that name already exists" },
+  TETHER_ERR_TOKEN_NOT_FOUND: { status: 404, when: "no such API or enrollment token" },
+  TETHER_ERR_LOGIN_FAILED: { status: 401, when: "username or password is wrong" },
+  TETHER_ERR_ENROLL_TOKEN_INVALID: {
+    status: 403,
+    when: "the enrollment token is unknown, forged, expired or used up",
+  },
+  TETHER_ERR_ENROLL_SIGNATURE: {
+    status: 400,
+    when: "an enrollment request's signature does not verify against its key",
+  },
+  TETHER_ERR_ENROLL_WRONG_SERVER: { status: 400, when: "an enrollment request pins another server's key" },
+  TETHER_ERR_ENROLL_KEY_BLOCKED: { status: 403, when: "the device key belongs to a revoked device" },
+  TETHER_ERR_ENROLL_REJECTED: { status: 403, when: "an operator rejected this device" },
+  TETHER_ERR_PAYLOAD_TOO_LARGE: { status: 413, when: "a request or message exceeds the size limit" },
+  TETHER_ERR_RATE_LIMITED: { status: 429, when: "too many requests from one source" },
+  TETHER_ERR_INTERNAL: { status: 500, when: "an unexpected server error" },
+  // Control-channel wire errors (carried in signed Reject frames).
+  TETHER_ERR_UNSUPPORTED_VERSION: {
+    status: 400,
+    when: "the agent speaks a protocol version the server does not",
+  },
+  TETHER_ERR_DEVICE_REVOKED: { status: 403, when: "the device was revoked; it must not reconnect" },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class TetherError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    status?: number,
+  ) {
+    super(message);
+    this.name = "TetherError";
+    this.status = status ?? ERRORS[code].status;
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}

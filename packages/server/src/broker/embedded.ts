@@ -1,0 +1,189 @@
+/**
+ * Embedded broker: Aedes in the server process, TLS listener plus MQTT over WebSocket at
+ * /mqtt on the HTTPS port. Authorisation (docs/protocol.md §3):
+ *  - client id must equal username and be an accepted device whose password matches;
+ *  - a will is checked at CONNECT (Aedes would check it only when it fires): it must be a
+ *    non-retained message on the device's own up topic;
+ *  - PUBLISH only to the device's own up topic, never retained, never `$`-topics;
+ *  - every filter of a SUBSCRIBE is checked: only the device's own down topic, exactly.
+ * Sockets get setNoDelay (DESIGN.md §5: Nagle + delayed ACK costs ~40 ms per hop).
+ */
+import { once } from "node:events";
+import type { IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import tls from "node:tls";
+import { deviceTopic, MAX_MESSAGE_BYTES, parseTopic, UP_FILTER } from "@tether/protocol";
+import { Aedes, type Client } from "aedes";
+import type { Logger } from "pino";
+import type { BrokerHooks, BrokerLink, DeviceAuth } from "./broker-link.js";
+
+/** Frame overhead over the largest message: version, header, key id, counter, tag. */
+const MAX_PAYLOAD = MAX_MESSAGE_BYTES + 1024;
+
+interface ClientInfo {
+  auth: DeviceAuth;
+}
+
+function authError(code: number, msg: string) {
+  const e = new Error(msg) as Error & { returnCode: number };
+  e.returnCode = code;
+  return e;
+}
+
+export interface EmbeddedBrokerOptions {
+  host: string;
+  port: number;
+  tls: { cert: string; key: string };
+  hooks: BrokerHooks;
+  log: Logger;
+  publicHost?: string;
+}
+
+export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<BrokerLink & { port: number }> {
+  const infos = new WeakMap<Client, ClientInfo>();
+  const current = new Map<string, Client>();
+  const broker = await Aedes.createBroker({
+    heartbeatInterval: 60_000,
+    connectTimeout: 10_000,
+    maxClientsIdLength: 64,
+    preConnect(client, packet, cb) {
+      const sock = (client.conn as any)?.setNoDelay ? (client.conn as any) : (client.conn as any)?.socket;
+      sock?.setNoDelay?.(true);
+      const id = packet.clientId;
+      if (!id || packet.username !== id) return cb(authError(2, "client id must equal username"), false);
+      if (packet.will) {
+        const t = parseTopic(packet.will.topic);
+        if (!t || t.deviceId !== id || t.dir !== "up" || packet.will.retain) {
+          o.log.warn({ deviceId: id, will: packet.will.topic }, "refused CONNECT: will outside own up topic");
+          return cb(authError(5, "will must be a non-retained message on the device's own up topic"), false);
+        }
+      }
+      cb(null, true);
+    },
+    authenticate(client, username, password, done) {
+      o.hooks
+        .authenticate(client.id, username, password)
+        .then((auth) => {
+          if (!auth) {
+            o.log.info({ clientId: client.id }, "refused CONNECT: bad credentials or device not accepted");
+            return done(authError(4, "bad username or password"), false);
+          }
+          const w = (client as any).will;
+          if (w && w.topic !== deviceTopic(auth.shard, auth.id, "up")) {
+            return done(authError(5, "will topic"), false);
+          }
+          infos.set(client, { auth });
+          done(null, true);
+        })
+        .catch((err) => {
+          o.log.error({ err }, "authenticate failed");
+          done(authError(3, "server unavailable"), false);
+        });
+    },
+    authorizePublish(client, packet, cb) {
+      if (!client) return cb(null); // the server's own in-process publishes
+      const info = infos.get(client);
+      const t = parseTopic(packet.topic);
+      if (
+        !info ||
+        packet.retain ||
+        !t ||
+        t.dir !== "up" ||
+        t.deviceId !== info.auth.id ||
+        t.shard !== info.auth.shard ||
+        (packet.payload as Buffer).length > MAX_PAYLOAD
+      ) {
+        o.log.warn({ clientId: client.id, topic: packet.topic, retain: packet.retain }, "refused PUBLISH");
+        return cb(new Error("publish not authorised"));
+      }
+      cb(null);
+    },
+    authorizeSubscribe(client, sub, cb) {
+      const info = infos.get(client);
+      if (!info || sub.topic !== deviceTopic(info.auth.shard, info.auth.id, "down")) {
+        o.log.warn({ clientId: client.id, filter: sub.topic }, "refused SUBSCRIBE filter");
+        return cb(null, null); // SUBACK 0x80 for this filter
+      }
+      cb(null, sub);
+    },
+    authorizeForward(client, packet) {
+      // Defence in depth: a device only ever receives its own down topic.
+      const info = infos.get(client);
+      if (!info) return null;
+      return packet.topic === deviceTopic(info.auth.shard, info.auth.id, "down") ? packet : null;
+    },
+  });
+
+  broker.on("clientReady", (client) => {
+    const info = infos.get(client);
+    if (info) current.set(info.auth.id, client);
+  });
+  broker.on("clientDisconnect", (client) => {
+    const info = infos.get(client);
+    if (info && current.get(info.auth.id) === client) {
+      current.delete(info.auth.id);
+      o.hooks.onDisconnect(info.auth.id);
+    }
+  });
+  broker.on("clientError", (client, err) =>
+    o.log.debug({ clientId: client?.id, err: err.message }, "client error"),
+  );
+  broker.on("connectionError", (client, err) =>
+    o.log.debug({ clientId: client?.id, err: err.message }, "connection error"),
+  );
+
+  await new Promise<void>((resolve) =>
+    broker.subscribe(
+      UP_FILTER,
+      (packet, cb) => {
+        const t = parseTopic(packet.topic);
+        if (t) o.hooks.onUp(t.deviceId, packet.payload as Buffer);
+        cb();
+      },
+      resolve,
+    ),
+  );
+
+  const server = tls.createServer(
+    { cert: o.tls.cert, key: o.tls.key, handshakeTimeout: 10_000 },
+    (socket) => {
+      socket.setNoDelay(true);
+      socket.on("error", () => {});
+      broker.handle(socket);
+    },
+  );
+  server.on("tlsClientError", (err) => o.log.debug({ err: err.message }, "TLS client error on MQTT port"));
+  server.listen(o.port, o.host);
+  await once(server, "listening");
+  const port = (server.address() as AddressInfo).port;
+  const host = o.publicHost ?? (o.host === "0.0.0.0" || o.host === "::" ? "localhost" : o.host);
+
+  return {
+    kind: "embedded",
+    port,
+    mqttUrl: `mqtts://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    publish(topic, payload) {
+      return new Promise((resolve, reject) =>
+        broker.publish({ cmd: "publish", topic, payload, qos: 1, retain: false, dup: false }, (err) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
+    },
+    kick(deviceId) {
+      const c = current.get(deviceId);
+      if (c) c.close();
+    },
+    isConnected(deviceId) {
+      return current.has(deviceId);
+    },
+    handleWebSocket(stream: Duplex, req: IncomingMessage) {
+      broker.handle(stream as any, req);
+    },
+    async close() {
+      server.close();
+      for (const c of current.values()) c.close();
+      await new Promise<void>((r) => broker.close(() => r()));
+    },
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * createServer(config) builds a ready server (store, keys, TLS, services, HTTP app) without
+ * listening; listen() starts the HTTPS API and the embedded broker. Tests drive the app
+ * in-process; main only wires and listens (DESIGN.md §4).
+ */
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import type { FastifyInstance } from "fastify";
+import pino, { type Logger } from "pino";
+import { WebSocketServer, createWebSocketStream } from "ws";
+import { Accounts } from "./accounts.js";
+import { ensureAdmin } from "./admin.js";
+import { Audit } from "./audit.js";
+import type { BrokerLink } from "./broker/broker-link.js";
+import { startEmbeddedBroker } from "./broker/embedded.js";
+import { ControlService, DEFAULT_CONTROL_OPTIONS } from "./control/control-service.js";
+import { DeviceOps } from "./device-ops.js";
+import { Devices } from "./devices.js";
+import { Enrollment } from "./enrollment.js";
+import { buildApp } from "./http/app.js";
+import type { Services } from "./http/context.js";
+import { Revocation } from "./revocation.js";
+import { digestEquals } from "./security/secrets.js";
+import { loadOrCreateServerKeys, type ServerKeys } from "./security/server-keys.js";
+import { loadOrCreateTls, type TlsMaterial } from "./security/tls.js";
+import { openStore, type Store } from "./store/db.js";
+import { VERSION } from "./version.js";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ServerConfig {
+  dataDir: string;
+  listen: HostPort;
+  mqttListen: HostPort;
+  publicUrl?: string;
+  database?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  rekeySeconds?: number;
+  logLevel?: string;
+  log?: Logger;
+}
+
+export interface ServerInfoFile {
+  url: string;
+  mqttUrl: string;
+  wsUrl: string;
+  caCert: string;
+  fingerprint: string;
+  consoleUrl: string;
+  pid: number;
+  version: string;
+}
+
+export interface TetherServer {
+  app: FastifyInstance;
+  services: Services;
+  keys: ServerKeys;
+  tls: TlsMaterial;
+  store: Store;
+  revocation: Revocation;
+  log: Logger;
+  listen(): Promise<ServerInfoFile>;
+  close(): Promise<void>;
+}
+
+export function parseHostPort(s: string, what: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  if (!m) throw new Error(`${what} must be HOST:PORT, got ${JSON.stringify(s)}`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`${what}: port ${port} is out of range`);
+  return { host: m[1] ?? m[2], port };
+}
+
+const hostForUrl = (h: string) => (h.includes(":") ? `[${h}]` : h);
+
+export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
+  const dataDir = resolve(cfg.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  const log =
+    cfg.log ?? pino({ level: cfg.logLevel ?? process.env.TETHER_LOG_LEVEL ?? "info" }, pino.destination(2));
+  const store = await openStore(cfg.database ?? `sqlite:${join(dataDir, "tether.db")}`);
+  const keys = loadOrCreateServerKeys(dataDir);
+  const publicHost = cfg.publicUrl ? new URL(cfg.publicUrl).hostname.replace(/^\[|\]$/g, "") : undefined;
+  const tls = await loadOrCreateTls(
+    dataDir,
+    publicHost ? [publicHost] : [],
+    cfg.tlsCert && cfg.tlsKey ? { cert: cfg.tlsCert, key: cfg.tlsKey } : undefined,
+  );
+
+  const db = store.db;
+  const accounts = new Accounts(db);
+  const audit = new Audit(db);
+  const devices = new Devices(db);
+  const revocation = new Revocation();
+  const control = new ControlService(db, devices, keys, log, {
+    ...DEFAULT_CONTROL_OPTIONS,
+    rekeySeconds: cfg.rekeySeconds ?? DEFAULT_CONTROL_OPTIONS.rekeySeconds,
+  });
+  let broker: BrokerLink | null = null;
+  let apiUrl = cfg.publicUrl ?? "";
+  let brokerUrl = "";
+  let wsUrl = "";
+  const enrollment = new Enrollment({
+    db,
+    keys,
+    audit,
+    caCert: tls.ca,
+    apiUrl: () => apiUrl,
+    broker: () => ({ url: brokerUrl, wsUrl, caCert: tls.ca }),
+  });
+  const deviceOps = new DeviceOps(db, devices, audit, revocation);
+  // Revocation steps (DESIGN.md §3); later capabilities join here.
+  revocation.join("broker: close the connection", (d) => broker?.kick(d.id));
+  revocation.join("control: drop sessions and queued messages", (d) => control.forget(d.id));
+
+  const services: Services = {
+    store,
+    accounts,
+    audit,
+    devices,
+    deviceOps,
+    enrollment,
+    control,
+    allowedOrigins: () => (cfg.publicUrl ? [new URL(cfg.publicUrl).origin] : []),
+  };
+  await ensureAdmin(accounts, dataDir);
+  const app = await buildApp(services, { https: { cert: tls.cert, key: tls.key }, log, version: VERSION });
+
+  let closed = false;
+  return {
+    app,
+    services,
+    keys,
+    tls,
+    store,
+    revocation,
+    log,
+    async listen() {
+      await control.presence.resetAll("server restarted");
+      const advertisedHost =
+        publicHost ?? (["0.0.0.0", "::"].includes(cfg.mqttListen.host) ? hostname() : cfg.mqttListen.host);
+      broker = await startEmbeddedBroker({
+        host: cfg.mqttListen.host,
+        port: cfg.mqttListen.port,
+        tls: { cert: tls.cert, key: tls.key },
+        log: log.child({ part: "broker" }),
+        publicHost: advertisedHost,
+        hooks: {
+          async authenticate(clientId, username, password) {
+            if (!password || clientId !== username) return null;
+            const d = await devices.get(clientId);
+            if (!d || d.state !== "accepted" || !d.broker_password_hash) return null;
+            if (!digestEquals(password.toString("utf8"), d.broker_password_hash)) return null;
+            return { id: d.id, shard: d.shard };
+          },
+          onUp: (id, payload) => control.onUp(id, payload),
+          onDisconnect: (id) =>
+            void control.onDisconnect(id).catch((err) => log.error({ err }, "presence update failed")),
+        },
+      });
+      control.attach(broker);
+      const wss = new WebSocketServer({ noServer: true, maxPayload: 512 * 1024 });
+      app.server.on("upgrade", (req, socket, head) => {
+        if ((req.url ?? "").split("?")[0] !== "/mqtt") {
+          socket.destroy();
+          return;
+        }
+        (socket as any).setNoDelay?.(true);
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          const stream = createWebSocketStream(ws);
+          stream.on("error", () => ws.terminate());
+          broker!.handleWebSocket!(stream, req);
+        });
+      });
+      await app.listen({ host: cfg.listen.host, port: cfg.listen.port });
+      app.server.on("connection", (s: any) => s.setNoDelay?.(true));
+      const port = (app.server.address() as AddressInfo).port;
+      const httpHost = ["0.0.0.0", "::"].includes(cfg.listen.host) ? hostname() : cfg.listen.host;
+      apiUrl = cfg.publicUrl?.replace(/\/$/, "") ?? `https://${hostForUrl(httpHost)}:${port}`;
+      brokerUrl = broker.mqttUrl;
+      wsUrl = `${apiUrl.replace(/^https:/, "wss:")}/mqtt`;
+      const info: ServerInfoFile = {
+        url: apiUrl,
+        mqttUrl: brokerUrl,
+        wsUrl,
+        caCert: tls.caPath,
+        fingerprint: keys.fingerprint,
+        consoleUrl: `${apiUrl}/`,
+        pid: process.pid,
+        version: VERSION,
+      };
+      writeFileSync(join(dataDir, "server.json"), `${JSON.stringify(info, null, 2)}\n`);
+      return info;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await control.close();
+      await broker?.close();
+      await store.close();
+    },
+  };
+}

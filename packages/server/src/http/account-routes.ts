@@ -1,0 +1,304 @@
+/** Users, project membership, projects and API tokens. */
+import { ApiToken, Project, Role, TetherError, User } from "@tether/protocol";
+import type { FastifyInstance } from "fastify";
+import { Type } from "typebox";
+import { randomToken } from "../security/secrets.js";
+import { nowIso } from "../store/db.js";
+import { who } from "./auth.js";
+import type { Services } from "./context.js";
+
+const Name = Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" });
+
+export async function accountRoutes(app: FastifyInstance, s: Services) {
+  const db = s.store.db;
+
+  app.get(
+    "/api/v1/users",
+    {
+      schema: {
+        tags: ["users"],
+        summary: "Users with a role in this project (admin)",
+        response: { 200: Type.Array(User) },
+      },
+    },
+    async (req) => {
+      const p = who(req, "admin");
+      const rows = await db
+        .selectFrom("users")
+        .innerJoin("memberships", "memberships.user_id", "users.id")
+        .select(["users.id", "users.username", "users.created_at", "memberships.role"])
+        .where("memberships.project_id", "=", p.projectId)
+        .orderBy("users.username")
+        .execute();
+      return rows.map((r) => ({
+        id: r.id,
+        username: r.username,
+        createdAt: r.created_at,
+        roles: { [p.project]: r.role },
+      }));
+    },
+  );
+
+  app.post(
+    "/api/v1/users",
+    {
+      schema: {
+        tags: ["users"],
+        summary: "Create a user (or add an existing one) with a role in this project (admin)",
+        body: Type.Object({
+          username: Name,
+          role: Role,
+          password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+        }),
+        response: {
+          200: Type.Object({
+            username: Type.String(),
+            role: Role,
+            password: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const p = who(req, "admin");
+      const b = req.body as { username: string; role: Role; password?: string };
+      let password: string | null = null;
+      let userId: number;
+      try {
+        userId = await s.accounts.userId(b.username);
+      } catch {
+        password = b.password ?? randomToken(18);
+        userId = await s.accounts.createUser(b.username, password);
+        if (b.password) password = null;
+      }
+      await s.accounts.setRole(userId, p.projectId, b.role);
+      await s.audit.write({
+        actor: p.username,
+        action: "user.grant",
+        projectId: p.projectId,
+        detail: { username: b.username, role: b.role },
+      });
+      return { username: b.username, role: b.role, password };
+    },
+  );
+
+  app.put(
+    "/api/v1/users/:username/role",
+    {
+      schema: {
+        tags: ["users"],
+        summary: "Set a user's role in this project (admin)",
+        params: Type.Object({ username: Type.String() }),
+        body: Type.Object({ role: Role }),
+      },
+    },
+    async (req) => {
+      const p = who(req, "admin");
+      const { username } = req.params as { username: string };
+      const { role } = req.body as { role: Role };
+      const id = await s.accounts.userId(username);
+      if (!(await s.accounts.roleIn(id, p.projectId)))
+        throw new TetherError("TETHER_ERR_USER_NOT_FOUND", `${username} has no role in ${p.project}`);
+      await s.accounts.setRole(id, p.projectId, role);
+      await s.audit.write({
+        actor: p.username,
+        action: "user.grant",
+        projectId: p.projectId,
+        detail: { username, role },
+      });
+      return { username, role };
+    },
+  );
+
+  app.delete(
+    "/api/v1/users/:username",
+    {
+      schema: {
+        tags: ["users"],
+        summary: "Remove a user from this project (admin)",
+        params: Type.Object({ username: Type.String() }),
+      },
+    },
+    async (req) => {
+      const p = who(req, "admin");
+      const { username } = req.params as { username: string };
+      const id = await s.accounts.userId(username);
+      if (id === p.userId) throw new TetherError("TETHER_ERR_BAD_REQUEST", "you cannot remove yourself");
+      await s.accounts.setRole(id, p.projectId, null);
+      await db
+        .deleteFrom("api_tokens")
+        .where("user_id", "=", id)
+        .where("project_id", "=", p.projectId)
+        .execute();
+      await s.audit.write({
+        actor: p.username,
+        action: "user.remove",
+        projectId: p.projectId,
+        detail: { username },
+      });
+      return { ok: true };
+    },
+  );
+
+  app.get(
+    "/api/v1/projects",
+    {
+      schema: {
+        tags: ["projects"],
+        summary: "Projects where you have a role",
+        response: { 200: Type.Array(Project) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const roles = await s.accounts.rolesOf(p.userId);
+      const rows = await db
+        .selectFrom("projects")
+        .selectAll()
+        .where("id", "in", roles.length ? roles.map((r) => r.id) : [-1])
+        .orderBy("name")
+        .execute();
+      return rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        createdAt: r.created_at,
+        role: roles.find((x) => x.id === r.id)!.role,
+      }));
+    },
+  );
+
+  app.post(
+    "/api/v1/projects",
+    {
+      schema: {
+        tags: ["projects"],
+        summary: "Create a project; you become its admin (needs admin in the current project)",
+        body: Type.Object({ name: Name }),
+        response: { 200: Project },
+      },
+    },
+    async (req) => {
+      const p = who(req, "admin");
+      const { name } = req.body as { name: string };
+      const exists = await db.selectFrom("projects").select("id").where("name", "=", name).executeTakeFirst();
+      if (exists) throw new TetherError("TETHER_ERR_PROJECT_EXISTS", `project ${name} already exists`);
+      const id = await s.accounts.ensureProject(name);
+      await s.accounts.setRole(p.userId, id, "admin");
+      await s.audit.write({ actor: p.username, action: "project.create", projectId: id, detail: { name } });
+      return { id, name, createdAt: nowIso(), role: "admin" as const };
+    },
+  );
+
+  app.delete(
+    "/api/v1/projects/:name",
+    {
+      schema: {
+        tags: ["projects"],
+        summary: "Delete an empty project you administer",
+        params: Type.Object({ name: Type.String() }),
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const { name } = req.params as { name: string };
+      const id = await s.accounts.projectId(name);
+      if ((await s.accounts.roleIn(p.userId, id)) !== "admin")
+        throw new TetherError("TETHER_ERR_FORBIDDEN", `you are not an admin of ${name}`);
+      const n = await db
+        .selectFrom("devices")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("project_id", "=", id)
+        .executeTakeFirstOrThrow();
+      if (Number(n.n) > 0)
+        throw new TetherError("TETHER_ERR_BAD_REQUEST", `project ${name} still has ${n.n} device(s)`);
+      await db.deleteFrom("projects").where("id", "=", id).execute();
+      return { ok: true };
+    },
+  );
+
+  app.get(
+    "/api/v1/api-tokens",
+    {
+      schema: {
+        tags: ["api-tokens"],
+        summary: "API tokens in this project (yours; all of them for admins)",
+        response: { 200: Type.Array(ApiToken) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      let q = db
+        .selectFrom("api_tokens")
+        .innerJoin("users", "users.id", "api_tokens.user_id")
+        .select([
+          "api_tokens.id",
+          "api_tokens.name",
+          "users.username",
+          "api_tokens.created_at",
+          "api_tokens.last_used_at",
+        ])
+        .where("api_tokens.project_id", "=", p.projectId);
+      if (p.role !== "admin") q = q.where("api_tokens.user_id", "=", p.userId);
+      const rows = await q.orderBy("api_tokens.id").execute();
+      return rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        username: r.username,
+        project: p.project,
+        createdAt: r.created_at,
+        lastUsedAt: r.last_used_at,
+      }));
+    },
+  );
+
+  app.post(
+    "/api/v1/api-tokens",
+    {
+      schema: {
+        tags: ["api-tokens"],
+        summary: "Create an API token acting as you in this project (shown once)",
+        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 200: Type.Object({ id: Type.Integer(), name: Type.String(), token: Type.String() }) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const { name } = req.body as { name: string };
+      const t = await s.accounts.createApiToken(p.userId, p.projectId, name);
+      await s.audit.write({
+        actor: p.username,
+        action: "api-token.create",
+        projectId: p.projectId,
+        detail: { id: t.id, name },
+      });
+      return { id: t.id, name, token: t.token };
+    },
+  );
+
+  app.delete(
+    "/api/v1/api-tokens/:id",
+    {
+      schema: {
+        tags: ["api-tokens"],
+        summary: "Revoke an API token",
+        params: Type.Object({ id: Type.Integer() }),
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const { id } = req.params as { id: number };
+      let q = db.deleteFrom("api_tokens").where("id", "=", id).where("project_id", "=", p.projectId);
+      if (p.role !== "admin") q = q.where("user_id", "=", p.userId);
+      const r = await q.executeTakeFirst();
+      if (!r.numDeletedRows)
+        throw new TetherError("TETHER_ERR_TOKEN_NOT_FOUND", `no API token ${id} of yours in ${p.project}`);
+      await s.audit.write({
+        actor: p.username,
+        action: "api-token.revoke",
+        projectId: p.projectId,
+        detail: { id },
+      });
+      return { ok: true };
+    },
+  );
+}

@@ -1,0 +1,134 @@
+/** Build the Fastify app (not listening): plugins, error shape, OpenAPI, console. */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import fastifyCookie from "@fastify/cookie";
+import fastifyStatic from "@fastify/static";
+import fastifySwagger from "@fastify/swagger";
+import { ERRORS, TetherError } from "@tether/protocol";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { accountRoutes } from "./account-routes.js";
+import { auditRoutes } from "./audit-routes.js";
+import { registerAuth } from "./auth.js";
+import { authRoutes } from "./auth-routes.js";
+import type { Services } from "./context.js";
+import { deviceRoutes } from "./device-routes.js";
+import { enrollmentRoutes } from "./enrollment-routes.js";
+
+export const BODY_LIMIT = 1024 * 1024;
+
+function consoleDir(): string | null {
+  try {
+    const req = createRequire(import.meta.url);
+    const dir = join(dirname(req.resolve("@tether/console/package.json")), "dist");
+    return existsSync(join(dir, "index.html")) ? dir : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function buildApp(
+  s: Services,
+  o: { https?: { cert: string; key: string }; log: Logger; version: string },
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: o.log,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    trustProxy: false,
+    ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
+  }) as unknown as FastifyInstance;
+
+  app.setErrorHandler((err: any, req, reply) => {
+    if (err instanceof TetherError) {
+      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
+    }
+    if (err.validation) {
+      return reply
+        .status(400)
+        .send({
+          error: {
+            code: "TETHER_ERR_BAD_REQUEST",
+            message:
+              `${err.validationContext ?? "request"} ${err.validation[0]?.instancePath ?? ""} ${err.validation[0]?.message ?? err.message}`
+                .replace(/\s+/g, " ")
+                .trim(),
+          },
+        });
+    }
+    if (err.statusCode === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      return reply
+        .status(413)
+        .send({
+          error: {
+            code: "TETHER_ERR_PAYLOAD_TOO_LARGE",
+            message: `request body exceeds ${BODY_LIMIT} bytes`,
+          },
+        });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply
+        .status(err.statusCode)
+        .send({ error: { code: "TETHER_ERR_BAD_REQUEST", message: err.message } });
+    }
+    req.log.error({ err }, "request failed");
+    return reply
+      .status(500)
+      .send({ error: { code: "TETHER_ERR_INTERNAL", message: "internal error; see the server log" } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    if (req.url.startsWith("/api/")) {
+      return reply
+        .status(404)
+        .send({
+          error: { code: "TETHER_ERR_NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` },
+        });
+    }
+    const dir = consoleDir();
+    if (dir && req.method === "GET") return reply.sendFile("index.html", dir);
+    return reply.status(404).send("not found");
+  });
+
+  await app.register(fastifyCookie);
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "Tether API",
+        version: o.version,
+        description:
+          "Device manager API. Authenticate with `Authorization: Bearer <API token>` (scripts) or the console's session cookie. " +
+          "`X-Tether-Project` selects another project where you have a role. Errors are `{error:{code,message}}`; codes: " +
+          Object.keys(ERRORS).join(", "),
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  registerAuth(app, s);
+  await app.register(async (a) => authRoutes(a, s));
+  await app.register(async (a) => accountRoutes(a, s));
+  await app.register(async (a) => deviceRoutes(a, s));
+  await app.register(async (a) => enrollmentRoutes(a, s));
+  await app.register(async (a) => auditRoutes(a, s));
+  app.get("/api/docs", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: o.version }));
+
+  const dir = consoleDir();
+  if (dir) {
+    await app.register(fastifyStatic, { root: dir, prefix: "/", wildcard: false, index: ["index.html"] });
+  }
+  app.addHook("onSend", async (_req, reply, payload) => {
+    reply.header("x-content-type-options", "nosniff");
+    reply.header("x-frame-options", "DENY");
+    reply.header("referrer-policy", "no-referrer");
+    reply.header(
+      "content-security-policy",
+      "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self' wss:; frame-ancestors 'none'",
+    );
+    return payload;
+  });
+  return app;
+}

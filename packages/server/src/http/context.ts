@@ -1,0 +1,26 @@
+/** What every HTTP plugin receives: the services, passed in (no singletons). */
+import type { Accounts, Principal } from "../accounts.js";
+import type { Audit } from "../audit.js";
+import type { ControlService } from "../control/control-service.js";
+import type { DeviceOps } from "../device-ops.js";
+import type { Devices } from "../devices.js";
+import type { Enrollment } from "../enrollment.js";
+import type { Store } from "../store/db.js";
+
+export interface Services {
+  store: Store;
+  accounts: Accounts;
+  audit: Audit;
+  devices: Devices;
+  deviceOps: DeviceOps;
+  enrollment: Enrollment;
+  control: ControlService;
+  /** Origins allowed for cookie-authenticated requests besides the request's own host. */
+  allowedOrigins: () => string[];
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}

@@ -1,0 +1,216 @@
+/** Devices: list, show, state changes, labels, connection history, ping, durable echo. */
+import { Connection, Device, EchoResult, Labels, PingResult, TetherError } from "@tether/protocol";
+import type { FastifyInstance } from "fastify";
+import { Type } from "typebox";
+import { type DeviceRow, toDevice } from "../devices.js";
+import { who } from "./auth.js";
+import type { Services } from "./context.js";
+
+const Ref = Type.Object({ ref: Type.String({ minLength: 1, maxLength: 128 }) });
+
+export async function deviceRoutes(app: FastifyInstance, s: Services) {
+  const view = (r: DeviceRow, project: string) => {
+    const d = toDevice(r, project);
+    d.lastSeenAt = s.control.presence.seenAt(r.id) ?? d.lastSeenAt;
+    return d;
+  };
+
+  app.get(
+    "/api/v1/devices",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "List devices, optionally filtered by a selector (k=v,fact.arch=arm64)",
+        querystring: Type.Object({ selector: Type.Optional(Type.String({ maxLength: 1024 })) }),
+        response: { 200: Type.Array(Device) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const { selector } = req.query as { selector?: string };
+      return (await s.devices.list(p.projectId, selector)).map((r) => view(r, p.project));
+    },
+  );
+
+  app.get(
+    "/api/v1/devices/:ref",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "One device by id or unique name",
+        params: Ref,
+        response: { 200: Device },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      return view(await s.devices.find(p.projectId, (req.params as any).ref), p.project);
+    },
+  );
+
+  for (const action of ["accept", "reject", "revoke"] as const) {
+    app.post(
+      `/api/v1/devices/:ref/${action}`,
+      {
+        schema: {
+          tags: ["devices"],
+          summary: `${action[0].toUpperCase()}${action.slice(1)} a device (operator)`,
+          params: Ref,
+          response: { 200: Device },
+        },
+      },
+      async (req) => {
+        const p = who(req, "operator");
+        const r = await s.deviceOps[action](p, (req.params as any).ref);
+        return view(r, p.project);
+      },
+    );
+  }
+
+  app.delete(
+    "/api/v1/devices/:ref",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "Delete a device (revokes it first if accepted) (operator)",
+        params: Ref,
+      },
+    },
+    async (req) => {
+      const p = who(req, "operator");
+      await s.deviceOps.remove(p, (req.params as any).ref);
+      return { ok: true };
+    },
+  );
+
+  app.patch(
+    "/api/v1/devices/:ref",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "Rename a device and/or change labels (null removes a label) (operator)",
+        params: Ref,
+        body: Type.Object({
+          name: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" })),
+          labels: Type.Optional(
+            Type.Record(
+              Type.String({ pattern: "^[A-Za-z0-9._/-]{1,63}$" }),
+              Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
+            ),
+          ),
+        }),
+        response: { 200: Device },
+      },
+    },
+    async (req) => {
+      const p = who(req, "operator");
+      const b = req.body as { name?: string; labels?: Record<string, string | null> };
+      let ref = (req.params as any).ref as string;
+      if (b.name) ref = (await s.deviceOps.rename(p, ref, b.name)).id;
+      if (b.labels) ref = (await s.deviceOps.label(p, ref, b.labels)).id;
+      return view(await s.devices.find(p.projectId, ref), p.project);
+    },
+  );
+
+  app.get(
+    "/api/v1/devices/:ref/connections",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "Connection history, newest first",
+        params: Ref,
+        response: { 200: Type.Array(Connection) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const d = await s.devices.find(p.projectId, (req.params as any).ref);
+      return (await s.devices.connections(d.id)).map((c) => ({
+        connId: c.conn_id,
+        connectedAt: c.connected_at,
+        disconnectedAt: c.disconnected_at,
+        reason: c.reason,
+      }));
+    },
+  );
+
+  app.post(
+    "/api/v1/devices/:ref/ping",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "Round trip over the control channel (server → broker → agent → back)",
+        params: Ref,
+        body: Type.Optional(
+          Type.Object({
+            seq: Type.Optional(Type.Integer({ minimum: 0 })),
+            timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60000 })),
+          }),
+        ),
+        response: { 200: PingResult },
+      },
+    },
+    async (req) => {
+      const p = who(req, "operator");
+      const d = await s.devices.find(p.projectId, (req.params as any).ref);
+      if (d.state !== "accepted")
+        throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
+      const b = (req.body ?? {}) as { seq?: number; timeoutMs?: number };
+      const rttMs = await s.control.ping(d, b.timeoutMs ?? 10_000);
+      return { device: d.name, seq: b.seq ?? 0, rttMs };
+    },
+  );
+
+  app.post(
+    "/api/v1/devices/:ref/echo",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "Durable delivery probe: queue an echo through the outbox; waits up to waitMs for the reply",
+        params: Ref,
+        body: Type.Object({
+          data: Type.String({ maxLength: 65536 }),
+          waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000 })),
+        }),
+        response: { 200: EchoResult },
+      },
+    },
+    async (req) => {
+      const p = who(req, "operator");
+      const d = await s.devices.find(p.projectId, (req.params as any).ref);
+      if (d.state !== "accepted")
+        throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
+      const b = req.body as { data: string; waitMs?: number };
+      return s.control.echo(d, b.data, b.waitMs ?? 10_000);
+    },
+  );
+
+  app.get(
+    "/api/v1/devices/:ref/echoes",
+    {
+      schema: {
+        tags: ["devices"],
+        summary: "Echo replies received from the device (each stored once)",
+        params: Ref,
+        response: {
+          200: Type.Array(
+            Type.Object({ ref: Type.String(), data: Type.String(), receivedAt: Type.String() }),
+          ),
+        },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const d = await s.devices.find(p.projectId, (req.params as any).ref);
+      const rows = await s.store.db
+        .selectFrom("echo_replies")
+        .selectAll()
+        .where("device_id", "=", d.id)
+        .orderBy("id")
+        .execute();
+      return rows.map((r) => ({ ref: r.ref, data: r.data, receivedAt: r.received_at }));
+    },
+  );
+}
+
+export { Labels };

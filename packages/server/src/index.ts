@@ -1,0 +1,4 @@
+export * from "./admin.js";
+export * from "./create-server.js";
+export * from "./paths.js";
+export { VERSION } from "./version.js";

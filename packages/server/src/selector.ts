@@ -1,0 +1,44 @@
+/**
+ * Device selectors: `k=v,k2!=v2`. Keys name labels, or facts with a `fact.` prefix
+ * (`fact.arch=arm64,site=tokyo`). Every term must hold.
+ */
+import { TetherError } from "@tether/protocol";
+
+export interface Term {
+  key: string;
+  op: "=" | "!=";
+  value: string;
+}
+
+export function parseSelector(s: string): Term[] {
+  if (!s.trim()) return [];
+  return s.split(",").map((part) => {
+    const m = /^\s*([A-Za-z0-9._/-]+)\s*(!=|=)\s*(.*?)\s*$/.exec(part);
+    if (!m)
+      throw new TetherError(
+        "TETHER_ERR_BAD_REQUEST",
+        `bad selector term ${JSON.stringify(part)}: want key=value`,
+      );
+    return { key: m[1], op: m[2] as Term["op"], value: m[3] };
+  });
+}
+
+function factValue(facts: Record<string, unknown> | null, key: string): string | undefined {
+  const v = facts?.[key];
+  if (v === undefined || v === null) return undefined;
+  return Array.isArray(v) ? v.join(" ") : String(v);
+}
+
+export function matches(
+  terms: Term[],
+  labels: Record<string, string>,
+  facts: Record<string, unknown> | null,
+): boolean {
+  return terms.every((t) => {
+    const actual = t.key.startsWith("fact.") ? factValue(facts, t.key.slice(5)) : labels[t.key];
+    // Array facts (addresses) match when any element equals the value.
+    const arr = t.key.startsWith("fact.") && Array.isArray(facts?.[t.key.slice(5)]);
+    const eq = arr ? (facts![t.key.slice(5)] as unknown[]).map(String).includes(t.value) : actual === t.value;
+    return t.op === "=" ? eq : !eq;
+  });
+}

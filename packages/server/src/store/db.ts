@@ -1,0 +1,52 @@
+/** The one query layer (DESIGN.md §6): Kysely over SQLite (default) or PostgreSQL. */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SQLite from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { migrations } from "./migrations.js";
+import type { DB } from "./schema.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface Store {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+/** `sqlite:PATH` or `postgres://...`. */
+export async function openStore(url: string): Promise<Store> {
+  let db: Kysely<DB>;
+  let dialect: Dialect;
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    dialect = "postgres";
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    dialect = "sqlite";
+    const path = url.replace(/^sqlite:/, "");
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new SQLite(path);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = NORMAL");
+    sqlite.pragma("foreign_keys = ON");
+    sqlite.pragma("busy_timeout = 5000");
+    db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  }
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations(dialect) },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((r) => r.status === "Error");
+    throw new Error(
+      `database migration failed${failed ? ` at ${failed.migrationName}` : ""}: ${(error as Error).message}`,
+    );
+  }
+  return { db, dialect, close: () => db.destroy() };
+}
+
+export const nowIso = (): string => new Date().toISOString();
