@@ -46,27 +46,23 @@ export async function buildApp(
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     }
     if (err.validation) {
-      return reply
-        .status(400)
-        .send({
-          error: {
-            code: "TETHER_ERR_BAD_REQUEST",
-            message:
-              `${err.validationContext ?? "request"} ${err.validation[0]?.instancePath ?? ""} ${err.validation[0]?.message ?? err.message}`
-                .replace(/\s+/g, " ")
-                .trim(),
-          },
-        });
+      return reply.status(400).send({
+        error: {
+          code: "TETHER_ERR_BAD_REQUEST",
+          message:
+            `${err.validationContext ?? "request"} ${err.validation[0]?.instancePath ?? ""} ${err.validation[0]?.message ?? err.message}`
+              .replace(/\s+/g, " ")
+              .trim(),
+        },
+      });
     }
     if (err.statusCode === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      return reply
-        .status(413)
-        .send({
-          error: {
-            code: "TETHER_ERR_PAYLOAD_TOO_LARGE",
-            message: `request body exceeds ${BODY_LIMIT} bytes`,
-          },
-        });
+      return reply.status(413).send({
+        error: {
+          code: "TETHER_ERR_PAYLOAD_TOO_LARGE",
+          message: `request body exceeds ${BODY_LIMIT} bytes`,
+        },
+      });
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply
@@ -80,11 +76,9 @@ export async function buildApp(
   });
   app.setNotFoundHandler((req, reply) => {
     if (req.url.startsWith("/api/")) {
-      return reply
-        .status(404)
-        .send({
-          error: { code: "TETHER_ERR_NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` },
-        });
+      return reply.status(404).send({
+        error: { code: "TETHER_ERR_NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` },
+      });
     }
     const dir = consoleDir();
     if (dir && req.method === "GET") return reply.sendFile("index.html", dir);

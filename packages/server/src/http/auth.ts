@@ -8,7 +8,13 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type Principal, requireRole } from "../accounts.js";
 import type { Services } from "./context.js";
 
-const PUBLIC_PREFIXES = ["/api/v1/auth/login", "/api/v1/enroll"];
+/** Routes that authenticate otherwise (login form; device-signed enrollment). */
+const PUBLIC = new Set([
+  "/api/v1/auth/login",
+  "/api/v1/enroll",
+  "/api/v1/enroll/info",
+  "/api/v1/enroll/poll",
+]);
 
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
@@ -41,7 +47,7 @@ export function checkOrigin(req: FastifyRequest, s: Services): void {
 export function registerAuth(app: FastifyInstance, s: Services): void {
   app.addHook("preHandler", async (req) => {
     const path = req.url.split("?")[0];
-    if (!path.startsWith("/api/v1/") || PUBLIC_PREFIXES.some((p) => path.startsWith(p))) return;
+    if (!path.startsWith("/api/v1/") || PUBLIC.has(path)) return;
     const token = bearer(req);
     const session = token ? undefined : req.cookies?.[SESSION_COOKIE];
     if (session) checkOrigin(req, s);

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { isIP } from "node:net";
 import { join } from "node:path";
+import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
 x509.cryptoProvider.set(webcrypto as any);
@@ -73,7 +74,7 @@ export async function loadOrCreateTls(
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
-    caPem = ca.toString("pem");
+    caPem = `${ca.toString("pem").trim()}\n`;
     caKey = keys.privateKey;
     writeFileSync(caKeyPath, pemKey(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)), {
       mode: 0o600,
@@ -121,7 +122,7 @@ export async function loadOrCreateTls(
       ),
     ],
   });
-  const cert = leaf.toString("pem") + caPem;
+  const cert = `${leaf.toString("pem").trim()}\n${caPem.trim()}\n`;
   const key = pemKey(await webcrypto.subtle.exportKey("pkcs8", leafKeys.privateKey));
   writeFileSync(certPath, cert, { mode: 0o644 });
   writeFileSync(keyPath, key, { mode: 0o600 });
