@@ -1,0 +1,258 @@
+/**
+ * End-to-end test harness: real server and agent processes over loopback, a raw HTTPS
+ * client for the API. Waits are on conditions (polled state with a generous cap), never
+ * fixed sleeps.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import https from "node:https";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+const TSX = ["--import", "tsx", "--conditions=source"];
+
+const tmpDirs: string[] = [];
+export function tempDir(prefix = "tether-test-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tmpDirs.push(d);
+  return d;
+}
+export function cleanupTempDirs(): void {
+  for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  s.listen(0, "127.0.0.1");
+  await once(s, "listening");
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface Api {
+  url: string;
+  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  /** Like request, but throws unless the status is 2xx; returns the body. */
+  call<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+export function makeApi(url: string, ca: string, token?: string, extra: Record<string, string> = {}): Api {
+  const request = <T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    new Promise<ApiResponse<T>>((resolve, reject) => {
+      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = https.request(
+        new URL(path, url),
+        {
+          method,
+          ca,
+          headers: {
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(data ? { "content-type": "application/json", "content-length": String(data.length) } : {}),
+            ...extra,
+            ...headers,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            let parsed: any = text;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              /* not JSON */
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+          });
+        },
+      );
+      req.on("error", reject);
+      if (data) req.write(data);
+      req.end();
+    });
+  return {
+    url,
+    request,
+    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const r = await request<T>(method, path, body);
+      if (r.status < 200 || r.status >= 300) {
+        throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(r.body)}`);
+      }
+      return r.body;
+    },
+  };
+}
+
+/** Poll a condition until it returns a truthy value (or the cap passes). */
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface ServerInfo {
+  url: string;
+  mqttUrl: string;
+  wsUrl: string;
+  caCert: string;
+  fingerprint: string;
+}
+
+export interface ServerHandle {
+  dataDir: string;
+  info: ServerInfo;
+  ca: string;
+  token: string;
+  api: Api;
+  proc: ChildProcess;
+  httpPort: number;
+  mqttPort: number;
+  stderr(): string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export async function startServer(
+  o: { dataDir?: string; httpPort?: number; mqttPort?: number; env?: Record<string, string> } = {},
+): Promise<ServerHandle> {
+  const dataDir = o.dataDir ?? join(tempDir(), "server");
+  const proc = spawn(
+    process.execPath,
+    [...TSX, join(ROOT, "tests/e2e/fixtures/server-main.ts"), dataDir, String(o.httpPort ?? 0), String(o.mqttPort ?? 0)],
+    { cwd: ROOT, env: { ...process.env, TETHER_LOG_LEVEL: "info", ...o.env }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let err = "";
+  proc.stderr!.on("data", (c) => {
+    err += c;
+    if (err.length > 2_000_000) err = err.slice(-1_000_000);
+  });
+  let out = "";
+  const info = await new Promise<ServerInfo>((resolve, reject) => {
+    proc.stdout!.on("data", (c) => {
+      out += c;
+      const m = /READY (\{.*\})\n/.exec(out);
+      if (m) resolve(JSON.parse(m[1]));
+    });
+    proc.on("exit", (code) => reject(new Error(`server exited (${code}) before ready:\n${err.slice(-3000)}`)));
+  });
+  const ca = readFileSync(info.caCert, "utf8");
+  const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
+  const exited = once(proc, "exit");
+  return {
+    dataDir,
+    info,
+    ca,
+    token,
+    api: makeApi(info.url, ca, token),
+    proc,
+    httpPort: Number(new URL(info.url).port),
+    mqttPort: Number(new URL(info.mqttUrl).port),
+    stderr: () => err,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+      await exited;
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+export interface AgentHandle {
+  dataDir: string;
+  proc: ChildProcess;
+  stderr(): string;
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export function startAgent(o: { dataDir: string; url?: string; token?: string; name?: string; env?: Record<string, string> }): AgentHandle {
+  const args = [...TSX, join(ROOT, "tests/e2e/fixtures/agent-main.ts"), o.dataDir];
+  if (o.url && o.token) args.push(o.url, o.token);
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, TETHER_LOG_LEVEL: "debug", ...(o.name ? { AGENT_NAME: o.name } : {}), ...o.env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  proc.stderr!.on("data", (c) => {
+    err += c;
+    if (err.length > 2_000_000) err = err.slice(-1_000_000);
+  });
+  const exited = once(proc, "exit").then(([code]) => code as number | null);
+  return {
+    dataDir: o.dataDir,
+    proc,
+    stderr: () => err,
+    exited,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+      return exited;
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+export async function createToken(api: Api, body: Record<string, unknown> = {}): Promise<string> {
+  const r = await api.call<{ token: string }>("POST", "/api/v1/enrollment-tokens", body);
+  return r.token;
+}
+
+export interface Device {
+  id: string;
+  name: string;
+  state: string;
+  online: boolean;
+  labels: Record<string, string>;
+  [k: string]: unknown;
+}
+
+export async function device(api: Api, ref: string): Promise<Device> {
+  return api.call<Device>("GET", `/api/v1/devices/${encodeURIComponent(ref)}`);
+}
+
+/** Enroll a new auto-accepted agent and wait until it is online. */
+export async function enrollOnline(
+  server: ServerHandle,
+  o: { name: string; labels?: Record<string, string>; env?: Record<string, string> },
+): Promise<{ agent: AgentHandle; device: Device }> {
+  const token = await createToken(server.api, { autoAccept: true, labels: o.labels ?? {} });
+  const agent = startAgent({ dataDir: join(tempDir(), "agent"), url: server.info.url, token, name: o.name, env: o.env });
+  const d = await waitFor(async () => {
+    if (agent.proc.exitCode !== null) throw new Error(`agent exited: ${agent.stderr().slice(-2000)}`);
+    const r = await server.api.request<Device>("GET", `/api/v1/devices/${o.name}`);
+    return r.status === 200 && r.body.online ? r.body : undefined;
+  }, `${o.name} online`);
+  return { agent, device: d };
+}
