@@ -31,6 +31,7 @@ const r = spawnSync(
     "--conditions=source",
     "--test",
     "--test-concurrency=2",
+    "--test-force-exit",
     "--test-timeout=300000",
     ...chosen,
   ],

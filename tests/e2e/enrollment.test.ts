@@ -34,7 +34,10 @@ const facts = {
   agentVersion: "0.1.0",
 };
 
-function signedRequest(token: string, o: { fp?: string; name?: string; keys?: ReturnType<typeof generateEd25519> } = {}) {
+function signedRequest(
+  token: string,
+  o: { fp?: string; name?: string; keys?: ReturnType<typeof generateEd25519> } = {},
+) {
   const sign = o.keys ?? generateEd25519();
   const noise = generateX25519();
   const fp = o.fp ?? token.split(".")[1];
@@ -47,7 +50,14 @@ function signedRequest(token: string, o: { fp?: string; name?: string; keys?: Re
     name: o.name ?? "raw-device",
     facts,
   };
-  return { sign, body: { token, request, signature: b64u(ed25519Sign(sign.privateKey, signedBytes(LABEL_ENROLL, request))) } };
+  return {
+    sign,
+    body: {
+      token,
+      request,
+      signature: b64u(ed25519Sign(sign.privateKey, signedBytes(LABEL_ENROLL, request))),
+    },
+  };
 }
 
 describe("enrollment", () => {
@@ -70,8 +80,14 @@ describe("enrollment", () => {
     }
     const ping = await server.api.call<{ rttMs: number }>("POST", "/api/v1/devices/auto-1/ping", {});
     assert.ok(ping.rttMs > 0);
-    const sel = await server.api.call<any[]>("GET", `/api/v1/devices?selector=${encodeURIComponent(`site=tokyo,fact.arch=${(d.facts as any).arch}`)}`);
-    assert.deepEqual(sel.map((x) => x.name), ["auto-1"]);
+    const sel = await server.api.call<any[]>(
+      "GET",
+      `/api/v1/devices?selector=${encodeURIComponent(`site=tokyo,fact.arch=${(d.facts as any).arch}`)}`,
+    );
+    assert.deepEqual(
+      sel.map((x) => x.name),
+      ["auto-1"],
+    );
     const none = await server.api.call<any[]>("GET", "/api/v1/devices?selector=site=osaka");
     assert.equal(none.length, 0);
     assert.equal(await agent.stop(), 0, "SIGTERM stops the agent cleanly");
@@ -86,7 +102,12 @@ describe("enrollment", () => {
 
   test("a pending device waits with signed polls until accepted, showing its fingerprint first", async () => {
     const token = await createToken(server.api, {});
-    const agent = startAgent({ dataDir: join(tempDir(), "agent"), url: server.info.url, token, name: "pend-1" });
+    const agent = startAgent({
+      dataDir: join(tempDir(), "agent"),
+      url: server.info.url,
+      token,
+      name: "pend-1",
+    });
     const pending = await waitFor(async () => {
       const r = await server.api.request("GET", "/api/v1/devices/pend-1");
       return r.status === 200 ? r.body : undefined;
@@ -147,7 +168,12 @@ describe("enrollment", () => {
   test("an agent with a token for another server refuses to enroll (pinned fingerprint)", async () => {
     const token = await createToken(server.api, {});
     const wrong = `tether1.${b64u(Buffer.alloc(32, 9))}.${token.split(".")[2]}`;
-    const agent = startAgent({ dataDir: join(tempDir(), "agent"), url: server.info.url, token: wrong, name: "mitm" });
+    const agent = startAgent({
+      dataDir: join(tempDir(), "agent"),
+      url: server.info.url,
+      token: wrong,
+      name: "mitm",
+    });
     const code = await agent.exited;
     assert.equal(code, 3);
     assert.match(agent.stderr(), /not the one the token was made for/);
@@ -166,7 +192,10 @@ describe("enrollment", () => {
     // Delete and re-enroll with the same key: refused (blocklist).
     await server.api.call("DELETE", "/api/v1/devices/rev-1");
     const token = await createToken(server.api, {});
-    const sign = { publicKey: Buffer.from(keys.signPublic, "base64url"), privateKey: Buffer.from(keys.signPrivate, "base64url") };
+    const sign = {
+      publicKey: Buffer.from(keys.signPublic, "base64url"),
+      privateKey: Buffer.from(keys.signPrivate, "base64url"),
+    };
     const r = await server.api.request("POST", "/api/v1/enroll", signedRequest(token, { keys: sign }).body);
     assert.equal(r.status, 403);
     assert.equal(r.body.error.code, "TETHER_ERR_ENROLL_KEY_BLOCKED");

@@ -41,7 +41,12 @@ export interface ApiResponse<T = any> {
 
 export interface Api {
   url: string;
-  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<ApiResponse<T>>;
   /** Like request, but throws unless the status is 2xx; returns the body. */
   call<T = any>(method: string, path: string, body?: unknown): Promise<T>;
 }
@@ -144,8 +149,18 @@ export async function startServer(
   const dataDir = o.dataDir ?? join(tempDir(), "server");
   const proc = spawn(
     process.execPath,
-    [...TSX, join(ROOT, "tests/e2e/fixtures/server-main.ts"), dataDir, String(o.httpPort ?? 0), String(o.mqttPort ?? 0)],
-    { cwd: ROOT, env: { ...process.env, TETHER_LOG_LEVEL: "info", ...o.env }, stdio: ["ignore", "pipe", "pipe"] },
+    [
+      ...TSX,
+      join(ROOT, "tests/e2e/fixtures/server-main.ts"),
+      dataDir,
+      String(o.httpPort ?? 0),
+      String(o.mqttPort ?? 0),
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, TETHER_LOG_LEVEL: "info", ...o.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let err = "";
   proc.stderr!.on("data", (c) => {
@@ -159,7 +174,9 @@ export async function startServer(
       const m = /READY (\{.*\})\n/.exec(out);
       if (m) resolve(JSON.parse(m[1]));
     });
-    proc.on("exit", (code) => reject(new Error(`server exited (${code}) before ready:\n${err.slice(-3000)}`)));
+    proc.on("exit", (code) =>
+      reject(new Error(`server exited (${code}) before ready:\n${err.slice(-3000)}`)),
+    );
   });
   const ca = readFileSync(info.caCert, "utf8");
   const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
@@ -176,7 +193,12 @@ export async function startServer(
     stderr: () => err,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+      const t = setTimeout(() => {
+        process.stderr.write(`server did not stop within 15 s of SIGTERM; killing it\n${err.slice(-2000)}\n`);
+        proc.kill("SIGKILL");
+      }, 15_000);
       await exited;
+      clearTimeout(t);
     },
     async kill() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
@@ -194,7 +216,13 @@ export interface AgentHandle {
   kill(): Promise<void>;
 }
 
-export function startAgent(o: { dataDir: string; url?: string; token?: string; name?: string; env?: Record<string, string> }): AgentHandle {
+export function startAgent(o: {
+  dataDir: string;
+  url?: string;
+  token?: string;
+  name?: string;
+  env?: Record<string, string>;
+}): AgentHandle {
   const args = [...TSX, join(ROOT, "tests/e2e/fixtures/agent-main.ts"), o.dataDir];
   if (o.url && o.token) args.push(o.url, o.token);
   const proc = spawn(process.execPath, args, {
@@ -248,7 +276,13 @@ export async function enrollOnline(
   o: { name: string; labels?: Record<string, string>; env?: Record<string, string> },
 ): Promise<{ agent: AgentHandle; device: Device }> {
   const token = await createToken(server.api, { autoAccept: true, labels: o.labels ?? {} });
-  const agent = startAgent({ dataDir: join(tempDir(), "agent"), url: server.info.url, token, name: o.name, env: o.env });
+  const agent = startAgent({
+    dataDir: join(tempDir(), "agent"),
+    url: server.info.url,
+    token,
+    name: o.name,
+    env: o.env,
+  });
   const d = await waitFor(async () => {
     if (agent.proc.exitCode !== null) throw new Error(`agent exited: ${agent.stderr().slice(-2000)}`);
     const r = await server.api.request<Device>("GET", `/api/v1/devices/${o.name}`);

@@ -342,7 +342,7 @@ export async function createFaultProxy(opts: FaultProxyOptions): Promise<FaultPr
   let refusing = false;
   let closing: Promise<void> | null = null;
   let nextId = 1;
-  let onIdle: (() => void) | null = null;
+  const onIdle: (() => void) | null = null;
 
   const finish = (pair: Pair): void => {
     pairs.delete(pair);
@@ -406,12 +406,15 @@ export async function createFaultProxy(opts: FaultProxyOptions): Promise<FaultPr
       if (closing) return closing;
       closing = (async () => {
         const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const idle = new Promise<void>((resolve) => {
-          if (pairs.size === 0) resolve();
-          else onIdle = resolve;
-        });
         cut();
-        await Promise.all([listenerClosed, idle]);
+        // Every socket is reset by cut(); the listener closing is what we wait for. (Waiting
+        // for each pair's bookkeeping to settle could hang on a pair that never finished.)
+        for (const p of pairs) {
+          p.client.destroy();
+          p.upstream?.destroy();
+        }
+        pairs.clear();
+        await listenerClosed;
       })();
       return closing;
     },

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
+import { Backoff } from "./backoff.js";
 import { ControlClient } from "./control-client.js";
 import { EnrollError, enroll, poll } from "./enroll.js";
 import { collectFacts } from "./facts.js";
@@ -19,6 +20,10 @@ export interface AgentOptions {
   tokenFile?: string;
   name?: string;
   websocket?: boolean;
+  /** MQTT keepalive (default 30 s): a silent drop is noticed within 1.5× this. */
+  keepaliveSeconds?: number;
+  /** Cap of the reconnect backoff (default 60 s). */
+  backoffMaxMs?: number;
   log?: Logger;
   /** Abort waiting/running (tests, signals). */
   signal?: AbortSignal;
@@ -113,6 +118,8 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     log,
     facts: collectFacts,
     websocket: o.websocket,
+    keepaliveSeconds: o.keepaliveSeconds,
+    backoff: new Backoff(1000, o.backoffMaxMs ?? 60_000),
     onFatal: (err) => {
       fatal = err;
       ac.abort();

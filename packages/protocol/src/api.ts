@@ -10,10 +10,10 @@ export const Role = Type.Union([Type.Literal("viewer"), Type.Literal("operator")
 export type Role = Static<typeof Role>;
 export const ROLE_RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
-export const Labels = Type.Record(
-  Type.String({ pattern: "^[A-Za-z0-9._/-]{1,63}$" }),
-  Type.String({ maxLength: 256 }),
-);
+export const LABEL_KEY = "^[A-Za-z0-9._/-]{1,63}$";
+export const Labels = Type.Record(Type.String({ pattern: LABEL_KEY }), Type.String({ maxLength: 256 }), {
+  additionalProperties: false,
+});
 export type Labels = Static<typeof Labels>;
 
 export const ErrorResponse = Type.Object({

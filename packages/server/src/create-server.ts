@@ -202,9 +202,17 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
-      await control.close();
-      await broker?.close();
+      // Each step is bounded so a stuck peer cannot keep a stopping server alive.
+      const bounded = (what: string, p: Promise<unknown>) =>
+        Promise.race([
+          p,
+          new Promise((r) => setTimeout(r, 5000).unref()).then(() =>
+            log.warn(`${what} did not finish in 5 s; going on`),
+          ),
+        ]);
+      await bounded("closing the broker", broker?.close() ?? Promise.resolve());
+      await bounded("closing HTTP", app.close());
+      await bounded("flushing control state", control.close());
       await store.close();
     },
   };

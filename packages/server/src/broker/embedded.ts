@@ -51,6 +51,8 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
       const sock = (client.conn as any)?.setNoDelay ? (client.conn as any) : (client.conn as any)?.socket;
       sock?.setNoDelay?.(true);
       const id = packet.clientId;
+      // Devices use clean sessions, so the broker queues nothing that could outlive a key.
+      if (packet.clean === false) return cb(authError(2, "clean session required"), false);
       if (!id || packet.username !== id) return cb(authError(2, "client id must equal username"), false);
       if (packet.will) {
         const t = parseTopic(packet.will.topic);
@@ -69,7 +71,8 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
             o.log.info({ clientId: client.id }, "refused CONNECT: bad credentials or device not accepted");
             return done(authError(4, "bad username or password"), false);
           }
-          const w = (client as any).will;
+          // Aedes keeps the CONNECT will in _will until authentication succeeds.
+          const w = (client as any)._will ?? (client as any).will;
           if (w && w.topic !== deviceTopic(auth.shard, auth.id, "up")) {
             return done(authError(5, "will topic"), false);
           }

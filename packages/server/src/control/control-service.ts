@@ -37,6 +37,9 @@ import { upHandlers } from "./handlers/index.js";
 import { Outbox } from "./outbox.js";
 import { Presence } from "./presence.js";
 
+/** The `ack` schema caps ids per message. */
+const MAX_ACK_IDS = 4096;
+
 interface DeviceSessions {
   /** Confirmed session: a message has arrived under it; used for sending. */
   current?: Session;
@@ -232,6 +235,7 @@ export class ControlService {
       st.pending = undefined;
       confirmed = true;
     }
+    if (confirmed) await this.resendOutbox(device);
     let msg: UpMessage;
     try {
       msg = decodeUp(plain);
@@ -249,7 +253,6 @@ export class ControlService {
     } else {
       await handler.handle({ device, control: this }, msg.b);
     }
-    if (confirmed) await this.resendOutbox(device);
   }
 
   private async onWill(device: DeviceRow, frame: Buffer): Promise<void> {
@@ -338,7 +341,9 @@ export class ControlService {
     this.stats.durableBatches++;
     for (const fn of afters) fn();
     for (const { device, mids } of acks.values()) {
-      await this.sendNow(device, "ack", { mids }).catch(() => {});
+      for (let i = 0; i < mids.length; i += MAX_ACK_IDS) {
+        await this.sendNow(device, "ack", { mids: mids.slice(i, i + MAX_ACK_IDS) }).catch(() => {});
+      }
     }
   }
 

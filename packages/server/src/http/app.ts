@@ -6,7 +6,7 @@ import fastifyCookie from "@fastify/cookie";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
 import { ERRORS, TetherError } from "@tether/protocol";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import { accountRoutes } from "./account-routes.js";
 import { auditRoutes } from "./audit-routes.js";
@@ -34,7 +34,9 @@ export async function buildApp(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: o.log,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+    routerOptions: { maxParamLength: 256 },
     bodyLimit: BODY_LIMIT,
     trustProxy: false,
     ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}),

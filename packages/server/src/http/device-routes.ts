@@ -1,5 +1,5 @@
 /** Devices: list, show, state changes, labels, connection history, ping, durable echo. */
-import { Connection, Device, EchoResult, Labels, PingResult, TetherError } from "@tether/protocol";
+import { Connection, Device, EchoResult, LABEL_KEY, Labels, PingResult, TetherError } from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { type DeviceRow, toDevice } from "../devices.js";
@@ -92,11 +92,10 @@ export async function deviceRoutes(app: FastifyInstance, s: Services) {
         params: Ref,
         body: Type.Object({
           name: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" })),
+          // A string sets, null removes. Values are checked in the handler, because the body
+          // validator coerces types and would turn null into "".
           labels: Type.Optional(
-            Type.Record(
-              Type.String({ pattern: "^[A-Za-z0-9._/-]{1,63}$" }),
-              Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
-            ),
+            Type.Record(Type.String({ pattern: LABEL_KEY }), Type.Unknown(), { additionalProperties: false }),
           ),
         }),
         response: { 200: Device },
@@ -105,6 +104,14 @@ export async function deviceRoutes(app: FastifyInstance, s: Services) {
     async (req) => {
       const p = who(req, "operator");
       const b = req.body as { name?: string; labels?: Record<string, string | null> };
+      for (const [k, v] of Object.entries(b.labels ?? {})) {
+        if (v !== null && (typeof v !== "string" || v.length > 256)) {
+          throw new TetherError(
+            "TETHER_ERR_BAD_REQUEST",
+            `label ${k}: the value must be text of at most 256 characters, or null to remove it`,
+          );
+        }
+      }
       let ref = (req.params as any).ref as string;
       if (b.name) ref = (await s.deviceOps.rename(p, ref, b.name)).id;
       if (b.labels) ref = (await s.deviceOps.label(p, ref, b.labels)).id;

@@ -1,0 +1,150 @@
+/** tether users | api-tokens | projects */
+import type { Command } from "commander";
+import { parseIntArg, parseRole, ROLES } from "../args.js";
+import { type Ctx, client, printJson, printList } from "../context.js";
+
+export function registerUsers(program: Command, ctx: Ctx): void {
+  const users = program
+    .command("users")
+    .alias("user")
+    .description("users and their roles in the project (admin)");
+
+  users
+    .command("list")
+    .alias("ls")
+    .description("users with a role in this project")
+    .option("--json", "print a JSON array")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const list = await client(ctx, cmd).listUsers();
+      printList(
+        ctx,
+        o.json,
+        list,
+        ["username", "role", "created"],
+        (u) => [u.username, Object.values(u.roles).join(","), u.createdAt],
+        "no users",
+      );
+    });
+
+  users
+    .command("create")
+    .alias("add")
+    .description("create a user (or add an existing one to this project) with a role")
+    .argument("<name>", "username")
+    .requiredOption("-r, --role <role>", `one of ${ROLES.join(", ")}`)
+    .option("-p, --password <password>", "initial password (generated and printed once otherwise)")
+    .option("--json", "print the result as JSON")
+    .action(async (name: string, o: { role: string; password?: string; json?: boolean }, cmd: Command) => {
+      const r = await client(ctx, cmd).createUser({
+        username: name,
+        role: parseRole(o.role),
+        ...(o.password ? { password: o.password } : {}),
+      });
+      if (o.json) return printJson(ctx, r);
+      ctx.io.stdout(`${r.username} is ${r.role}\n`);
+      if (r.password)
+        ctx.io.stdout(`password: ${r.password}\n(shown once; the user can sign in to the console with it)\n`);
+    });
+
+  users
+    .command("set-role")
+    .description("change a user's role in this project")
+    .argument("<name>", "username")
+    .argument("<role>", ROLES.join("|"))
+    .action(async (name: string, role: string, _o: unknown, cmd: Command) => {
+      const r = await client(ctx, cmd).setUserRole(name, parseRole(role));
+      ctx.io.stdout(`${r.username} is ${r.role}\n`);
+    });
+
+  users
+    .command("remove")
+    .alias("rm")
+    .description("remove a user from this project (their API tokens here are revoked)")
+    .argument("<name>", "username")
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      await client(ctx, cmd).removeUser(name);
+      ctx.io.stdout(`${name} removed\n`);
+    });
+}
+
+export function registerApiTokens(program: Command, ctx: Ctx): void {
+  const t = program
+    .command("api-tokens")
+    .alias("api-token")
+    .description("API tokens for scripts and the CLI");
+
+  t.command("list")
+    .alias("ls")
+    .description("API tokens in this project (yours; all of them for admins)")
+    .option("--json", "print a JSON array")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const list = await client(ctx, cmd).listApiTokens();
+      printList(
+        ctx,
+        o.json,
+        list,
+        ["id", "name", "user", "created", "last used"],
+        (x) => [x.id, x.name, x.username, x.createdAt, x.lastUsedAt ?? "never"],
+        "no API tokens",
+      );
+    });
+
+  t.command("create")
+    .description("create an API token acting as you in this project (printed once)")
+    .argument("<name>", "a name to recognise it by")
+    .option("--json", 'print {"id","name","token"}')
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      const r = await client(ctx, cmd).createApiToken(name);
+      if (o.json) return printJson(ctx, r);
+      ctx.io.stdout(`${r.token}\n`);
+      ctx.io.stderr(`API token ${r.id} (${r.name}) created; it is shown only once\n`);
+    });
+
+  t.command("revoke")
+    .alias("rm")
+    .description("revoke an API token")
+    .argument("<id>", "token id (see tether api-tokens list)")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await client(ctx, cmd).revokeApiToken(parseIntArg(id, "ID"));
+      ctx.io.stdout(`API token ${id} revoked\n`);
+    });
+}
+
+export function registerProjects(program: Command, ctx: Ctx): void {
+  const p = program.command("projects").alias("project").description("projects (separate fleets)");
+
+  p.command("list")
+    .alias("ls")
+    .description("projects where you have a role")
+    .option("--json", "print a JSON array")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const list = await client(ctx, cmd).listProjects();
+      printList(
+        ctx,
+        o.json,
+        list,
+        ["name", "role", "created"],
+        (x) => [x.name, x.role, x.createdAt],
+        "no projects",
+      );
+    });
+
+  p.command("create")
+    .description("create a project; you become its admin")
+    .argument("<name>", "letters, digits, . _ - (1-64)")
+    .option("--json", "print the project as JSON")
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      const r = await client(ctx, cmd).createProject(name);
+      if (o.json) return printJson(ctx, r);
+      ctx.io.stdout(`project ${r.name} created; use it with --project ${r.name}\n`);
+    });
+
+  p.command("delete")
+    .alias("rm")
+    .description("delete an empty project you administer")
+    .argument("<name>", "project name")
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      await client(ctx, cmd).deleteProject(name);
+      ctx.io.stdout(`project ${name} deleted\n`);
+    });
+}

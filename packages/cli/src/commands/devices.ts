@@ -1,0 +1,156 @@
+/** tether devices list|show|accept|reject|revoke|delete|label|rename */
+import type { Device } from "@tether/sdk";
+import type { Command } from "commander";
+import { parseLabels } from "../args.js";
+import { type Ctx, client, printJson, printList } from "../context.js";
+import { CliError, EXIT } from "../io.js";
+import { cell, details, escapeControl, formatLabels, table } from "../table.js";
+
+export function ago(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return "never";
+  const s = Math.round((now - Date.parse(iso)) / 1000);
+  if (!Number.isFinite(s)) return iso;
+  if (s < 5) return "just now";
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  if (s < 172800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+const status = (d: Device) => (d.state === "accepted" ? (d.online ? "online" : "offline") : d.state);
+
+export function registerDevices(program: Command, ctx: Ctx): void {
+  const devices = program
+    .command("devices")
+    .alias("device")
+    .description("list, inspect, accept, label and remove devices (DEVICE = id or unique name)");
+
+  devices
+    .command("list")
+    .alias("ls")
+    .description("list devices")
+    .option("-s, --selector <selector>", "only devices matching labels/facts, e.g. site=lab,fact.arch=arm64")
+    .option("--json", "print the API objects as a JSON array")
+    .action(async (o: { selector?: string; json?: boolean }, cmd: Command) => {
+      const list = await client(ctx, cmd).listDevices(o.selector);
+      printList(
+        ctx,
+        o.json,
+        list,
+        ["id", "name", "state", "labels", "last seen"],
+        (d) => [d.id, d.name, status(d), formatLabels(d.labels), d.online ? "now" : ago(d.lastSeenAt)],
+        o.selector ? "no devices match" : "no devices yet (create a token with: tether token create)",
+      );
+    });
+
+  devices
+    .command("show")
+    .description("show a device: state, fingerprint, facts, recent connections")
+    .argument("<device>", "device id or unique name")
+    .option("--json", "print {device, connections} as JSON")
+    .action(async (ref: string, o: { json?: boolean }, cmd: Command) => {
+      const c = client(ctx, cmd);
+      const d = await c.getDevice(ref);
+      const conns = await c.deviceConnections(d.id);
+      if (o.json) return printJson(ctx, { ...d, connections: conns });
+      const f = d.facts;
+      let out = details([
+        ["id", d.id],
+        ["name", d.name],
+        ["project", d.project],
+        ["state", d.state],
+        ["online", d.online ? "yes" : "no"],
+        ["last seen", d.lastSeenAt ? `${d.lastSeenAt} (${ago(d.lastSeenAt)})` : "never"],
+        ["created", d.createdAt],
+        ["fingerprint", d.fingerprint],
+        ["hostname", d.hostname],
+        ["source address", d.sourceAddress],
+        ["labels", formatLabels(d.labels)],
+        ["shard", d.shard],
+      ]);
+      if (f) {
+        out += "\nfacts:\n";
+        out += details([
+          ["  os", `${f.os} ${f.osRelease}`],
+          ["  kernel", f.kernel],
+          ["  arch", f.arch],
+          ["  hostname", f.hostname],
+          ["  addresses", f.addresses.join(", ")],
+          ["  cpus", f.cpus],
+          ["  memory", f.memoryBytes ? `${Math.round(f.memoryBytes / 1048576)} MiB` : undefined],
+          ["  agent", f.agentVersion],
+        ]);
+      }
+      out += "\nrecent connections:\n";
+      out += conns.length
+        ? table(
+            ["connected", "disconnected", "reason"],
+            conns
+              .slice(0, 10)
+              .map((x) => [x.connectedAt, x.disconnectedAt ?? (d.online ? "(connected)" : ""), x.reason]),
+          )
+        : "  none\n";
+      ctx.io.stdout(out);
+    });
+
+  const simple = [
+    [
+      "accept",
+      "accept a pending device (it gets broker credentials and connects)",
+      "acceptDevice",
+      "accepted",
+    ],
+    ["reject", "reject a pending device", "rejectDevice", "rejected"],
+    ["revoke", "revoke a device: disconnect it now and refuse it from then on", "revokeDevice", "revoked"],
+  ] as const;
+  for (const [name, desc, method, done] of simple) {
+    devices
+      .command(name)
+      .description(desc)
+      .argument("<device>", "device id or unique name")
+      .option("--json", "print the device as JSON")
+      .action(async (ref: string, o: { json?: boolean }, cmd: Command) => {
+        const d = await client(ctx, cmd)[method](ref);
+        if (o.json) return printJson(ctx, d);
+        ctx.io.stdout(`${escapeControl(d.name)} (${d.id}) ${done}\n`);
+      });
+  }
+
+  devices
+    .command("delete")
+    .alias("rm")
+    .description("delete a device (revokes it first if accepted)")
+    .argument("<device>", "device id or unique name")
+    .action(async (ref: string, _o: unknown, cmd: Command) => {
+      await client(ctx, cmd).deleteDevice(ref);
+      ctx.io.stdout(`${escapeControl(ref)} deleted\n`);
+    });
+
+  devices
+    .command("label")
+    .description("set labels (k=v) or remove them (k-)")
+    .argument("<device>", "device id or unique name")
+    .argument("<labels...>", "k=v to set, k- to remove")
+    .option("--json", "print the device as JSON")
+    .action(async (ref: string, labels: string[], o: { json?: boolean }, cmd: Command) => {
+      const d = await client(ctx, cmd).updateDevice(ref, { labels: parseLabels(labels) });
+      if (o.json) return printJson(ctx, d);
+      ctx.io.stdout(
+        `${escapeControl(d.name)}: ${cell(formatLabels(d.labels)) === "-" ? "(no labels)" : cell(formatLabels(d.labels))}\n`,
+      );
+    });
+
+  devices
+    .command("rename")
+    .description("rename a device")
+    .argument("<device>", "device id or unique name")
+    .argument("<new-name>", "letters, digits, . _ - (1-64)")
+    .option("--json", "print the device as JSON")
+    .action(async (ref: string, name: string, o: { json?: boolean }, cmd: Command) => {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
+        throw new CliError(`bad name ${JSON.stringify(name)}: letters, digits, . _ - (1-64)`, EXIT.usage);
+      const d = await client(ctx, cmd).updateDevice(ref, { name });
+      if (o.json) return printJson(ctx, d);
+      ctx.io.stdout(`${d.id} is now ${escapeControl(d.name)}\n`);
+    });
+}

@@ -1,0 +1,137 @@
+/** tether server [reset-admin] */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { parseHostPort, parseIntArg } from "../args.js";
+import type { Ctx } from "../context.js";
+import { CliError, EXIT } from "../io.js";
+import { defaultServerDataDir } from "../paths.js";
+
+interface ServerOpts {
+  data?: string;
+  listen: string;
+  mqttListen: string;
+  publicUrl?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  rekeySeconds?: string;
+  database?: string;
+}
+
+function paths(dir: string, caPath: string) {
+  return [
+    ["admin password", join(dir, "admin.password")],
+    ["admin token", join(dir, "admin.token")],
+    ["CA certificate", caPath],
+    ["server info", join(dir, "server.json")],
+  ] as const;
+}
+
+export function registerServer(program: Command, ctx: Ctx): void {
+  const server = program
+    .command("server")
+    .description("run the Tether server (HTTPS API + console + MQTT broker)")
+    .option(
+      "--data <dir>",
+      "data directory (default: $TETHER_HOME/server, /var/lib/tether/server as root, else ~/.local/share/tether/server)",
+    )
+    .option("--listen <host:port>", "HTTPS API and console", "0.0.0.0:8443")
+    .option("--mqtt-listen <host:port>", "MQTT over TLS for agents", "0.0.0.0:8883")
+    .option("--public-url <url>", "URL devices and browsers use to reach the server")
+    .option("--tls-cert <file>", "serve this certificate (PEM) instead of the built-in CA's")
+    .option("--tls-key <file>", "key for --tls-cert")
+    .option("--rekey-seconds <n>", "control-channel session key lifetime")
+    .option("--database <url>", "sqlite:PATH or postgres://... (default: sqlite in the data dir)")
+    .action(async (o: ServerOpts) => {
+      const dataDir = resolve(
+        o.data ?? ctx.io.env.TETHER_DATA ?? defaultServerDataDir(ctx.io.env, ctx.io.home),
+      );
+      const listen = parseHostPort(o.listen, "--listen");
+      const mqttListen = parseHostPort(o.mqttListen, "--mqtt-listen");
+      if (!!o.tlsCert !== !!o.tlsKey) throw new CliError("pass both --tls-cert and --tls-key", EXIT.usage);
+      if (o.publicUrl) {
+        try {
+          if (new URL(o.publicUrl).protocol !== "https:") throw new Error();
+        } catch {
+          throw new CliError(
+            `--public-url must be an https:// URL, got ${JSON.stringify(o.publicUrl)}`,
+            EXIT.usage,
+          );
+        }
+      }
+      const firstStart = !existsSync(join(dataDir, "admin.token"));
+      const { createServer, VERSION } = await import("@tether/server");
+      const srv = await createServer({
+        dataDir,
+        listen,
+        mqttListen,
+        publicUrl: o.publicUrl,
+        tlsCert: o.tlsCert,
+        tlsKey: o.tlsKey,
+        database: o.database,
+        rekeySeconds: o.rekeySeconds ? parseIntArg(o.rekeySeconds, "--rekey-seconds") : undefined,
+      });
+      const stop = ctx.io.stopSignal();
+      let info: Awaited<ReturnType<typeof srv.listen>>;
+      try {
+        info = await srv.listen();
+      } catch (err) {
+        await srv.close().catch(() => undefined);
+        throw new CliError(`cannot start the server: ${(err as Error).message}`);
+      }
+      const lines = [
+        `Tether server ${VERSION} is running (data: ${dataDir})`,
+        `  console:  ${info.consoleUrl}`,
+        `  API:      ${info.url}`,
+        `  MQTT:     ${info.mqttUrl}`,
+        `  MQTT/WS:  ${info.wsUrl}`,
+        ...paths(dataDir, info.caCert).map(([k, v]) => `  ${`${k}:`.padEnd(16)}${v}`),
+      ];
+      if (firstStart) {
+        lines.push(
+          "",
+          `First start: created the admin account. Its console password is in ${join(dataDir, "admin.password")}`,
+          `and an admin API token in ${join(dataDir, "admin.token")} (both readable only by you).`,
+          "On this machine the CLI uses that token automatically, e.g.: tether token create",
+        );
+      }
+      ctx.io.stdout(`${lines.join("\n")}\n`);
+      await new Promise<void>((r) => {
+        if (stop.aborted) return r();
+        stop.addEventListener("abort", () => r());
+      });
+      ctx.io.stderr("tether: stopping the server\n");
+      await srv.close();
+    });
+
+  server
+    .command("reset-admin")
+    .description("set a new admin password and API token (writes admin.password and admin.token)")
+    .option("--data <dir>", "data directory")
+    .option("--database <url>", "sqlite:PATH or postgres://...")
+    .action(async (o: { data?: string; database?: string }, cmd: Command) => {
+      const parent = cmd.parent?.opts() as ServerOpts | undefined;
+      const dataDir = resolve(
+        o.data ?? parent?.data ?? ctx.io.env.TETHER_DATA ?? defaultServerDataDir(ctx.io.env, ctx.io.home),
+      );
+      const { createServer, ensureAdmin } = await import("@tether/server");
+      const srv = await createServer({
+        dataDir,
+        listen: { host: "127.0.0.1", port: 0 },
+        mqttListen: { host: "127.0.0.1", port: 0 },
+        database: o.database ?? parent?.database,
+        logLevel: "warn",
+      });
+      try {
+        await ensureAdmin(srv.services.accounts, dataDir, true);
+      } finally {
+        await srv.close();
+      }
+      ctx.io.stdout(
+        `admin reset: new password in ${join(dataDir, "admin.password")}\n` +
+          `             new API token in ${join(dataDir, "admin.token")}\n` +
+          `             CA certificate: ${srv.tls.caPath}\n` +
+          `             server info: ${join(dataDir, "server.json")}\n`,
+      );
+    });
+}

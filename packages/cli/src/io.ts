@@ -1,0 +1,56 @@
+/** What a command run needs from the outside world (injected so tests run in-process). */
+import { ApiError } from "@tether/sdk";
+
+export interface Io {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  env: Record<string, string | undefined>;
+  home: string;
+  /** Resolves when the process is asked to stop (SIGTERM/SIGINT); used by long-running commands. */
+  stopSignal(): AbortSignal;
+}
+
+/** An error with the exit code the CLI should end with. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export const EXIT = {
+  generic: 1,
+  usage: 2,
+  auth: 3,
+  notFound: 4,
+  unreachable: 255,
+} as const;
+
+/** Exit codes: 1 generic, 2 usage, 3 not authenticated/forbidden, 4 not found, 255 device unreachable/timeout. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof ApiError) {
+    switch (err.code) {
+      case "TETHER_ERR_UNAUTHENTICATED":
+      case "TETHER_ERR_FORBIDDEN":
+      case "TETHER_ERR_BAD_ORIGIN":
+      case "TETHER_ERR_LOGIN_FAILED":
+        return EXIT.auth;
+      case "TETHER_ERR_DEVICE_OFFLINE":
+      case "TETHER_ERR_DEVICE_TIMEOUT":
+        return EXIT.unreachable;
+    }
+    if (err.status === 404) return EXIT.notFound;
+    if (err.status === 401 || err.status === 403) return EXIT.auth;
+    return EXIT.generic;
+  }
+  return EXIT.generic;
+}
+
+/** One line, no stack: "tether: <message>". */
+export function messageFor(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.replace(/\s*\n\s*/g, " ").trim();
+}

@@ -1,0 +1,46 @@
+/** Plain padded tables, with device-supplied text made safe for terminals. */
+
+/**
+ * Escape C0/C1 control characters, DEL and bidi/format overrides so a device cannot
+ * inject terminal escape sequences (or reorder text) through its name, labels or facts.
+ */
+export function escapeControl(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => {
+    const n = c.charCodeAt(0);
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    if (c === "\t") return "\\t";
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+  });
+}
+
+export type Cell = string | number | boolean | null | undefined;
+
+export const cell = (v: Cell): string =>
+  v === null || v === undefined || v === "" ? "-" : escapeControl(String(v));
+
+/** Columns padded to the widest cell; header in capitals. */
+export function table(headers: string[], rows: Cell[][]): string {
+  const cells = rows.map((r) => r.map(cell));
+  const head = headers.map((h) => h.toUpperCase());
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
+  return `${[line(head), ...cells.map(line)].join("\n")}\n`;
+}
+
+/** "key: value" lines, keys aligned. */
+export function details(pairs: [string, Cell][]): string {
+  const w = Math.max(...pairs.map(([k]) => k.length)) + 1;
+  return `${pairs.map(([k, v]) => `${`${k}:`.padEnd(w)} ${cell(v)}`).join("\n")}\n`;
+}
+
+export const formatLabels = (l: Record<string, string> | undefined): string =>
+  l && Object.keys(l).length
+    ? Object.entries(l)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",")
+    : "";

@@ -1,0 +1,268 @@
+/**
+ * TetherClient: typed access to every REST route. Works in browsers (session cookie, fetch
+ * with credentials "same-origin") and in Node (API token; pin a private CA with caCert).
+ */
+import type {
+  ApiToken,
+  AuditEntry,
+  Connection,
+  CreatedEnrollmentToken,
+  Device,
+  EchoResult,
+  EnrollmentToken,
+  Labels,
+  Me,
+  PingResult,
+  Project,
+  Role,
+  User,
+} from "@tether/protocol";
+import { ApiError, unreachable } from "./errors.js";
+import { type FetchLike, fetchTransport, type HttpResponse, type Transport } from "./transport.js";
+
+/** Same as PROJECT_HEADER in @tether/protocol (kept as a literal so browsers need no runtime import). */
+const PROJECT_HEADER = "x-tether-project";
+const SESSION_COOKIE = "tether_session";
+
+export interface TetherClientOptions {
+  /** Server base URL, e.g. https://tether.example:8443 ("" or "/" for same origin in a browser). */
+  url: string;
+  /** API token (Authorization: Bearer). Without one, the session cookie is used. */
+  token?: string;
+  /** PEM text of a CA to trust (Node only; loads node:https lazily). */
+  caCert?: string;
+  /** Project to act in (X-Tether-Project); the token's/session's project otherwise. */
+  project?: string;
+  fetchImpl?: FetchLike;
+  /** Full control of the HTTP layer (e.g. nodeTransport(caCert) from "@tether/sdk/node"). */
+  transport?: Transport;
+}
+
+export interface CreateEnrollmentTokenInput {
+  labels?: Labels;
+  expiresInSeconds?: number;
+  uses?: number;
+  autoAccept?: boolean;
+}
+
+export interface CreateUserInput {
+  username: string;
+  role: Role;
+  password?: string;
+}
+
+export interface Echo {
+  ref: string;
+  data: string;
+  receivedAt: string;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+export class TetherClient {
+  readonly url: string;
+  project: string | undefined;
+  private token: string | undefined;
+  private transport: Transport | Promise<Transport>;
+  /** Session cookie captured from login() outside browsers. */
+  private session: string | undefined;
+
+  constructor(o: TetherClientOptions) {
+    this.url = o.url.replace(/\/+$/, "");
+    this.token = o.token;
+    this.project = o.project;
+    if (o.transport) this.transport = o.transport;
+    else if (o.caCert) {
+      // A computed specifier keeps bundlers from pulling node:https into browser builds.
+      const spec = "./node.js";
+      this.transport = import(/* @vite-ignore */ spec).then((m: typeof import("./node.js")) =>
+        m.nodeTransport(o.caCert),
+      );
+    } else this.transport = fetchTransport(o.fetchImpl);
+  }
+
+  /** Low-level call: JSON in, JSON out, ApiError on failure. */
+  async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    let url = `${this.url}${path}`;
+    if (query) {
+      const qs = Object.entries(query)
+        .filter(([, v]) => v !== undefined && v !== "")
+        .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+        .join("&");
+      if (qs) url += `?${qs}`;
+    }
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    else if (this.session) {
+      headers.cookie = `${SESSION_COOKIE}=${this.session}`;
+    }
+    // Cookie-authenticated changes must carry an Origin; browsers add it themselves.
+    if (!this.token && typeof (globalThis as any).window === "undefined" && /^https?:/.test(url)) {
+      headers.origin = new URL(url).origin;
+    }
+    if (this.project) headers[PROJECT_HEADER] = this.project;
+    let res: HttpResponse;
+    try {
+      const t = await this.transport;
+      res = await t({ method, url, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw unreachable(this.url || url, err);
+    }
+    for (const c of res.setCookies) {
+      const m = new RegExp(`^${SESSION_COOKIE}=([^;]*)`).exec(c);
+      if (m) this.session = m[1] || undefined;
+    }
+    let json: any;
+    try {
+      json = res.body ? JSON.parse(res.body) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (res.status >= 400) {
+      const e = json?.error;
+      if (e && typeof e.code === "string")
+        throw new ApiError(res.status, e.code, String(e.message ?? e.code));
+      throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: HTTP ${res.status}`);
+    }
+    if (json === undefined && res.body) {
+      throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: the server did not answer JSON`);
+    }
+    return json as T;
+  }
+
+  // --- auth -----------------------------------------------------------------------------
+
+  me(): Promise<Me> {
+    return this.request("GET", "/api/v1/auth/me");
+  }
+
+  /** Sign in with a password: sets the session cookie (kept in memory outside browsers). */
+  login(username: string, password: string, project?: string): Promise<Me> {
+    return this.request("POST", "/api/v1/auth/login", {
+      username,
+      password,
+      ...(project ? { project } : {}),
+    });
+  }
+
+  async logout(): Promise<void> {
+    await this.request("POST", "/api/v1/auth/logout", {});
+    this.session = undefined;
+  }
+
+  // --- devices --------------------------------------------------------------------------
+
+  listDevices(selector?: string): Promise<Device[]> {
+    return this.request("GET", "/api/v1/devices", undefined, { selector });
+  }
+
+  getDevice(ref: string): Promise<Device> {
+    return this.request("GET", dev(ref));
+  }
+
+  acceptDevice(ref: string): Promise<Device> {
+    return this.request("POST", `${dev(ref)}/accept`, {});
+  }
+
+  rejectDevice(ref: string): Promise<Device> {
+    return this.request("POST", `${dev(ref)}/reject`, {});
+  }
+
+  revokeDevice(ref: string): Promise<Device> {
+    return this.request("POST", `${dev(ref)}/revoke`, {});
+  }
+
+  async deleteDevice(ref: string): Promise<void> {
+    await this.request("DELETE", dev(ref));
+  }
+
+  /** Rename and/or relabel; a null label value removes the label. */
+  updateDevice(
+    ref: string,
+    change: { name?: string; labels?: Record<string, string | null> },
+  ): Promise<Device> {
+    return this.request("PATCH", dev(ref), change);
+  }
+
+  deviceConnections(ref: string): Promise<Connection[]> {
+    return this.request("GET", `${dev(ref)}/connections`);
+  }
+
+  ping(ref: string, seq = 0, timeoutMs?: number): Promise<PingResult> {
+    return this.request("POST", `${dev(ref)}/ping`, { seq, ...(timeoutMs ? { timeoutMs } : {}) });
+  }
+
+  echo(ref: string, data: string, waitMs?: number): Promise<EchoResult> {
+    return this.request("POST", `${dev(ref)}/echo`, { data, ...(waitMs !== undefined ? { waitMs } : {}) });
+  }
+
+  echoes(ref: string): Promise<Echo[]> {
+    return this.request("GET", `${dev(ref)}/echoes`);
+  }
+
+  // --- enrollment tokens ----------------------------------------------------------------
+
+  listEnrollmentTokens(): Promise<EnrollmentToken[]> {
+    return this.request("GET", "/api/v1/enrollment-tokens");
+  }
+
+  createEnrollmentToken(o: CreateEnrollmentTokenInput = {}): Promise<CreatedEnrollmentToken> {
+    return this.request("POST", "/api/v1/enrollment-tokens", o);
+  }
+
+  async deleteEnrollmentToken(id: number): Promise<void> {
+    await this.request("DELETE", `/api/v1/enrollment-tokens/${encodeURIComponent(String(id))}`);
+  }
+
+  // --- users, projects, API tokens ------------------------------------------------------
+
+  listUsers(): Promise<User[]> {
+    return this.request("GET", "/api/v1/users");
+  }
+
+  /** Creates the user (or grants an existing one a role); `password` is set only when generated. */
+  createUser(o: CreateUserInput): Promise<{ username: string; role: Role; password: string | null }> {
+    return this.request("POST", "/api/v1/users", o);
+  }
+
+  setUserRole(username: string, role: Role): Promise<{ username: string; role: Role }> {
+    return this.request("PUT", `/api/v1/users/${encodeURIComponent(username)}/role`, { role });
+  }
+
+  async removeUser(username: string): Promise<void> {
+    await this.request("DELETE", `/api/v1/users/${encodeURIComponent(username)}`);
+  }
+
+  listProjects(): Promise<Project[]> {
+    return this.request("GET", "/api/v1/projects");
+  }
+
+  createProject(name: string): Promise<Project> {
+    return this.request("POST", "/api/v1/projects", { name });
+  }
+
+  async deleteProject(name: string): Promise<void> {
+    await this.request("DELETE", `/api/v1/projects/${encodeURIComponent(name)}`);
+  }
+
+  listApiTokens(): Promise<ApiToken[]> {
+    return this.request("GET", "/api/v1/api-tokens");
+  }
+
+  createApiToken(name: string): Promise<{ id: number; name: string; token: string }> {
+    return this.request("POST", "/api/v1/api-tokens", { name });
+  }
+
+  async revokeApiToken(id: number): Promise<void> {
+    await this.request("DELETE", `/api/v1/api-tokens/${encodeURIComponent(String(id))}`);
+  }
+
+  // --- audit ----------------------------------------------------------------------------
+
+  audit(o: { device?: string; limit?: number } = {}): Promise<AuditEntry[]> {
+    return this.request("GET", "/api/v1/audit", undefined, { device: o.device, limit: o.limit });
+  }
+}
+
+const dev = (ref: string) => `/api/v1/devices/${encodeURIComponent(ref)}`;

@@ -1,0 +1,57 @@
+/**
+ * Node-only transport: node:https with a pinned CA (the server's own CA by default).
+ * Import from "@tether/sdk/node"; never imported by the browser entry point.
+ */
+import http from "node:http";
+import https from "node:https";
+import tls from "node:tls";
+import type { HttpResponse, Transport } from "./transport.js";
+
+export interface NodeTransportOptions {
+  /** Per-request timeout in ms (default 75 s: longer than the server's longest device wait). */
+  timeoutMs?: number;
+}
+
+/** A transport that trusts the system roots plus `caCert` (PEM text) when given. */
+export function nodeTransport(caCert?: string, o: NodeTransportOptions = {}): Transport {
+  const ca = caCert ? [...tls.rootCertificates, caCert] : undefined;
+  const agent = new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+  const timeoutMs = o.timeoutMs ?? 75_000;
+  return (r) =>
+    new Promise<HttpResponse>((resolve, reject) => {
+      const u = new URL(r.url);
+      const data = r.body === undefined ? undefined : Buffer.from(r.body, "utf8");
+      const mod = u.protocol === "http:" ? http : https;
+      const req = mod.request(
+        u,
+        {
+          method: r.method,
+          headers: { ...r.headers, ...(data ? { "content-length": String(data.length) } : {}) },
+          ...(u.protocol === "https:" ? { agent } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", reject);
+          res.on("end", () => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers)) {
+              if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+            }
+            resolve({
+              status: res.statusCode ?? 0,
+              headers,
+              setCookies: res.headers["set-cookie"] ?? [],
+              body: Buffer.concat(chunks).toString("utf8"),
+            });
+          });
+        },
+      );
+      req.setTimeout(timeoutMs, () => {
+        req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`));
+      });
+      req.on("error", reject);
+      if (data) req.write(data);
+      req.end();
+    });
+}
