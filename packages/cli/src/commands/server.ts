@@ -92,7 +92,9 @@ export function registerServer(program: Command, ctx: Ctx): void {
           "",
           `First start: created the admin account. Its console password is in ${join(dataDir, "admin.password")}`,
           `and an admin API token in ${join(dataDir, "admin.token")} (both readable only by you).`,
-          "On this machine the CLI uses that token automatically, e.g.: tether token create",
+          dataDir === resolve(defaultServerDataDir(ctx.io.env, ctx.io.home))
+            ? "On this machine the CLI uses that token automatically, e.g.: tether token create"
+            : `For the CLI on this machine: export TETHER_DATA=${dataDir} (or TETHER_URL, TETHER_TOKEN, TETHER_CA_CERT)`,
         );
       }
       ctx.io.stdout(`${lines.join("\n")}\n`);
