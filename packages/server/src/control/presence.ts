@@ -60,6 +60,11 @@ export class Presence {
     const prev = this.connOf.get(deviceId);
     this.connOf.set(deviceId, connId);
     this.lastSeen.set(deviceId, at);
+    if (prev === connId) {
+      // A key rotation inside the same connection: not a new connection.
+      if (facts) await this.db.updateTable("devices").set({ facts }).where("id", "=", deviceId).execute();
+      return;
+    }
     await this.db.transaction().execute(async (trx) => {
       await trx
         .updateTable("connections")

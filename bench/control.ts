@@ -1,0 +1,405 @@
+/**
+ * Control-channel benchmark (npm run bench:control).
+ *  1. Round trip: server.control.ping(device) through the embedded broker to one in-process
+ *     agent and back, beside raw MQTT request/response (two MQTT.js clients, bare Aedes,
+ *     same TLS cert, QoS 1, setNoDelay), all in this process.
+ *  2. Fleet connect: N simulated agents (child process) connect at once to a server (its own
+ *     child process): time until the server's DB shows all N online, and server RSS per
+ *     device, beside a bare Aedes broker (own child) holding N plain MQTT.js TLS connections.
+ * Prints a markdown table on stdout; writes bench/results/control.json.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { collectFacts, ControlClient, Journal, prepareIdentity } from "@tether/agent";
+import { createServer } from "@tether/server";
+import mqtt, { type MqttClient } from "mqtt";
+import pino from "pino";
+import { startBareBroker } from "./lib/bare.js";
+import { progress, ROOT, settledRss, sleep, spawnChild, summarize } from "./lib/util.js";
+
+const N = Number(process.env.BENCH_AGENTS ?? 1000);
+const PINGS = Number(process.env.BENCH_PINGS ?? 1000);
+const WARMUP = 200;
+/** Extra warm-up for the steady-state rows: V8 keeps optimising the Tether path for ~2,000 pings. */
+const STEADY_WARMUP = Number(process.env.BENCH_STEADY_WARMUP ?? 3000);
+const ENROLL_CONCURRENCY = 20;
+const PAYLOAD = Buffer.alloc(64, 7); // about a sealed ping frame
+
+const tmpRoot = mkdtempSync(join(tmpdir(), "tether-bench-"));
+const results: Record<string, any> = { startedAt: new Date().toISOString(), agents: N, pings: PINGS };
+
+async function waitUntil(fn: () => Promise<boolean> | boolean, what: string, capMs = 30_000) {
+  const deadline = Date.now() + capMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+// ---------------------------------------------------------------- 1. round trip
+
+async function tetherRoundTrip() {
+  progress("rtt: starting an in-process server");
+  const srv = await createServer({
+    dataDir: join(tmpRoot, "rtt-server"),
+    listen: { host: "127.0.0.1", port: 0 },
+    mqttListen: { host: "127.0.0.1", port: 0 },
+    log: pino({ level: "warn" }, pino.destination(2)),
+  });
+  const info = await srv.listen();
+  const projectId = await srv.services.accounts.projectId("default");
+  const { token } = await srv.services.enrollment.createToken(projectId, "bench", { autoAccept: true });
+  const log = pino({ level: "warn" }, pino.destination(2));
+  const dataDir = join(tmpRoot, "rtt-agent");
+  const { identity, keys } = await prepareIdentity({ dataDir, url: info.url, token, name: "bench-rtt" }, log);
+  const client = new ControlClient({
+    identity,
+    keys,
+    journal: new Journal(dataDir),
+    log,
+    facts: collectFacts,
+  });
+  const ready = new Promise<void>((r) => client.once("ready", () => r()));
+  client.start();
+  await ready;
+  await waitUntil(
+    async () => (await srv.services.devices.get(identity.deviceId))?.online === 1,
+    "the agent to be online",
+  );
+  const device = (await srv.services.devices.get(identity.deviceId))!;
+  progress(`rtt: agent ${device.id} online; ${WARMUP} warm-up pings`);
+  for (let i = 0; i < WARMUP; i++) await srv.services.control.ping(device);
+  progress(`rtt: measuring ${PINGS} sequential control.ping round trips`);
+  const samples: number[] = [];
+  for (let i = 0; i < PINGS; i++) samples.push(await srv.services.control.ping(device));
+  progress(`rtt: ${STEADY_WARMUP} more warm-up pings, then ${PINGS} steady-state round trips`);
+  for (let i = 0; i < STEADY_WARMUP; i++) await srv.services.control.ping(device);
+  const steady: number[] = [];
+  for (let i = 0; i < PINGS; i++) steady.push(await srv.services.control.ping(device));
+
+  // Diagnostics (not part of the comparison): the per-frame DB read on the upstream path
+  // (ControlService.process → Devices.get), alone and by serving the row from memory.
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < 1000; i++) await srv.services.devices.get(device.id);
+  const devicesGetUs = Number(process.hrtime.bigint() - t0) / 1000 / 1000;
+  const devices = srv.services.devices as any;
+  const realGet = devices.get;
+  devices.get = async () => device;
+  for (let i = 0; i < 500; i++) await srv.services.control.ping(device);
+  const cachedRow: number[] = [];
+  for (let i = 0; i < PINGS; i++) cachedRow.push(await srv.services.control.ping(device));
+  devices.get = realGet;
+
+  const tlsMaterial = { cert: srv.tls.cert, key: srv.tls.key, ca: srv.tls.ca };
+  await client.stop();
+  await srv.close();
+  return { samples, steady, cachedRow, devicesGetUs, tlsMaterial };
+}
+
+function connectClient(port: number, id: string, ca: string): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(`mqtts://127.0.0.1:${port}`, {
+      clientId: id,
+      clean: true,
+      keepalive: 30,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+      ca,
+      rejectUnauthorized: true,
+    });
+    c.once("connect", () => {
+      (c.stream as any)?.setNoDelay?.(true);
+      resolve(c);
+    });
+    c.once("error", reject);
+  });
+}
+
+const subscribe = (c: MqttClient, topic: string) =>
+  new Promise<void>((resolve, reject) =>
+    c.subscribe(topic, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+  );
+
+async function rawRoundTrip(tlsMaterial: { cert: string; key: string; ca: string }) {
+  progress("raw: bare Aedes over TLS with the server's cert; requester + responder MQTT.js clients");
+  const broker = await startBareBroker(tlsMaterial);
+  const requester = await connectClient(broker.port, "requester", tlsMaterial.ca);
+  const responder = await connectClient(broker.port, "responder", tlsMaterial.ca);
+  await subscribe(responder, "req");
+  await subscribe(requester, "res");
+  responder.on("message", (_t, payload) => responder.publish("res", payload, { qos: 1 }));
+  let waiting: (() => void) | null = null;
+  requester.on("message", () => {
+    const w = waiting;
+    waiting = null;
+    w?.();
+  });
+  const once = () => {
+    const t0 = process.hrtime.bigint();
+    return new Promise<number>((resolve) => {
+      waiting = () => resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+      requester.publish("req", PAYLOAD, { qos: 1 });
+    });
+  };
+  for (let i = 0; i < WARMUP; i++) await once();
+  progress(`raw: measuring ${PINGS} sequential request/response round trips`);
+  const samples: number[] = [];
+  for (let i = 0; i < PINGS; i++) samples.push(await once());
+  for (let i = 0; i < STEADY_WARMUP; i++) await once();
+  const steady: number[] = [];
+  for (let i = 0; i < PINGS; i++) steady.push(await once());
+  await new Promise<void>((r) => requester.end(false, {}, () => r()));
+  await new Promise<void>((r) => responder.end(false, {}, () => r()));
+  await broker.close();
+  return { samples, steady };
+}
+
+// ---------------------------------------------------------------- 2. fleet connect
+
+async function tetherFleet() {
+  const serverScript = join(ROOT, "bench/lib/server-child.ts");
+  const dataDir = join(tmpRoot, "fleet-server");
+  progress(`fleet: starting the server (child) for enrollment of ${N} agents`);
+  let server = spawnChild("server", serverScript, [dataDir, "0", "0", String(N)]);
+  const first = await server.wait((e) => e.ev === "ready", "server ready");
+  const agents = spawnChild("agents", join(ROOT, "bench/lib/agents.ts"), [
+    join(tmpRoot, "fleet-agents"),
+    String(N),
+    first.url,
+    first.token,
+    String(ENROLL_CONCURRENCY),
+  ]);
+  const tEnroll = Date.now();
+  agents.on((e) => {
+    if (e.ev === "enrolled") progress(`fleet: enrolled ${e.n}/${N}`);
+  });
+  await agents.wait((e) => e.ev === "prepared", "agents enrolled and prepared", 240_000);
+  const enrollS = (Date.now() - tEnroll) / 1000;
+  progress(`fleet: ${N} agents enrolled in ${enrollS.toFixed(1)} s; restarting the server on the same ports`);
+  // A fresh server process (same data dir, ports and keys): "before" is then a server with
+  // N enrolled devices and no connections, without the enrollment phase's heap.
+  await server.stop();
+  server = spawnChild("server", serverScript, [dataDir, String(first.httpPort), String(first.mqttPort), "0"]);
+  const ready = await server.wait((e) => e.ev === "ready", "server ready");
+  progress(`fleet: server pid ${ready.pid}; waiting for its RSS to settle`);
+  const before = await settledRss(server.pid);
+  progress(
+    `fleet: server RSS before connect ${(before.kib / 1024).toFixed(1)} MiB; starting ${N} agents at once`,
+  );
+
+  agents.on((e) => {
+    if (e.ev === "ready") progress(`fleet: ${e.n}/${N} agents have a control channel`);
+  });
+  let lastOnline = 0;
+  server.on((e) => {
+    if (e.ev === "online" && (e.n - lastOnline >= 100 || e.n === N)) {
+      lastOnline = e.n;
+      progress(`fleet: server reports ${e.n}/${N} online`);
+    }
+  });
+  server.send(`watch ${N}`);
+  await server.wait((e) => e.ev === "online" && e.n === 0, "initial online count");
+  const t0 = performance.now();
+  agents.send("go");
+  await server.wait((e) => e.ev === "online" && e.n >= N, "all devices online", 120_000);
+  const connectS = (performance.now() - t0) / 1000;
+  progress(`fleet: all ${N} online after ${connectS.toFixed(2)} s; waiting for the server's RSS to settle`);
+  const after = await settledRss(server.pid);
+  await agents.stop();
+  await server.stop();
+  return {
+    enrollS,
+    connectS,
+    rssBeforeKiB: before.kib,
+    rssAfterKiB: after.kib,
+    perDeviceKiB: (after.kib - before.kib) / N,
+  };
+}
+
+async function bareFleet(tlsMaterial: { cert: string; key: string; ca: string }) {
+  const tlsFile = join(tmpRoot, "bare-tls.json");
+  const caFile = join(tmpRoot, "bare-ca.pem");
+  writeFileSync(tlsFile, JSON.stringify(tlsMaterial), { mode: 0o600 });
+  writeFileSync(caFile, tlsMaterial.ca);
+  progress("bare: starting a bare Aedes TLS broker (child)");
+  const broker = spawnChild("bare-broker", join(ROOT, "bench/lib/bare-broker.ts"), [tlsFile]);
+  const ready = await broker.wait((e) => e.ev === "ready", "bare broker ready");
+  const clients = spawnChild("bare-clients", join(ROOT, "bench/lib/bare-clients.ts"), [
+    String(ready.port),
+    caFile,
+    String(N),
+  ]);
+  const before = await settledRss(broker.pid);
+  progress(`bare: broker RSS before ${(before.kib / 1024).toFixed(1)} MiB; connecting ${N} clients`);
+  await sleep(1000); // the clients process is loaded
+  const t0 = performance.now();
+  clients.send("go");
+  clients.on((e) => {
+    if (e.ev === "connected") progress(`bare: ${e.n}/${N} connected and subscribed`);
+  });
+  await clients.wait((e) => e.ev === "connected" && e.n >= N, "all bare clients connected", 120_000);
+  const connectS = (performance.now() - t0) / 1000;
+  const after = await settledRss(broker.pid);
+  await clients.stop();
+  await broker.stop();
+  return {
+    connectS,
+    rssBeforeKiB: before.kib,
+    rssAfterKiB: after.kib,
+    perDeviceKiB: (after.kib - before.kib) / N,
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+function fmt(v: number, digits = 2) {
+  return Number.isFinite(v) ? v.toFixed(digits) : "n/a";
+}
+
+async function main() {
+  const tStart = Date.now();
+  const tether = await tetherRoundTrip();
+  const raw = await rawRoundTrip(tether.tlsMaterial);
+  const ts = summarize(tether.samples);
+  const rs = summarize(raw.samples);
+  const tss = summarize(tether.steady);
+  const rss = summarize(raw.steady);
+  const cached = summarize(tether.cachedRow);
+  results.roundTrip = {
+    warmup: WARMUP,
+    tether: ts,
+    raw: rs,
+    ratioP50: ts.p50 / rs.p50,
+    ratioP99: ts.p99 / rs.p99,
+    steady: {
+      warmup: WARMUP + STEADY_WARMUP,
+      tether: tss,
+      raw: rss,
+      ratioP50: tss.p50 / rss.p50,
+      ratioP99: tss.p99 / rss.p99,
+    },
+    diagnostics: {
+      devicesGetMeanUs: tether.devicesGetUs,
+      tetherWithDeviceRowCached: cached,
+      ratioP50WithDeviceRowCached: cached.p50 / rss.p50,
+    },
+  };
+  progress(
+    `rtt: tether p50 ${fmt(ts.p50, 3)} p99 ${fmt(ts.p99, 3)} ms; raw p50 ${fmt(rs.p50, 3)} p99 ${fmt(rs.p99, 3)} ms`,
+  );
+
+  const fleet = await tetherFleet();
+  const bare = await bareFleet(tether.tlsMaterial);
+  results.fleet = { tether: fleet, bare, ratioPerDevice: fleet.perDeviceKiB / bare.perDeviceKiB };
+
+  const rows: string[][] = [];
+  const row = (
+    metric: string,
+    t: number,
+    p: number,
+    ratio: number | null,
+    goal: string,
+    pass: boolean | null,
+    d = 2,
+  ) =>
+    rows.push([
+      metric,
+      fmt(t, d),
+      fmt(p, d),
+      ratio === null ? "" : `${fmt(ratio)}×`,
+      goal,
+      pass === null ? "" : pass ? "PASS" : "MISS",
+    ]);
+  const r = results.roundTrip;
+  row("control round trip p50 (ms)", ts.p50, rs.p50, r.ratioP50, "≤ 1.5× raw", r.ratioP50 <= 1.5, 3);
+  row("control round trip p99 (ms)", ts.p99, rs.p99, r.ratioP99, "≤ 2× raw", r.ratioP99 <= 2, 3);
+  const st = r.steady;
+  row(
+    `  … steady state, after ${st.warmup} warm-up: p50 (ms)`,
+    tss.p50,
+    rss.p50,
+    st.ratioP50,
+    "≤ 1.5× raw",
+    st.ratioP50 <= 1.5,
+    3,
+  );
+  row(
+    `  … steady state, after ${st.warmup} warm-up: p99 (ms)`,
+    tss.p99,
+    rss.p99,
+    st.ratioP99,
+    "≤ 2× raw",
+    st.ratioP99 <= 2,
+    3,
+  );
+  row(
+    `fleet: ${N} agents connect → all online (s)`,
+    fleet.connectS,
+    bare.connectS,
+    null,
+    "≤ 10 s",
+    fleet.connectS <= 10,
+  );
+  row(
+    "server RSS before connect (MiB)",
+    fleet.rssBeforeKiB / 1024,
+    bare.rssBeforeKiB / 1024,
+    null,
+    "",
+    null,
+    1,
+  );
+  row(
+    `server RSS with ${N} online (MiB)`,
+    fleet.rssAfterKiB / 1024,
+    bare.rssAfterKiB / 1024,
+    null,
+    "",
+    null,
+    1,
+  );
+  const ratio = results.fleet.ratioPerDevice;
+  row(
+    "RSS per connected device (KiB)",
+    fleet.perDeviceKiB,
+    bare.perDeviceKiB,
+    ratio,
+    "≤ 1.5× bare",
+    ratio <= 1.5,
+    1,
+  );
+  results.table = rows.map(([metric, tether, peer, ratioS, goal, result]) => ({
+    metric,
+    tether,
+    peer,
+    ratio: ratioS,
+    goal,
+    result,
+  }));
+  results.totalSeconds = (Date.now() - tStart) / 1000;
+
+  const header = ["metric", "tether", "peer", "ratio", "goal", "result"];
+  const lines = [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((cells) => `| ${cells.join(" | ")} |`),
+  ];
+  const notes = [
+    "",
+    `peer: round trip = raw MQTT.js requester→bare Aedes→responder→back (QoS 1, TLS, same cert, in-process); fleet = bare Aedes (own process) holding ${N} MQTT.js TLS connections.`,
+    `tether round trip: ${PINGS} sequential control.ping after ${WARMUP} warm-up; fleet: enrollment (${fmt(fleet.enrollS, 1)} s, not timed) before connect.`,
+    `diagnostic: Devices.get (one SQLite read per upstream frame) costs ${fmt(tether.devicesGetUs, 1)} µs; with the device row served from memory the steady-state p50 is ${fmt(cached.p50, 3)} ms (${fmt(results.roundTrip.diagnostics.ratioP50WithDeviceRowCached)}× raw).`,
+  ];
+  mkdirSync(join(ROOT, "bench/results"), { recursive: true });
+  writeFileSync(join(ROOT, "bench/results/control.json"), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`${lines.join("\n")}\n${notes.join("\n")}\n`);
+  progress(`done in ${results.totalSeconds.toFixed(0)} s; wrote bench/results/control.json`);
+}
+
+try {
+  await main();
+} finally {
+  rmSync(tmpRoot, { recursive: true, force: true });
+}
+process.exit(0);
