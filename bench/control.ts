@@ -13,18 +13,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collectFacts, ControlClient, Journal, prepareIdentity } from "@tether/agent";
 import { createServer } from "@tether/server";
-import mqtt, { type MqttClient } from "mqtt";
 import pino from "pino";
-import { startBareBroker } from "./lib/bare.js";
 import { progress, ROOT, settledRss, sleep, spawnChild, summarize } from "./lib/util.js";
 
 const N = Number(process.env.BENCH_AGENTS ?? 1000);
-const PINGS = Number(process.env.BENCH_PINGS ?? 1000);
+const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 const WARMUP = 200;
 /** Extra warm-up for the steady-state rows: V8 keeps optimising the Tether path for ~2,000 pings. */
 const STEADY_WARMUP = Number(process.env.BENCH_STEADY_WARMUP ?? 3000);
 const ENROLL_CONCURRENCY = 20;
-const PAYLOAD = Buffer.alloc(64, 7); // about a sealed ping frame
 
 const tmpRoot = mkdtempSync(join(tmpdir(), "tether-bench-"));
 const results: Record<string, any> = { startedAt: new Date().toISOString(), agents: N, pings: PINGS };
@@ -78,81 +75,30 @@ async function tetherRoundTrip() {
   const steady: number[] = [];
   for (let i = 0; i < PINGS; i++) steady.push(await srv.services.control.ping(device));
 
-  // Diagnostics (not part of the comparison): the per-frame DB read on the upstream path
-  // (ControlService.process → Devices.get), alone and by serving the row from memory.
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < 1000; i++) await srv.services.devices.get(device.id);
-  const devicesGetUs = Number(process.hrtime.bigint() - t0) / 1000 / 1000;
-  const devices = srv.services.devices as any;
-  const realGet = devices.get;
-  devices.get = async () => device;
-  for (let i = 0; i < 500; i++) await srv.services.control.ping(device);
-  const cachedRow: number[] = [];
-  for (let i = 0; i < PINGS; i++) cachedRow.push(await srv.services.control.ping(device));
-  devices.get = realGet;
-
   const tlsMaterial = { cert: srv.tls.cert, key: srv.tls.key, ca: srv.tls.ca };
   await client.stop();
   await srv.close();
-  return { samples, steady, cachedRow, devicesGetUs, tlsMaterial };
+  return { samples, steady, tlsMaterial };
 }
 
-function connectClient(port: number, id: string, ca: string): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(`mqtts://127.0.0.1:${port}`, {
-      clientId: id,
-      clean: true,
-      keepalive: 30,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-      ca,
-      rejectUnauthorized: true,
-    });
-    c.once("connect", () => {
-      (c.stream as any)?.setNoDelay?.(true);
-      resolve(c);
-    });
-    c.once("error", reject);
-  });
-}
-
-const subscribe = (c: MqttClient, topic: string) =>
-  new Promise<void>((resolve, reject) =>
-    c.subscribe(topic, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+/** The raw peer runs in a fresh process (same in-process arrangement inside it), so neither
+ * case profits from code the other already warmed up (aedes, mqtt.js and TLS are shared). */
+async function rawRoundTrip(tlsFile: string) {
+  progress(
+    "raw: bare Aedes over TLS with the server's cert; requester + responder MQTT.js clients (fresh process)",
   );
-
-async function rawRoundTrip(tlsMaterial: { cert: string; key: string; ca: string }) {
-  progress("raw: bare Aedes over TLS with the server's cert; requester + responder MQTT.js clients");
-  const broker = await startBareBroker(tlsMaterial);
-  const requester = await connectClient(broker.port, "requester", tlsMaterial.ca);
-  const responder = await connectClient(broker.port, "responder", tlsMaterial.ca);
-  await subscribe(responder, "req");
-  await subscribe(requester, "res");
-  responder.on("message", (_t, payload) => responder.publish("res", payload, { qos: 1 }));
-  let waiting: (() => void) | null = null;
-  requester.on("message", () => {
-    const w = waiting;
-    waiting = null;
-    w?.();
-  });
-  const once = () => {
-    const t0 = process.hrtime.bigint();
-    return new Promise<number>((resolve) => {
-      waiting = () => resolve(Number(process.hrtime.bigint() - t0) / 1e6);
-      requester.publish("req", PAYLOAD, { qos: 1 });
-    });
-  };
-  for (let i = 0; i < WARMUP; i++) await once();
-  progress(`raw: measuring ${PINGS} sequential request/response round trips`);
-  const samples: number[] = [];
-  for (let i = 0; i < PINGS; i++) samples.push(await once());
-  for (let i = 0; i < STEADY_WARMUP; i++) await once();
-  const steady: number[] = [];
-  for (let i = 0; i < PINGS; i++) steady.push(await once());
-  await new Promise<void>((r) => requester.end(false, {}, () => r()));
-  await new Promise<void>((r) => responder.end(false, {}, () => r()));
-  await broker.close();
-  return { samples, steady };
+  const child = spawnChild("raw-rtt", join(ROOT, "bench/lib/raw-rtt.ts"), [
+    tlsFile,
+    String(WARMUP),
+    String(STEADY_WARMUP),
+    String(PINGS),
+  ]);
+  const r = await child.wait<{ samples: number[]; steady: number[] }>(
+    (e) => e.ev === "done",
+    "raw round trips",
+  );
+  await child.stop();
+  return r;
 }
 
 // ---------------------------------------------------------------- 2. fleet connect
@@ -260,12 +206,13 @@ function fmt(v: number, digits = 2) {
 async function main() {
   const tStart = Date.now();
   const tether = await tetherRoundTrip();
-  const raw = await rawRoundTrip(tether.tlsMaterial);
+  const tlsFile = join(tmpRoot, "bare-tls.json");
+  writeFileSync(tlsFile, JSON.stringify(tether.tlsMaterial), { mode: 0o600 });
+  const raw = await rawRoundTrip(tlsFile);
   const ts = summarize(tether.samples);
   const rs = summarize(raw.samples);
   const tss = summarize(tether.steady);
   const rss = summarize(raw.steady);
-  const cached = summarize(tether.cachedRow);
   results.roundTrip = {
     warmup: WARMUP,
     tether: ts,
@@ -278,11 +225,6 @@ async function main() {
       raw: rss,
       ratioP50: tss.p50 / rss.p50,
       ratioP99: tss.p99 / rss.p99,
-    },
-    diagnostics: {
-      devicesGetMeanUs: tether.devicesGetUs,
-      tetherWithDeviceRowCached: cached,
-      ratioP50WithDeviceRowCached: cached.p50 / rss.p50,
     },
   };
   progress(
@@ -389,7 +331,6 @@ async function main() {
     "",
     `peer: round trip = raw MQTT.js requester→bare Aedes→responder→back (QoS 1, TLS, same cert, in-process); fleet = bare Aedes (own process) holding ${N} MQTT.js TLS connections.`,
     `tether round trip: ${PINGS} sequential control.ping after ${WARMUP} warm-up; fleet: enrollment (${fmt(fleet.enrollS, 1)} s, not timed) before connect.`,
-    `diagnostic: Devices.get (one SQLite read per upstream frame) costs ${fmt(tether.devicesGetUs, 1)} µs; with the device row served from memory the steady-state p50 is ${fmt(cached.p50, 3)} ms (${fmt(results.roundTrip.diagnostics.ratioP50WithDeviceRowCached)}× raw).`,
   ];
   mkdirSync(join(ROOT, "bench/results"), { recursive: true });
   writeFileSync(join(ROOT, "bench/results/control.json"), `${JSON.stringify(results, null, 2)}\n`);

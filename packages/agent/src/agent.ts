@@ -85,7 +85,7 @@ export async function prepareIdentity(
   }
   while (identity.state === "pending" || (identity.state === "accepted" && !identity.broker)) {
     log.info({ deviceId: identity.deviceId }, "waiting for an operator to accept this device");
-    await sleep(5000, o.signal);
+    await sleep((identity.pollSeconds ?? 5) * 1000, o.signal);
     if (o.signal?.aborted) throw new AgentError("stopped", 0);
     try {
       identity = await poll(identity, keys);

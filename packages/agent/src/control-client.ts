@@ -329,7 +329,8 @@ export class ControlClient extends EventEmitter {
       this.ackScheduled = false;
       const mids = this.acks;
       this.acks = [];
-      if (mids.length) this.sendNow("ack", { mids });
+      // The ack schema caps ids per message (docs/protocol.md §7).
+      for (let i = 0; i < mids.length; i += 4096) this.sendNow("ack", { mids: mids.slice(i, i + 4096) });
     });
   }
 

@@ -96,6 +96,7 @@ function toIdentity(
     caCert: info.info.caCert,
     name,
     broker: r.response.broker,
+    pollSeconds: r.response.pollSeconds,
   };
 }
 
@@ -156,5 +157,6 @@ export async function poll(id: Identity, keys: AgentKeys): Promise<Identity> {
     state: r.response.state,
     broker: r.response.broker ?? id.broker,
     apiUrl: r.response.apiUrl || id.apiUrl,
+    pollSeconds: r.response.pollSeconds,
   };
 }

@@ -34,6 +34,8 @@ export interface Identity {
   caCert: string;
   name: string;
   broker?: BrokerCredential;
+  /** How often to poll while pending, as the server asked. */
+  pollSeconds?: number;
 }
 
 const b64u = (b: Buffer) => b.toString("base64url");

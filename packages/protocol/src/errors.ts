@@ -6,6 +6,7 @@ export const ERRORS = {
   TETHER_ERR_BAD_REQUEST: { status: 400, when: "the request body, query or parameters fail validation" },
   TETHER_ERR_UNAUTHENTICATED: { status: 401, when: "no valid API token or session cookie was presented" },
   TETHER_ERR_FORBIDDEN: { status: 403, when: "the caller's role in the project does not allow the action" },
+  TETHER_ERR_NOT_FOUND: { status: 404, when: "no API route matches the method and path" },
   TETHER_ERR_BAD_ORIGIN: { status: 403, when: "a cookie-authenticated request came from another origin" },
   TETHER_ERR_PROJECT_NOT_FOUND: {
     status: 404,

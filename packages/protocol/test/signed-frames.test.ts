@@ -1,4 +1,4 @@
-// Signed plaintext frames: Will, RekeyRequest, Reject (docs/protocol.md §5).
+// Signed plaintext frames: Will, RekeyRequest, Reject (docs/protocol.md §10).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";

@@ -115,7 +115,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     apiUrl: () => apiUrl,
     broker: () => ({ url: brokerUrl, wsUrl, caCert: tls.ca }),
   });
-  const deviceOps = new DeviceOps(db, devices, audit, revocation);
+  const deviceOps = new DeviceOps(db, devices, audit, revocation, (id) => control.invalidate(id));
   // Revocation steps (DESIGN.md §3); later capabilities join here.
   revocation.join("broker: close the connection", (d) => broker?.kick(d.id));
   revocation.join("control: drop sessions and queued messages", (d) => control.forget(d.id));
@@ -203,13 +203,17 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       if (closed) return;
       closed = true;
       // Each step is bounded so a stuck peer cannot keep a stopping server alive.
-      const bounded = (what: string, p: Promise<unknown>) =>
-        Promise.race([
-          p,
-          new Promise((r) => setTimeout(r, 5000).unref()).then(() =>
-            log.warn(`${what} did not finish in 5 s; going on`),
-          ),
-        ]);
+      const bounded = async (what: string, p: Promise<unknown>) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((r) => {
+          timer = setTimeout(() => {
+            log.warn(`${what} did not finish in 5 s; going on`);
+            r();
+          }, 5000);
+        });
+        await Promise.race([p, late]);
+        clearTimeout(timer);
+      };
       await bounded("closing the broker", broker?.close() ?? Promise.resolve());
       await bounded("closing HTTP", app.close());
       await bounded("flushing control state", control.close());

@@ -14,9 +14,12 @@ export class DeviceOps {
     private readonly devices: Devices,
     private readonly audit: Audit,
     private readonly revocation: Revocation,
+    /** Told after every change of a device row, so caches stay true. */
+    private readonly changed: (deviceId: string) => void = () => {},
   ) {}
 
   private log(p: Principal, action: string, d: DeviceRow, detail: Record<string, unknown> = {}) {
+    this.changed(d.id);
     return this.audit.write({
       actor: p.username,
       action,
@@ -67,6 +70,7 @@ export class DeviceOps {
         .onConflict((oc) => oc.column("sign_key").doNothing())
         .execute();
     });
+    this.changed(d.id);
     const revoked = { ...d, state: "revoked", broker_password_hash: null };
     const steps = await this.revocation.run(revoked);
     await this.log(p, "device.revoke", d, { steps });

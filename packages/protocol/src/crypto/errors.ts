@@ -1,4 +1,4 @@
-// Stable wire/crypto error codes (docs/protocol.md §4–5).
+// Stable wire/crypto error codes (docs/protocol.md §11 Errors).
 export const ProtocolErrorCode = {
   FrameMalformed: "TETHER_ERR_FRAME_MALFORMED",
   UnsupportedVersion: "TETHER_ERR_UNSUPPORTED_VERSION",

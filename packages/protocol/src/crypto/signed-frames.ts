@@ -1,4 +1,4 @@
-// Signed plaintext frames (docs/protocol.md §5 Transport frames: Will, RekeyRequest, Reject).
+// Signed plaintext frames (docs/protocol.md §10 Signed frames: Will, RekeyRequest, Reject).
 // These travel outside any Noise session (a will is published by the broker after the
 // device is gone; rekey requests and rejects must work when no session exists), so they
 // are signed with Ed25519 instead of encrypted. Signed bytes:

@@ -2,8 +2,10 @@
  * Embedded broker: Aedes in the server process, TLS listener plus MQTT over WebSocket at
  * /mqtt on the HTTPS port. Authorisation (docs/protocol.md §3):
  *  - client id must equal username and be an accepted device whose password matches;
- *  - a will is checked at CONNECT (Aedes would check it only when it fires): it must be a
- *    non-retained message on the device's own up topic;
+ *  - clean sessions only, so the broker queues nothing that could outlive a key;
+ *  - a will is checked when the client connects (Aedes would check it only when it fires):
+ *    a non-retained message on the device's own up topic (id and direction before login,
+ *    shard at login);
  *  - PUBLISH only to the device's own up topic, never retained, never `$`-topics;
  *  - every filter of a SUBSCRIBE is checked: only the device's own down topic, exactly.
  * Sockets get setNoDelay (DESIGN.md §5: Nagle + delayed ACK costs ~40 ms per hop).

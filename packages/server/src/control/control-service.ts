@@ -76,6 +76,7 @@ export class ControlService {
   readonly outbox: Outbox;
   private broker!: BrokerLink;
   private readonly sessions = new Map<string, DeviceSessions>();
+  private readonly deviceCache = new Map<string, DeviceRow>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly pongs = new Map<string, Waiter<void>>();
   private readonly echoes = new Map<string, Waiter<string>>();
@@ -98,6 +99,23 @@ export class ControlService {
       lastSeenFlushMs: opts.lastSeenFlushMs,
     });
     this.outbox = new Outbox(db);
+  }
+
+  /**
+   * Device rows on the frame path come from memory: a database read per frame was the
+   * largest Tether-specific cost of a round trip. Every writer of the fields used here
+   * (state, keys, shard, handshake counter) goes through invalidate() or updates the row.
+   */
+  private async device(id: string): Promise<DeviceRow | undefined> {
+    const hit = this.deviceCache.get(id);
+    if (hit) return hit;
+    const row = await this.devices.get(id);
+    if (row && this.deviceCache.size < 100_000) this.deviceCache.set(id, row);
+    return row;
+  }
+
+  invalidate(deviceId: string): void {
+    this.deviceCache.delete(deviceId);
   }
 
   attach(broker: BrokerLink): void {
@@ -133,7 +151,7 @@ export class ControlService {
       this.refuse(deviceId, "malformed frame", err);
       return;
     }
-    const device = await this.devices.get(deviceId);
+    const device = await this.device(deviceId);
     if (!device || device.state !== "accepted") {
       this.refuse(deviceId, "frame from a device that is not accepted");
       return;
@@ -205,6 +223,7 @@ export class ControlService {
       return;
     }
     await this.devices.update(device.id, { hs_counter: r.counter.toString() });
+    device.hs_counter = r.counter.toString();
     st.pending = r.session;
     st.lastHandshake = { id: r.handshakeId, reply: r.reply };
     this.stats.handshakes++;
@@ -284,6 +303,7 @@ export class ControlService {
   /** Revocation: forget every key and queued message of the device. */
   async forget(deviceId: string): Promise<void> {
     this.sessions.delete(deviceId);
+    this.deviceCache.delete(deviceId);
     await this.outbox.clear(deviceId);
     await this.presence.offline(deviceId, "revoked");
   }
@@ -309,7 +329,16 @@ export class ControlService {
         const touched = new Set<string>();
         for (const { device, msg } of items) {
           const st = this.state(device.id);
-          st.seen ??= new SeenIds(device.up_low, JSON.parse(device.up_above));
+          if (!st.seen) {
+            // Loaded inside the transaction, never from a cached row: it must be current.
+            const r = await trx
+              .selectFrom("devices")
+              .select(["up_low", "up_above"])
+              .where("id", "=", device.id)
+              .executeTakeFirst();
+            if (!r) continue; // deleted meanwhile
+            st.seen = new SeenIds(r.up_low, JSON.parse(r.up_above));
+          }
           const mid = msg.mid!;
           const a = acks.get(device.id) ?? { device, mids: [] };
           a.mids.push(mid);

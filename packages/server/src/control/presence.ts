@@ -19,6 +19,8 @@ export interface PresenceEvent {
 export class Presence {
   readonly events = new EventEmitter();
   private readonly lastSeen = new Map<string, string>();
+  /** Devices whose last-seen changed since the last flush. */
+  private readonly dirty = new Set<string>();
   private readonly connOf = new Map<string, string>();
   private readonly pendingOffline = new Map<string, NodeJS.Timeout>();
   private flushTimer: NodeJS.Timeout;
@@ -49,6 +51,7 @@ export class Presence {
 
   touch(deviceId: string): void {
     this.lastSeen.set(deviceId, nowIso());
+    this.dirty.add(deviceId);
   }
 
   seenAt(deviceId: string): string | undefined {
@@ -93,7 +96,7 @@ export class Presence {
       // Came back within the debounce window: listeners never saw it leave.
       clearTimeout(t);
       this.pendingOffline.delete(deviceId);
-    } else if (prev !== connId) {
+    } else if (prev === undefined) {
       this.events.emit("change", { deviceId, online: true } satisfies PresenceEvent);
     }
     this.log.info({ deviceId, connId }, "device online");
@@ -106,6 +109,7 @@ export class Presence {
       this.log.debug({ deviceId, connId, cur }, "ignored stale offline signal");
       return false;
     }
+    const wasOnline = cur !== undefined;
     this.connOf.delete(deviceId);
     const at = nowIso();
     await this.db.transaction().execute(async (trx) => {
@@ -121,7 +125,7 @@ export class Presence {
         .where("id", "=", deviceId)
         .execute();
     });
-    if (!this.pendingOffline.has(deviceId)) {
+    if (wasOnline && !this.pendingOffline.has(deviceId)) {
       const t = setTimeout(() => {
         this.pendingOffline.delete(deviceId);
         this.events.emit("change", { deviceId, online: false } satisfies PresenceEvent);
@@ -134,8 +138,9 @@ export class Presence {
   }
 
   async flushLastSeen(): Promise<void> {
-    if (this.lastSeen.size === 0) return;
-    const batch = [...this.lastSeen];
+    if (this.dirty.size === 0) return;
+    const batch = [...this.dirty].map((id) => [id, this.lastSeen.get(id)!] as const);
+    this.dirty.clear();
     try {
       await this.db.transaction().execute(async (trx) => {
         for (const [id, at] of batch) {
@@ -143,6 +148,7 @@ export class Presence {
         }
       });
     } catch (err) {
+      for (const [id] of batch) this.dirty.add(id);
       this.log.warn({ err }, "last-seen flush failed; will retry");
     }
   }

@@ -11,6 +11,7 @@ import type { Services } from "./context.js";
 /** Routes that authenticate otherwise (login form; device-signed enrollment). */
 const PUBLIC = new Set([
   "/api/v1/auth/login",
+  "/api/v1/auth/logout",
   "/api/v1/enroll",
   "/api/v1/enroll/info",
   "/api/v1/enroll/poll",

@@ -80,7 +80,6 @@ export async function enrollmentRoutes(app: FastifyInstance, s: Services) {
   app.post(
     "/api/v1/enroll",
     {
-      config: { rateLimit: true },
       schema: {
         tags: ["enroll"],
         summary: "Enroll a device (signed request)",

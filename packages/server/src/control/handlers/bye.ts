@@ -4,7 +4,6 @@ import type { UpHandler } from "../handler-types.js";
 export const bye: UpHandler<"bye"> = {
   durable: false,
   async handle({ device, control }, body) {
-    await control.presence.offline(device.id, "goodbye", body.connId);
-    control.dropSessions(device.id);
+    if (await control.presence.offline(device.id, "goodbye", body.connId)) control.dropSessions(device.id);
   },
 };

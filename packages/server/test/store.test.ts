@@ -1,0 +1,164 @@
+// openStore (DESIGN.md §6) on SQLite: migrations, idempotent reopen, pragmas, bad paths.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { sql } from "kysely";
+import { nowIso, openStore } from "../src/store/db.js";
+
+const root = mkdtempSync(join(tmpdir(), "tether-store-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const TABLES = [
+  "api_tokens",
+  "audit",
+  "blocked_keys",
+  "connections",
+  "devices",
+  "echo_replies",
+  "enrollment_tokens",
+  "memberships",
+  "outbox",
+  "projects",
+  "sessions",
+  "users",
+];
+
+test("openStore on a new file (in a new directory) runs the migrations", async () => {
+  const path = join(root, "fresh", "nested", "tether.db");
+  const store = await openStore(`sqlite:${path}`);
+  try {
+    assert.equal(store.dialect, "sqlite");
+    assert.ok(existsSync(path), "the parent directories and the file are created");
+    const tables = (await store.db.introspection.getTables()).map((t) => t.name).sort();
+    assert.deepEqual(tables, TABLES);
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
+      store.db,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      ["0001_init"],
+    );
+  } finally {
+    await store.close();
+  }
+});
+
+test("tables have the columns and defaults the code relies on", async () => {
+  const store = await openStore(`sqlite:${join(root, "cols", "tether.db")}`);
+  try {
+    const devices = (await store.db.introspection.getTables()).find((t) => t.name === "devices");
+    assert.ok(devices);
+    const cols = devices.columns.map((c) => c.name);
+    for (const c of [
+      "id",
+      "project_id",
+      "online",
+      "conn_id",
+      "hs_counter",
+      "down_next_mid",
+      "up_low",
+      "up_above",
+      "last_seen_at",
+      "facts",
+    ])
+      assert.ok(cols.includes(c), `devices.${c}`);
+    const { id } = await store.db
+      .insertInto("projects")
+      .values({ name: "p", created_at: nowIso() })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    assert.equal(typeof id, "number");
+    // Raw insert of the NOT NULL columns only: the rest must come from the column defaults.
+    await sql`insert into devices (id, project_id, name, state, sign_key, noise_key, fingerprint,
+      hostname, source_address, labels, shard, created_at)
+      values ('d1', ${id}, 'd1', 'accepted', 's', 'n', 'f', 'h', '127.0.0.1', '{}', 0, ${nowIso()})`.execute(
+      store.db,
+    );
+    const d = await store.db.selectFrom("devices").selectAll().executeTakeFirstOrThrow();
+    assert.equal(d.online, 0);
+    assert.equal(d.conn_id, null);
+    assert.equal(d.hs_counter, "0");
+    assert.equal(d.down_next_mid, 1);
+    assert.equal(d.up_low, 0);
+    assert.equal(d.up_above, "[]");
+  } finally {
+    await store.close();
+  }
+});
+
+test("reopening is idempotent and keeps the data", async () => {
+  const url = `sqlite:${join(root, "reopen", "tether.db")}`;
+  const a = await openStore(url);
+  await a.db.insertInto("projects").values({ name: "kept", created_at: nowIso() }).execute();
+  await a.close();
+  for (let i = 0; i < 2; i++) {
+    const b = await openStore(url);
+    try {
+      const rows = await b.db.selectFrom("projects").select("name").execute();
+      assert.deepEqual(rows, [{ name: "kept" }]);
+      const { rows: migs } = await sql<{ name: string }>`select name from kysely_migration`.execute(b.db);
+      assert.equal(migs.length, 1, "the migration ran once");
+      assert.equal((await b.db.introspection.getTables()).length, TABLES.length);
+    } finally {
+      await b.close();
+    }
+  }
+});
+
+test("SQLite pragmas: WAL and enforced foreign keys", async () => {
+  const store = await openStore(`sqlite:${join(root, "pragma", "tether.db")}`);
+  try {
+    const { rows: jm } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(store.db);
+    assert.equal(jm[0].journal_mode, "wal");
+    const { rows: fk } = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(store.db);
+    assert.equal(fk[0].foreign_keys, 1);
+    await assert.rejects(
+      store.db.insertInto("memberships").values({ user_id: 99, project_id: 99, role: "admin" }).execute(),
+      /FOREIGN KEY/,
+    );
+  } finally {
+    await store.close();
+  }
+});
+
+test("unique constraints hold", async () => {
+  const store = await openStore(`sqlite:${join(root, "unique", "tether.db")}`);
+  try {
+    await store.db.insertInto("projects").values({ name: "p", created_at: nowIso() }).execute();
+    await assert.rejects(
+      store.db.insertInto("projects").values({ name: "p", created_at: nowIso() }).execute(),
+      /UNIQUE/,
+    );
+  } finally {
+    await store.close();
+  }
+});
+
+test("an in-memory store works", async () => {
+  const store = await openStore("sqlite::memory:");
+  try {
+    assert.equal((await store.db.introspection.getTables()).length, TABLES.length);
+  } finally {
+    await store.close();
+  }
+});
+
+test("a path inside a regular file is refused with an error naming the path", async () => {
+  const file = join(root, "not-a-dir");
+  writeFileSync(file, "x");
+  // directly inside the file, and deeper
+  for (const path of [join(file, "tether.db"), join(file, "sub", "tether.db")]) {
+    await assert.rejects(
+      openStore(`sqlite:${path}`),
+      (e: NodeJS.ErrnoException) => {
+        assert.ok(e instanceof Error);
+        assert.ok(e.code === "EEXIST" || e.code === "ENOTDIR", `code ${e.code}`);
+        assert.ok(e.message.includes(file), `message names the path: ${e.message}`);
+        return true;
+      },
+      path,
+    );
+  }
+});
