@@ -231,7 +231,7 @@ describe("control channel crypto (raw device)", () => {
   after(async () => {
     await raw?.client.endAsync(true);
     await server?.stop();
-    cleanupTempDirs();
+    await cleanupTempDirs();
   });
 
   test("a raw device completes a Noise KK handshake, says hello and answers pings", async () => {

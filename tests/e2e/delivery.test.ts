@@ -53,7 +53,7 @@ describe("delivery", () => {
   const running: { stop(): Promise<unknown> }[] = [];
   after(async () => {
     for (const r of running.reverse()) await r.stop().catch(() => {});
-    cleanupTempDirs();
+    await cleanupTempDirs();
   });
 
   test("messages queued while the agent is down survive a server kill -9 and arrive once", async () => {

@@ -67,7 +67,7 @@ describe("enrollment", () => {
   });
   after(async () => {
     await server?.stop();
-    cleanupTempDirs();
+    await cleanupTempDirs();
   });
 
   test("an auto-accept token enrolls an agent that comes online, with labels, facts and 0600 keys", async () => {

@@ -5,11 +5,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 const TSX = ["--import", "tsx", "--conditions=source"];
@@ -20,8 +22,51 @@ export function tempDir(prefix = "tether-test-"): string {
   tmpDirs.push(d);
   return d;
 }
-export function cleanupTempDirs(): void {
+export async function cleanupTempDirs(): Promise<void> {
   for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  await dropTestDatabases();
+}
+
+/**
+ * The store under test: SQLite by default; PostgreSQL when TETHER_TEST_DB=postgres
+ * (TETHER_TEST_PG_URL names the server, default postgres://postgres@127.0.0.1:5432/).
+ * Each server data directory gets its own database, so a restarted server finds its data.
+ */
+export const TEST_DB = process.env.TETHER_TEST_DB === "postgres" ? "postgres" : "sqlite";
+const PG_BASE = process.env.TETHER_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/";
+const createdDbs = new Set<string>();
+
+async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: new URL("postgres", PG_BASE).toString() });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function databaseFor(dataDir: string): Promise<string | undefined> {
+  if (TEST_DB !== "postgres") return undefined;
+  const name = `tether_t_${createHash("sha256").update(dataDir).digest("hex").slice(0, 20)}`;
+  if (!createdDbs.has(name)) {
+    await pgAdmin(async (c) => {
+      await c.query(`create database ${name}`).catch((err) => {
+        if (err.code !== "42P04") throw err; // already exists: a restart of the same server
+      });
+    });
+    createdDbs.add(name);
+  }
+  return new URL(name, PG_BASE).toString();
+}
+
+async function dropTestDatabases(): Promise<void> {
+  if (createdDbs.size === 0) return;
+  const names = [...createdDbs];
+  createdDbs.clear();
+  await pgAdmin(async (c) => {
+    for (const n of names) await c.query(`drop database if exists ${n} with (force)`);
+  }).catch((err) => process.stderr.write(`could not drop test databases: ${err.message}\n`));
 }
 
 export async function freePort(): Promise<number> {
@@ -147,6 +192,7 @@ export async function startServer(
   o: { dataDir?: string; httpPort?: number; mqttPort?: number; env?: Record<string, string> } = {},
 ): Promise<ServerHandle> {
   const dataDir = o.dataDir ?? join(tempDir(), "server");
+  const database = await databaseFor(dataDir);
   const proc = spawn(
     process.execPath,
     [
@@ -158,7 +204,12 @@ export async function startServer(
     ],
     {
       cwd: ROOT,
-      env: { ...process.env, TETHER_LOG_LEVEL: "info", ...o.env },
+      env: {
+        ...process.env,
+        TETHER_LOG_LEVEL: "info",
+        ...(database ? { TETHER_DATABASE_URL: database } : {}),
+        ...o.env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );

@@ -103,7 +103,7 @@ describe("http API against bad input", () => {
   after(async () => {
     await agent?.kill();
     await server?.stop();
-    cleanupTempDirs();
+    await cleanupTempDirs();
   });
 
   test("no token, a bogus token or a malformed Authorization header gets 401", async () => {

@@ -149,7 +149,7 @@ describe("mqtt authorisation (embedded broker)", () => {
   after(async () => {
     await agentB?.kill();
     await server?.stop();
-    cleanupTempDirs();
+    await cleanupTempDirs();
   });
 
   test("a wrong password is refused with a CONNACK error and no session", async () => {

@@ -10,7 +10,7 @@ describe("rotation and transports", () => {
   const stops: (() => Promise<unknown>)[] = [];
   after(async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
-    cleanupTempDirs();
+    await cleanupTempDirs();
   });
 
   test("keys rotate on the timer; the channel keeps working across rotations, without a reconnect", async () => {

@@ -18,17 +18,14 @@ export class Outbox {
 
   async add(deviceId: string, type: string, body: unknown): Promise<OutboxMessage> {
     return this.db.transaction().execute(async (trx) => {
+      // One atomic increment (a row lock on PostgreSQL), so concurrent senders never share an id.
       const d = await trx
-        .selectFrom("devices")
-        .select("down_next_mid")
-        .where("id", "=", deviceId)
-        .executeTakeFirstOrThrow();
-      const mid = d.down_next_mid;
-      await trx
         .updateTable("devices")
-        .set({ down_next_mid: mid + 1 })
+        .set((eb) => ({ down_next_mid: eb("down_next_mid", "+", 1) }))
         .where("id", "=", deviceId)
-        .execute();
+        .returning("down_next_mid")
+        .executeTakeFirstOrThrow();
+      const mid = d.down_next_mid - 1;
       await trx
         .insertInto("outbox")
         .values({ device_id: deviceId, mid, type, body: JSON.stringify(body), created_at: nowIso() })

@@ -2,7 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { migrations } from "./migrations.js";
 import type { DB } from "./schema.js";
@@ -21,7 +21,10 @@ export async function openStore(url: string): Promise<Store> {
   let dialect: Dialect;
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
     dialect = "postgres";
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 });
+    // An idle client's error (database restarted) must not crash the server; the pool
+    // replaces the client and the next query reports the failure to its caller.
+    pool.on("error", () => {});
     db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   } else {
     dialect = "sqlite";
@@ -34,9 +37,30 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma("busy_timeout = 5000");
     db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
   }
+  const known = migrations(dialect);
+  if (dialect === "postgres") {
+    try {
+      await sql`select 1`.execute(db);
+    } catch (err) {
+      await db.destroy();
+      throw new Error(`cannot reach the database at ${redact(url)}: ${(err as Error).message}`);
+    }
+  }
+  // A database migrated by a newer server holds migrations this one does not know.
+  const applied = await sql<{ name: string }>`select name from kysely_migration`
+    .execute(db)
+    .then((r) => r.rows.map((x) => x.name))
+    .catch(() => [] as string[]);
+  const unknown = applied.filter((n) => !(n in known));
+  if (unknown.length) {
+    await db.destroy();
+    throw new Error(
+      `the database schema is newer than this server (unknown migrations: ${unknown.join(", ")}); upgrade the server`,
+    );
+  }
   const migrator = new Migrator({
     db,
-    provider: { getMigrations: async () => migrations(dialect) },
+    provider: { getMigrations: async () => known },
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
@@ -50,3 +74,14 @@ export async function openStore(url: string): Promise<Store> {
 }
 
 export const nowIso = (): string => new Date().toISOString();
+
+/** A database URL without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
