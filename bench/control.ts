@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { collectFacts, ControlClient, Journal, prepareIdentity } from "@tether/agent";
 import { createServer } from "@tether/server";
 import pino from "pino";
+import { storageBench } from "./lib/storage.js";
 import { progress, ROOT, settledRss, sleep, spawnChild, summarize } from "./lib/util.js";
 
 const N = Number(process.env.BENCH_AGENTS ?? 1000);
@@ -231,6 +232,8 @@ async function main() {
     `rtt: tether p50 ${fmt(ts.p50, 3)} p99 ${fmt(ts.p99, 3)} ms; raw p50 ${fmt(rs.p50, 3)} p99 ${fmt(rs.p99, 3)} ms`,
   );
 
+  progress("storage: device registry operations on SQLite and PostgreSQL");
+  results.storage = await storageBench(tmpRoot);
   const fleet = await tetherFleet();
   const bare = await bareFleet(tether.tlsMaterial);
   results.fleet = { tether: fleet, bare, ratioPerDevice: fleet.perDeviceKiB / bare.perDeviceKiB };
@@ -311,6 +314,20 @@ async function main() {
     ratio <= 1.5,
     1,
   );
+  const fmtOps = (v: number) => `${Math.round(v)}`;
+  const sto = results.storage;
+  for (const k of ["insert", "get", "label", "list", "mixed"] as const) {
+    const sq = sto.sqlite.opsPerSec[k];
+    const pq = sto.postgres?.opsPerSec[k];
+    rows.push([
+      `registry ops/s: ${k} (SQLite; peer = PostgreSQL)`,
+      fmtOps(sq),
+      pq === undefined ? "not reachable" : fmtOps(pq),
+      pq === undefined ? "" : `${fmt(pq / sq)}×`,
+      "",
+      "",
+    ]);
+  }
   results.table = rows.map(([metric, tether, peer, ratioS, goal, result]) => ({
     metric,
     tether,
@@ -329,6 +346,7 @@ async function main() {
   ];
   const notes = [
     "",
+    `registry rows: ${process.env.BENCH_STORE_OPS ?? 2000} sequential operations through the server's query layer; list = all ${process.env.BENCH_STORE_OPS ?? 2000} devices of a project filtered by a selector; mixed = 1 list per 3 lookups/label updates. Ratio = PostgreSQL/SQLite.`,
     `peer: round trip = raw MQTT.js requester→bare Aedes→responder→back (QoS 1, TLS, same cert, in-process); fleet = bare Aedes (own process) holding ${N} MQTT.js TLS connections.`,
     `tether round trip: ${PINGS} sequential control.ping after ${WARMUP} warm-up; fleet: enrollment (${fmt(fleet.enrollS, 1)} s, not timed) before connect.`,
   ];

@@ -35,6 +35,7 @@ export const ERRORS = {
   TETHER_ERR_ENROLL_REJECTED: { status: 403, when: "an operator rejected this device" },
   TETHER_ERR_PAYLOAD_TOO_LARGE: { status: 413, when: "a request or message exceeds the size limit" },
   TETHER_ERR_RATE_LIMITED: { status: 429, when: "too many requests from one source" },
+  TETHER_ERR_STORE_UNAVAILABLE: { status: 503, when: "the database cannot be reached right now; retry" },
   TETHER_ERR_INTERNAL: { status: 500, when: "an unexpected server error" },
   // Control-channel wire errors (carried in signed Reject frames).
   TETHER_ERR_UNSUPPORTED_VERSION: {

@@ -2,3 +2,5 @@ export * from "./admin.js";
 export * from "./create-server.js";
 export * from "./paths.js";
 export { VERSION } from "./version.js";
+export { Devices } from "./devices.js";
+export { openStore, type Store } from "./store/db.js";

@@ -18,6 +18,30 @@ import { enrollmentRoutes } from "./enrollment-routes.js";
 
 export const BODY_LIMIT = 1024 * 1024;
 
+/** Connection-level database failures (server restarting, network): the request may be retried. */
+const STORE_DOWN_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08003",
+  "08006",
+  "08001",
+  "08004",
+]);
+function isStoreUnavailable(err: any): boolean {
+  return (
+    STORE_DOWN_CODES.has(err?.code) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+      err?.message ?? "",
+    )
+  );
+}
+
 function consoleDir(): string | null {
   try {
     const req = createRequire(import.meta.url);
@@ -70,6 +94,17 @@ export async function buildApp(
       return reply
         .status(err.statusCode)
         .send({ error: { code: "TETHER_ERR_BAD_REQUEST", message: err.message } });
+    }
+    if (isStoreUnavailable(err)) {
+      req.log.warn({ err: err.message }, "database unavailable");
+      return reply
+        .status(503)
+        .send({
+          error: {
+            code: "TETHER_ERR_STORE_UNAVAILABLE",
+            message: "the database is unavailable right now; retry shortly",
+          },
+        });
     }
     req.log.error({ err }, "request failed");
     return reply
