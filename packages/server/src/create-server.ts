@@ -15,6 +15,7 @@ import { ensureAdmin } from "./admin.js";
 import { Audit } from "./audit.js";
 import type { BrokerLink } from "./broker/broker-link.js";
 import { startEmbeddedBroker } from "./broker/embedded.js";
+import { type ExternalBroker, loadReconcileDevices, startExternalBroker } from "./broker/external.js";
 import { ControlService, DEFAULT_CONTROL_OPTIONS } from "./control/control-service.js";
 import { DeviceOps } from "./device-ops.js";
 import { Devices } from "./devices.js";
@@ -44,6 +45,12 @@ export interface ServerConfig {
   rekeySeconds?: number;
   logLevel?: string;
   log?: Logger;
+  /**
+   * External broker (Mosquitto + dynamic security) instead of the embedded one: `url` is
+   * what the server dials, `adminFile` holds the dynsec admin {"username","password"},
+   * `agentUrl` is what agents are told (default `url`). mqttListen is then unused.
+   */
+  broker?: { url: string; adminFile: string; agentUrl?: string };
 }
 
 export interface ServerInfoFile {
@@ -104,6 +111,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     rekeySeconds: cfg.rekeySeconds ?? DEFAULT_CONTROL_OPTIONS.rekeySeconds,
   });
   let broker: BrokerLink | null = null;
+  let external: ExternalBroker | null = null;
   let apiUrl = cfg.publicUrl ?? "";
   let brokerUrl = "";
   let wsUrl = "";
@@ -113,11 +121,24 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     audit,
     caCert: tls.ca,
     apiUrl: () => apiUrl,
-    broker: () => ({ url: brokerUrl, wsUrl, caCert: tls.ca }),
+    broker: () => ({ url: brokerUrl, wsUrl: wsUrl || undefined, caCert: tls.ca }),
+    onCredential: async (d, password) => {
+      if (cfg.broker) {
+        if (!external) throw new Error("the external broker is not connected yet");
+        await external.setCredential(d, password);
+      }
+    },
   });
-  const deviceOps = new DeviceOps(db, devices, audit, revocation, (id) => control.invalidate(id));
+  const deviceOps = new DeviceOps(db, devices, audit, revocation, (id) => {
+    control.invalidate(id);
+    // External broker: a deleted device's dynsec client and role go too.
+    external?.sync(id).catch((err) => log.error({ err, deviceId: id }, "broker: device sync failed"));
+  });
   // Revocation steps (DESIGN.md §3); later capabilities join here.
-  revocation.join("broker: close the connection", (d) => broker?.kick(d.id));
+  revocation.join("broker: close the connection", async (d) => {
+    if (external) await external.disable(d.id);
+    else broker?.kick(d.id);
+  });
   revocation.join("control: drop sessions and queued messages", (d) => control.forget(d.id));
 
   const services: Services = {
@@ -146,29 +167,42 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       await control.presence.resetAll("server restarted");
       const advertisedHost =
         publicHost ?? (["0.0.0.0", "::"].includes(cfg.mqttListen.host) ? hostname() : cfg.mqttListen.host);
-      broker = await startEmbeddedBroker({
-        host: cfg.mqttListen.host,
-        port: cfg.mqttListen.port,
-        tls: { cert: tls.cert, key: tls.key },
-        log: log.child({ part: "broker" }),
-        publicHost: advertisedHost,
-        hooks: {
-          async authenticate(clientId, username, password) {
-            if (!password || clientId !== username) return null;
-            const d = await devices.get(clientId);
-            if (!d || d.state !== "accepted" || !d.broker_password_hash) return null;
-            if (!digestEquals(password.toString("utf8"), d.broker_password_hash)) return null;
-            return { id: d.id, shard: d.shard };
+      if (cfg.broker) {
+        broker = external = await startExternalBroker({
+          url: cfg.broker.url,
+          adminFile: cfg.broker.adminFile,
+          agentUrl: cfg.broker.agentUrl,
+          log: log.child({ part: "broker" }),
+          db,
+          hooks: { onUp: (id, payload) => control.onUp(id, payload) },
+        });
+        control.attach(broker);
+        await external.start(await loadReconcileDevices(db));
+      } else {
+        broker = await startEmbeddedBroker({
+          host: cfg.mqttListen.host,
+          port: cfg.mqttListen.port,
+          tls: { cert: tls.cert, key: tls.key },
+          log: log.child({ part: "broker" }),
+          publicHost: advertisedHost,
+          hooks: {
+            async authenticate(clientId, username, password) {
+              if (!password || clientId !== username) return null;
+              const d = await devices.get(clientId);
+              if (!d || d.state !== "accepted" || !d.broker_password_hash) return null;
+              if (!digestEquals(password.toString("utf8"), d.broker_password_hash)) return null;
+              return { id: d.id, shard: d.shard };
+            },
+            onUp: (id, payload) => control.onUp(id, payload),
+            onDisconnect: (id) =>
+              void control.onDisconnect(id).catch((err) => log.error({ err }, "presence update failed")),
           },
-          onUp: (id, payload) => control.onUp(id, payload),
-          onDisconnect: (id) =>
-            void control.onDisconnect(id).catch((err) => log.error({ err }, "presence update failed")),
-        },
-      });
+        });
+      }
       control.attach(broker);
       const wss = new WebSocketServer({ noServer: true, maxPayload: 512 * 1024 });
       app.server.on("upgrade", (req, socket, head) => {
-        if ((req.url ?? "").split("?")[0] !== "/mqtt") {
+        if ((req.url ?? "").split("?")[0] !== "/mqtt" || !broker?.handleWebSocket) {
           socket.destroy();
           return;
         }
@@ -185,7 +219,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       const httpHost = ["0.0.0.0", "::"].includes(cfg.listen.host) ? hostname() : cfg.listen.host;
       apiUrl = cfg.publicUrl?.replace(/\/$/, "") ?? `https://${hostForUrl(httpHost)}:${port}`;
       brokerUrl = broker.mqttUrl;
-      wsUrl = `${apiUrl.replace(/^https:/, "wss:")}/mqtt`;
+      wsUrl = broker.handleWebSocket ? `${apiUrl.replace(/^https:/, "wss:")}/mqtt` : "";
       const info: ServerInfoFile = {
         url: apiUrl,
         mqttUrl: brokerUrl,

@@ -16,6 +16,9 @@ interface ServerOpts {
   tlsKey?: string;
   rekeySeconds?: string;
   database?: string;
+  broker?: string;
+  brokerAdminFile?: string;
+  agentBrokerUrl?: string;
 }
 
 function paths(dir: string, caPath: string) {
@@ -42,6 +45,9 @@ export function registerServer(program: Command, ctx: Ctx): void {
     .option("--tls-key <file>", "key for --tls-cert")
     .option("--rekey-seconds <n>", "control-channel session key lifetime")
     .option("--database <url>", "sqlite:PATH or postgres://... (default: sqlite in the data dir)")
+    .option("--broker <url>", "use this external Mosquitto (dynamic security) instead of the embedded broker")
+    .option("--broker-admin-file <file>", 'JSON {"username","password"} of the broker\'s dynsec admin')
+    .option("--agent-broker-url <url>", "broker address given to agents (default: --broker)")
     .action(async (o: ServerOpts) => {
       const dataDir = resolve(
         o.data ?? ctx.io.env.TETHER_DATA ?? defaultServerDataDir(ctx.io.env, ctx.io.home),
@@ -49,6 +55,10 @@ export function registerServer(program: Command, ctx: Ctx): void {
       const listen = parseHostPort(o.listen, "--listen");
       const mqttListen = parseHostPort(o.mqttListen, "--mqtt-listen");
       if (!!o.tlsCert !== !!o.tlsKey) throw new CliError("pass both --tls-cert and --tls-key", EXIT.usage);
+      if (!!o.broker !== !!o.brokerAdminFile) {
+        throw new CliError("pass both --broker and --broker-admin-file", EXIT.usage);
+      }
+      if (o.agentBrokerUrl && !o.broker) throw new CliError("--agent-broker-url needs --broker", EXIT.usage);
       if (o.publicUrl) {
         try {
           if (new URL(o.publicUrl).protocol !== "https:") throw new Error();
@@ -70,6 +80,9 @@ export function registerServer(program: Command, ctx: Ctx): void {
         tlsKey: o.tlsKey,
         database: o.database,
         rekeySeconds: o.rekeySeconds ? parseIntArg(o.rekeySeconds, "--rekey-seconds") : undefined,
+        broker: o.broker
+          ? { url: o.broker, adminFile: resolve(o.brokerAdminFile!), agentUrl: o.agentBrokerUrl }
+          : undefined,
       });
       const stop = ctx.io.stopSignal();
       let info: Awaited<ReturnType<typeof srv.listen>>;

@@ -120,9 +120,17 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
     },
   });
 
+  /** Devices kicked for good (revoked): a connection that slipped past authentication just
+   * before the revocation is closed as soon as it is ready. */
+  const kicked = new Set<string>();
   broker.on("clientReady", (client) => {
     const info = infos.get(client);
-    if (info) current.set(info.auth.id, client);
+    if (!info) return;
+    if (kicked.has(info.auth.id)) {
+      client.close();
+      return;
+    }
+    current.set(info.auth.id, client);
   });
   broker.on("clientDisconnect", (client) => {
     const info = infos.get(client);
@@ -176,8 +184,11 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
       );
     },
     kick(deviceId) {
-      const c = current.get(deviceId);
-      if (c) c.close();
+      kicked.add(deviceId);
+      // Both the tracked client and whatever Aedes holds under the id (a client whose
+      // CONNACK went out but whose 'clientReady' has not fired yet is only in the latter).
+      current.get(deviceId)?.close();
+      (broker as any).clients?.[deviceId]?.close();
     },
     isConnected(deviceId) {
       return current.has(deviceId);

@@ -97,14 +97,12 @@ export async function buildApp(
     }
     if (isStoreUnavailable(err)) {
       req.log.warn({ err: err.message }, "database unavailable");
-      return reply
-        .status(503)
-        .send({
-          error: {
-            code: "TETHER_ERR_STORE_UNAVAILABLE",
-            message: "the database is unavailable right now; retry shortly",
-          },
-        });
+      return reply.status(503).send({
+        error: {
+          code: "TETHER_ERR_STORE_UNAVAILABLE",
+          message: "the database is unavailable right now; retry shortly",
+        },
+      });
     }
     req.log.error({ err }, "request failed");
     return reply
