@@ -6,14 +6,20 @@
  *  2. Fleet connect: N simulated agents (child process) connect at once to a server (its own
  *     child process): time until the server's DB shows all N online, and server RSS per
  *     device, beside a bare Aedes broker (own child) holding N plain MQTT.js TLS connections.
+ *  3. Round trip through an external Mosquitto (private instance, dynamic security): the
+ *     server with broker: {url, adminFile} and one in-process agent, beside raw MQTT
+ *     request/response between two plain MQTT.js clients through the same Mosquitto (plain
+ *     TCP on loopback in both cases, QoS 1, setNoDelay; each case in a fresh process).
+ *     Skipped (rows say so) if Mosquitto with the dynsec plugin is not installed.
  * Prints a markdown table on stdout; writes bench/results/control.json.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collectFacts, ControlClient, Journal, prepareIdentity } from "@tether/agent";
 import { createServer } from "@tether/server";
 import pino from "pino";
+import { DYNSEC_PLUGIN, MOSQUITTO, MOSQUITTO_CTRL, startMosquitto } from "../tests/support/mosquitto.js";
 import { storageBench } from "./lib/storage.js";
 import { progress, ROOT, settledRss, sleep, spawnChild, summarize } from "./lib/util.js";
 
@@ -100,6 +106,46 @@ async function rawRoundTrip(tlsFile: string) {
   );
   await child.stop();
   return r;
+}
+
+// ---------------------------------------------------------------- 3. through Mosquitto
+
+type Samples = { samples: number[]; steady: number[] };
+
+async function mosquittoRoundTrips(): Promise<{ tether: Samples; raw: Samples } | null> {
+  const missing = [MOSQUITTO, MOSQUITTO_CTRL, DYNSEC_PLUGIN].filter((p) => !existsSync(p));
+  if (missing.length) {
+    progress(`mosquitto: skipped (missing ${missing.join(", ")})`);
+    return null;
+  }
+  // Mosquitto leaves Nagle on for its sockets unless told otherwise: without this every
+  // round trip (Tether and raw alike) waits ~40 ms for a delayed ACK.
+  const mosq = await startMosquitto({ extraConfig: ["set_tcp_nodelay true"] });
+  progress(`mosquitto: private broker at ${mosq.url}`);
+  try {
+    const run = async (mode: "tether" | "raw") => {
+      progress(
+        mode === "tether"
+          ? "mosquitto: server (broker: external) + in-process agent, control.ping (fresh process)"
+          : "mosquitto: raw requester + responder MQTT.js clients (fresh process)",
+      );
+      const child = spawnChild(`mosq-${mode}`, join(ROOT, "bench/lib/mosquitto-rtt.ts"), [
+        mode,
+        mosq.url,
+        mosq.adminFile,
+        tmpRoot,
+        String(WARMUP),
+        String(STEADY_WARMUP),
+        String(PINGS),
+      ]);
+      const r = await child.wait<Samples>((e) => e.ev === "done", `${mode} round trips via Mosquitto`);
+      await child.stop();
+      return r;
+    };
+    return { tether: await run("tether"), raw: await run("raw") };
+  } finally {
+    await mosq.stop();
+  }
 }
 
 // ---------------------------------------------------------------- 2. fleet connect
@@ -232,6 +278,26 @@ async function main() {
     `rtt: tether p50 ${fmt(ts.p50, 3)} p99 ${fmt(ts.p99, 3)} ms; raw p50 ${fmt(rs.p50, 3)} p99 ${fmt(rs.p99, 3)} ms`,
   );
 
+  const mq = await mosquittoRoundTrips();
+  if (mq) {
+    const t = summarize(mq.tether.samples);
+    const p = summarize(mq.raw.samples);
+    const tst = summarize(mq.tether.steady);
+    const pst = summarize(mq.raw.steady);
+    results.mosquitto = {
+      tether: t,
+      raw: p,
+      ratioP50: t.p50 / p.p50,
+      ratioP99: t.p99 / p.p99,
+      steady: { tether: tst, raw: pst, ratioP50: tst.p50 / pst.p50, ratioP99: tst.p99 / pst.p99 },
+    };
+    progress(
+      `mosquitto: tether p50 ${fmt(t.p50, 3)} p99 ${fmt(t.p99, 3)} ms; raw p50 ${fmt(p.p50, 3)} p99 ${fmt(p.p99, 3)} ms`,
+    );
+  } else {
+    results.mosquitto = null;
+  }
+
   progress("storage: device registry operations on SQLite and PostgreSQL");
   results.storage = await storageBench(tmpRoot);
   const fleet = await tetherFleet();
@@ -278,6 +344,33 @@ async function main() {
     st.ratioP99 <= 2,
     3,
   );
+  const m = results.mosquitto;
+  if (m) {
+    const w = WARMUP + STEADY_WARMUP;
+    row("via Mosquitto: control round trip p50 (ms)", m.tether.p50, m.raw.p50, m.ratioP50, "", null, 3);
+    row("via Mosquitto: control round trip p99 (ms)", m.tether.p99, m.raw.p99, m.ratioP99, "", null, 3);
+    const ms = m.steady;
+    row(
+      `  … steady state, after ${w} warm-up: p50 (ms)`,
+      ms.tether.p50,
+      ms.raw.p50,
+      ms.ratioP50,
+      "",
+      null,
+      3,
+    );
+    row(
+      `  … steady state, after ${w} warm-up: p99 (ms)`,
+      ms.tether.p99,
+      ms.raw.p99,
+      ms.ratioP99,
+      "",
+      null,
+      3,
+    );
+  } else {
+    rows.push(["via Mosquitto: control round trip", "skipped", "Mosquitto not installed", "", "", ""]);
+  }
   row(
     `fleet: ${N} agents connect → all online (s)`,
     fleet.connectS,
@@ -347,6 +440,7 @@ async function main() {
   const notes = [
     "",
     `registry rows: ${process.env.BENCH_STORE_OPS ?? 2000} sequential operations through the server's query layer; list = all ${process.env.BENCH_STORE_OPS ?? 2000} devices of a project filtered by a selector; mixed = 1 list per 3 lookups/label updates. Ratio = PostgreSQL/SQLite.`,
+    "via Mosquitto: tether = server (broker: external, dynsec) + in-process agent, control.ping; peer = raw MQTT.js requester→Mosquitto→responder→back; both plain MQTT over TCP on loopback, QoS 1, setNoDelay (and set_tcp_nodelay true in mosquitto.conf), each in a fresh process, same private Mosquitto 2.0.",
     `peer: round trip = raw MQTT.js requester→bare Aedes→responder→back (QoS 1, TLS, same cert, in-process); fleet = bare Aedes (own process) holding ${N} MQTT.js TLS connections.`,
     `tether round trip: ${PINGS} sequential control.ping after ${WARMUP} warm-up; fleet: enrollment (${fmt(fleet.enrollS, 1)} s, not timed) before connect.`,
   ];

@@ -15,6 +15,7 @@ import { generateEd25519, generateX25519 } from "@tether/protocol";
 import { createServer, type TetherServer } from "@tether/server";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import pino from "pino";
+import { TEST_BROKER, TEST_DB } from "./harness.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -22,6 +23,11 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const NO_CHROMIUM = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
 if (NO_CHROMIUM && process.env.CI) throw new Error(`browser tests need Chromium: ${NO_CHROMIUM}`);
 if (NO_CHROMIUM) process.stderr.write(`SKIPPING console browser tests: ${NO_CHROMIUM}\n`);
+// Runs once, in the first pass: it uses its own in-process server on SQLite and the embedded broker.
+const SKIP =
+  TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
+    ? "runs once, in the first pass (SQLite, embedded broker); its in-process server ignores the store/broker settings"
+    : NO_CHROMIUM;
 const EVIL_NAME = "<b>evil</b>";
 const EVIL_HOST = `<img src=x onerror="window.__xss=1">`;
 
@@ -95,7 +101,7 @@ function rawRequest(
 }
 
 before(async () => {
-  if (NO_CHROMIUM) return;
+  if (SKIP) return;
   if (!existsSync(join(root, "packages/console/dist/index.html"))) {
     const b = spawnSync("npm", ["run", "build", "-w", "@tether/console"], { cwd: root, stdio: "inherit" });
     assert.equal(b.status, 0, "console build failed");
@@ -133,7 +139,7 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-test("sign in as admin", { skip: NO_CHROMIUM }, async () => {
+test("sign in as admin", { skip: SKIP }, async () => {
   await page.goto(`${url}/`);
   const password = readFileSync(join(tmp, "admin.password"), "utf8").trim();
 
@@ -155,7 +161,7 @@ test("sign in as admin", { skip: NO_CHROMIUM }, async () => {
   await page.getByRole("button", { name: "Sign out" }).waitFor();
 });
 
-test("session cookie is HttpOnly, Secure and SameSite=Strict", { skip: NO_CHROMIUM }, async () => {
+test("session cookie is HttpOnly, Secure and SameSite=Strict", { skip: SKIP }, async () => {
   const cookies = await context.cookies(url);
   const c = cookies.find((x) => x.name === "tether_session");
   assert.ok(c, `no session cookie in ${JSON.stringify(cookies.map((x) => x.name))}`);
@@ -168,7 +174,7 @@ test("session cookie is HttpOnly, Secure and SameSite=Strict", { skip: NO_CHROMI
 
 let uiToken: string;
 
-test("enroll page creates a token and shows the agent command", { skip: NO_CHROMIUM }, async () => {
+test("enroll page creates a token and shows the agent command", { skip: SKIP }, async () => {
   await page.goto(`${url}/#/enroll`);
   await page.getByLabel("Labels").fill("site=lab role=arm");
   await page.getByLabel("Expires in").fill("1h");
@@ -193,7 +199,7 @@ test("enroll page creates a token and shows the agent command", { skip: NO_CHROM
 });
 
 test("pending device: verification details, hostile strings shown as text, accept", {
-  skip: NO_CHROMIUM,
+  skip: SKIP,
 }, async () => {
   const id = await enroll({
     url,
@@ -265,7 +271,7 @@ test("pending device: verification details, hostile strings shown as text, accep
   assert.equal(await page.evaluate(() => (window as any).__xss), undefined);
 });
 
-test("audit page lists device.accept", { skip: NO_CHROMIUM }, async () => {
+test("audit page lists device.accept", { skip: SKIP }, async () => {
   await page.goto(`${url}/#/audit`);
   const row = page.locator("table.audit tbody tr", { hasText: "device.accept" });
   await row.first().waitFor();
@@ -275,7 +281,7 @@ test("audit page lists device.accept", { skip: NO_CHROMIUM }, async () => {
   await shot("audit");
 });
 
-test("Origin check: same-origin fetch works; another origin is refused", { skip: NO_CHROMIUM }, async () => {
+test("Origin check: same-origin fetch works; another origin is refused", { skip: SKIP }, async () => {
   const same = await page.evaluate(async () => {
     const r = await fetch("/api/v1/enrollment-tokens", {
       method: "POST",
@@ -312,7 +318,7 @@ test("Origin check: same-origin fetch works; another origin is refused", { skip:
   assert.equal(own.status, 200, own.text);
 });
 
-test("sign out ends the session", { skip: NO_CHROMIUM }, async () => {
+test("sign out ends the session", { skip: SKIP }, async () => {
   await page.goto(`${url}/#/devices`);
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();

@@ -130,7 +130,8 @@ describe("delivery", () => {
     running.push({ stop: () => proxy.close() });
     const idFile = join(agent.dataDir, "identity.json");
     const id = JSON.parse(readFileSync(idFile, "utf8"));
-    id.broker.url = `mqtts://127.0.0.1:${proxy.port}`;
+    // Keep the scheme: mqtts:// for the embedded broker, mqtt:// for a loopback Mosquitto.
+    id.broker.url = `${new URL(id.broker.url).protocol}//127.0.0.1:${proxy.port}`;
     writeFileSync(idFile, JSON.stringify(id));
     const env = { AGENT_KEEPALIVE: "2", AGENT_BACKOFF_MAX_MS: "2000" };
     const a2: AgentHandle = startAgent({ dataDir: agent.dataDir, env });

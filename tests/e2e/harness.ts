@@ -12,6 +12,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { type MosquittoHandle, startMosquitto } from "../support/mosquitto.js";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 const TSX = ["--import", "tsx", "--conditions=source"];
@@ -23,8 +24,33 @@ export function tempDir(prefix = "tether-test-"): string {
   return d;
 }
 export async function cleanupTempDirs(): Promise<void> {
+  await stopTestBrokers();
   for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
   await dropTestDatabases();
+}
+
+/**
+ * The broker under test: the embedded one by default; a private Mosquitto (dynamic security)
+ * per server data directory when TETHER_TEST_BROKER=mosquitto, so a restarted server finds
+ * the same broker with its dynsec state. Stopped by cleanupTempDirs().
+ */
+export const TEST_BROKER = process.env.TETHER_TEST_BROKER === "mosquitto" ? "mosquitto" : "embedded";
+const brokers = new Map<string, Promise<MosquittoHandle>>();
+
+export async function brokerFor(dataDir: string): Promise<MosquittoHandle | undefined> {
+  if (TEST_BROKER !== "mosquitto") return undefined;
+  let b = brokers.get(dataDir);
+  if (!b) {
+    b = startMosquitto();
+    brokers.set(dataDir, b);
+  }
+  return b;
+}
+
+async function stopTestBrokers(): Promise<void> {
+  const all = [...brokers.values()];
+  brokers.clear();
+  await Promise.all(all.map(async (b) => (await b.catch(() => undefined))?.stop()));
 }
 
 /**
@@ -193,6 +219,7 @@ export async function startServer(
 ): Promise<ServerHandle> {
   const dataDir = o.dataDir ?? join(tempDir(), "server");
   const database = await databaseFor(dataDir);
+  const broker = await brokerFor(dataDir);
   const proc = spawn(
     process.execPath,
     [
@@ -208,6 +235,7 @@ export async function startServer(
         ...process.env,
         TETHER_LOG_LEVEL: "info",
         ...(database ? { TETHER_DATABASE_URL: database } : {}),
+        ...(broker ? { TETHER_BROKER_URL: broker.url, TETHER_BROKER_ADMIN_FILE: broker.adminFile } : {}),
         ...o.env,
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -231,6 +259,11 @@ export async function startServer(
   });
   const ca = readFileSync(info.caCert, "utf8");
   const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
+  const mqttPort = Number(new URL(info.mqttUrl).port);
+  if (broker && mqttPort !== broker.port) {
+    proc.kill("SIGKILL");
+    throw new Error(`server tells agents ${info.mqttUrl}, not its Mosquitto at ${broker.url}`);
+  }
   const exited = once(proc, "exit");
   return {
     dataDir,
@@ -240,7 +273,8 @@ export async function startServer(
     api: makeApi(info.url, ca, token),
     proc,
     httpPort: Number(new URL(info.url).port),
-    mqttPort: Number(new URL(info.mqttUrl).port),
+    /** The port agents dial: the embedded broker's, or the private Mosquitto's. */
+    mqttPort,
     stderr: () => err,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");

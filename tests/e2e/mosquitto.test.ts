@@ -25,11 +25,17 @@ import {
   freePort,
   makeApi,
   startAgent,
+  TEST_BROKER,
+  TEST_DB,
   tempDir,
   waitFor,
 } from "./harness.js";
 
-const skip = mosquittoSkipReason();
+// Runs once, in the first pass: it brings its own Mosquitto, so the other passes add nothing.
+const skip =
+  TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
+    ? "runs once, in the first pass (SQLite, embedded broker); it brings its own Mosquitto"
+    : mosquittoSkipReason();
 
 interface Creds {
   deviceId: string;

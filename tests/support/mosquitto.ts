@@ -94,6 +94,7 @@ export async function startMosquitto(
     "allow_anonymous false",
     "retain_available false",
     "persistence false",
+    "set_tcp_nodelay true",
     `plugin ${DYNSEC_PLUGIN}`,
     `plugin_opt_config_file ${dynsecFile}`,
     "log_dest stderr",
