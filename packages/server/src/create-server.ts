@@ -3,7 +3,7 @@
  * listening; listen() starts the HTTPS API and the embedded broker. Tests drive the app
  * in-process; main only wires and listens (DESIGN.md §4).
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -50,7 +50,7 @@ export interface ServerConfig {
    * what the server dials, `adminFile` holds the dynsec admin {"username","password"},
    * `agentUrl` is what agents are told (default `url`). mqttListen is then unused.
    */
-  broker?: { url: string; adminFile: string; agentUrl?: string };
+  broker?: { url: string; adminFile: string; agentUrl?: string; caFile?: string };
 }
 
 export interface ServerInfoFile {
@@ -112,6 +112,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
   });
   let broker: BrokerLink | null = null;
   let external: ExternalBroker | null = null;
+  const brokerCa = cfg.broker?.caFile ? readFileSync(cfg.broker.caFile, "utf8") : undefined;
   let apiUrl = cfg.publicUrl ?? "";
   let brokerUrl = "";
   let wsUrl = "";
@@ -121,7 +122,8 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     audit,
     caCert: tls.ca,
     apiUrl: () => apiUrl,
-    broker: () => ({ url: brokerUrl, wsUrl: wsUrl || undefined, caCert: tls.ca }),
+    // The CA agents trust for the broker: the external broker's own when given, else ours.
+    broker: () => ({ url: brokerUrl, wsUrl: wsUrl || undefined, caCert: brokerCa ?? tls.ca }),
     onCredential: async (d, password) => {
       if (cfg.broker) {
         if (!external) throw new Error("the external broker is not connected yet");
@@ -172,6 +174,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
           url: cfg.broker.url,
           adminFile: cfg.broker.adminFile,
           agentUrl: cfg.broker.agentUrl,
+          caCert: brokerCa,
           log: log.child({ part: "broker" }),
           db,
           hooks: { onUp: (id, payload) => control.onUp(id, payload) },

@@ -19,6 +19,7 @@ interface ServerOpts {
   broker?: string;
   brokerAdminFile?: string;
   agentBrokerUrl?: string;
+  brokerCa?: string;
 }
 
 function paths(dir: string, caPath: string) {
@@ -48,6 +49,10 @@ export function registerServer(program: Command, ctx: Ctx): void {
     .option("--broker <url>", "use this external Mosquitto (dynamic security) instead of the embedded broker")
     .option("--broker-admin-file <file>", 'JSON {"username","password"} of the broker\'s dynsec admin')
     .option("--agent-broker-url <url>", "broker address given to agents (default: --broker)")
+    .option(
+      "--broker-ca <file>",
+      "PEM of the CA that signed the external broker's TLS certificate (default: Tether's CA)",
+    )
     .action(async (o: ServerOpts) => {
       const dataDir = resolve(
         o.data ?? ctx.io.env.TETHER_DATA ?? defaultServerDataDir(ctx.io.env, ctx.io.home),
@@ -81,7 +86,12 @@ export function registerServer(program: Command, ctx: Ctx): void {
         database: o.database,
         rekeySeconds: o.rekeySeconds ? parseIntArg(o.rekeySeconds, "--rekey-seconds") : undefined,
         broker: o.broker
-          ? { url: o.broker, adminFile: resolve(o.brokerAdminFile!), agentUrl: o.agentBrokerUrl }
+          ? {
+              url: o.broker,
+              adminFile: resolve(o.brokerAdminFile!),
+              agentUrl: o.agentBrokerUrl,
+              caFile: o.brokerCa ? resolve(o.brokerCa) : undefined,
+            }
           : undefined,
       });
       const stop = ctx.io.stopSignal();
