@@ -37,6 +37,12 @@ export const ERRORS = {
   TETHER_ERR_RATE_LIMITED: { status: 429, when: "too many requests from one source" },
   TETHER_ERR_STORE_UNAVAILABLE: { status: 503, when: "the database cannot be reached right now; retry" },
   TETHER_ERR_INTERNAL: { status: 500, when: "an unexpected server error" },
+  // Raised by clients (SDK, CLI), never sent by the server.
+  TETHER_ERR_UNREACHABLE: { status: 503, when: "(client side) the server could not be reached" },
+  TETHER_ERR_HTTP: {
+    status: 502,
+    when: "(client side) the server answered with an unexpected, non-JSON error",
+  },
   // Control-channel wire errors (carried in signed Reject frames).
   TETHER_ERR_UNSUPPORTED_VERSION: {
     status: 400,

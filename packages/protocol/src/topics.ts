@@ -14,6 +14,8 @@ export function deviceTopic(shard: number, deviceId: string, dir: Direction): st
 
 /** Filter the server subscribes to for every device's upstream traffic. */
 export const UP_FILTER = `${TOPIC_ROOT}/+/+/up`;
+/** Filter covering every device's downstream topic (the server's publish grant on external brokers). */
+export const DOWN_FILTER = `${TOPIC_ROOT}/+/+/down`;
 
 export interface ParsedTopic {
   shard: number;

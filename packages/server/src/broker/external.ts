@@ -28,7 +28,7 @@
  * payloads are end-to-end encrypted (§4, §5).
  */
 import { randomBytes } from "node:crypto";
-import { deviceTopic, isDeviceId, parseTopic, UP_FILTER } from "@tether/protocol";
+import { DOWN_FILTER, deviceTopic, isDeviceId, parseTopic, UP_FILTER } from "@tether/protocol";
 import type { Kysely } from "kysely";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Logger } from "pino";
@@ -38,7 +38,6 @@ import { type DynsecAcl, type DynsecCommand, DynsecClient, readAdminFile } from 
 
 export const SERVER_USERNAME = "tether-server";
 export const SERVER_ROLE = "tether-server";
-export const DOWN_FILTER = "tether/1/+/+/down";
 const DEVICE_ROLE_PREFIX = "tether-dev-";
 
 export const deviceRole = (deviceId: string) => `${DEVICE_ROLE_PREFIX}${deviceId}`;
