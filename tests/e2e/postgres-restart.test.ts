@@ -35,7 +35,9 @@ describe("PostgreSQL restart", { skip: SKIP }, () => {
     const results: { status: number; code?: string }[] = [];
     const load = (async () => {
       while (running) {
-        const r = await server.api.request("GET", "/api/v1/devices");
+        // A fresh connection per request: a reused keep-alive socket can race its idle close,
+        // which says nothing about the database.
+        const r = await server.api.request("GET", "/api/v1/devices", undefined, { connection: "close" });
         results.push({ status: r.status, code: r.body?.error?.code });
       }
     })();

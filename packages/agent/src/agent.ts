@@ -118,6 +118,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     log,
     facts: collectFacts,
     websocket: o.websocket,
+    saveIdentity: (id) => saveIdentity(o.dataDir, id),
     keepaliveSeconds: o.keepaliveSeconds,
     backoff: new Backoff(1000, o.backoffMaxMs ?? 60_000),
     onFatal: (err) => {

@@ -42,6 +42,8 @@ export interface ControlClientOptions {
   /** Use MQTT over WebSocket on the HTTPS port instead of the TLS port. */
   websocket?: boolean;
   keepaliveSeconds?: number;
+  /** Persist the identity (a rotated broker secret), atomically and durably. */
+  saveIdentity?: (id: Identity) => void;
   /** Called when the server says this agent can never work (e.g. protocol version). */
   onFatal?: (err: Error) => void;
   backoff?: Backoff;
@@ -65,6 +67,8 @@ export class ControlClient extends EventEmitter {
   private lastRekeySeq = 0n;
   private lastHandshakeAt = 0;
   private stopping = false;
+  /** The rotated secret was refused on the last try: use the current one next. */
+  private nextRefused = false;
   private acks: number[] = [];
   private ackScheduled = false;
   private readonly backoff: Backoff;
@@ -96,11 +100,13 @@ export class ControlClient extends EventEmitter {
     if (!broker) throw new Error("no broker credential; enrollment is not complete");
     this.connId = randomBytes(16);
     const url = this.o.websocket && broker.wsUrl ? broker.wsUrl : broker.url;
+    // A rotated secret is tried first; until the server has applied it, the current one works.
+    const useNext = !!broker.nextPassword && !this.nextRefused;
     this.stats.connects++;
     const c = mqtt.connect(url, {
       clientId: this.id.deviceId,
       username: broker.username,
-      password: broker.password,
+      password: useNext ? broker.nextPassword : broker.password,
       clean: true,
       keepalive: this.o.keepaliveSeconds ?? 30,
       reconnectPeriod: 0,
@@ -123,6 +129,13 @@ export class ControlClient extends EventEmitter {
     let refused = false;
     c.on("connect", () => {
       (c.stream as any)?.setNoDelay?.(true);
+      if (useNext && broker.nextPassword) {
+        broker.password = broker.nextPassword;
+        delete broker.nextPassword;
+        this.o.saveIdentity?.(this.id);
+        this.log.info("the rotated broker credential works; the old one is forgotten");
+      }
+      this.nextRefused = false;
       this.log.info({ url }, "connected to broker");
       c.subscribe(this.down, { qos: 1 }, (err, granted) => {
         if (err || !granted || granted[0]?.qos === 128) {
@@ -137,7 +150,11 @@ export class ControlClient extends EventEmitter {
       void this.onFrame(payload).catch((err) => this.log.error({ err }, "frame handling failed"));
     });
     c.on("error", (err: any) => {
-      if (typeof err?.code === "number" && [2, 4, 5].includes(err.code)) {
+      if (typeof err?.code === "number" && [2, 4, 5].includes(err.code) && broker.nextPassword) {
+        // Mid-rotation: the other secret is the right one; switch without the long back-off.
+        this.nextRefused = useNext;
+        this.log.info({ triedRotated: useNext }, "broker refused one of our two secrets; trying the other");
+      } else if (typeof err?.code === "number" && [2, 4, 5].includes(err.code)) {
         refused = true;
         this.stats.refused++;
         this.log.error(
@@ -332,6 +349,14 @@ export class ControlClient extends EventEmitter {
       // The ack schema caps ids per message (docs/protocol.md §7).
       for (let i = 0; i < mids.length; i += 4096) this.sendNow("ack", { mids: mids.slice(i, i + 4096) });
     });
+  }
+
+  /** Keep a rotated broker secret beside the current one, on disk before the ack goes out. */
+  storeNextPassword(password: string): void {
+    if (!this.id.broker) return;
+    this.id.broker.nextPassword = password;
+    this.nextRefused = false;
+    this.o.saveIdentity?.(this.id);
   }
 
   /** A durable upstream message: returns the journal record; send it after it is written. */

@@ -89,6 +89,8 @@ export const BrokerCredential = Type.Object({
   wsUrl: Type.Optional(Type.String()),
   username: Type.String(),
   password: Type.String(),
+  /** A rotated secret not yet confirmed by a successful connection (agent-side only). */
+  nextPassword: Type.Optional(Type.String()),
   /** PEM of the CA the broker's certificate chains to. */
   caCert: Type.String(),
 });

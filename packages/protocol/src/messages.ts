@@ -56,6 +56,15 @@ export const DownBodies = {
     { ref: Type.String({ maxLength: 128 }), data: Type.String({ maxLength: 65536 }) },
     { additionalProperties: false },
   ),
+  /**
+   * A new broker secret (§8): the agent stores it durably (keeping the old one) before its
+   * ack; the server makes the broker accept it only after that ack; the agent tries the new
+   * secret first on its next connection and drops the old one once it works.
+   */
+  "credential.rotate": Type.Object(
+    { password: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }) },
+    { additionalProperties: false },
+  ),
 } as const;
 
 export type UpType = keyof typeof UpBodies;
@@ -65,7 +74,7 @@ export type DownBody<T extends DownType> = Static<(typeof DownBodies)[T]>;
 
 /** Which message types ride the durable outbox (have a mid and need an ack). */
 export const DURABLE_UP: ReadonlySet<UpType> = new Set<UpType>(["facts", "echo.reply"]);
-export const DURABLE_DOWN: ReadonlySet<DownType> = new Set<DownType>(["echo"]);
+export const DURABLE_DOWN: ReadonlySet<DownType> = new Set<DownType>(["echo", "credential.rotate"]);
 
 export interface Envelope<T extends string = string, B = unknown> {
   t: T;

@@ -169,6 +169,11 @@ export class TetherClient {
     return this.request("POST", `${dev(ref)}/reject`, {});
   }
 
+  /** Rotate the device's broker secret over the control channel (applied once the agent stored it). */
+  rotateCredential(ref: string): Promise<{ device: string; mid: number; queued: boolean }> {
+    return this.request("POST", `${dev(ref)}/rotate-credential`, {});
+  }
+
   revokeDevice(ref: string): Promise<Device> {
     return this.request("POST", `${dev(ref)}/revoke`, {});
   }

@@ -23,7 +23,7 @@ import { Enrollment } from "./enrollment.js";
 import { buildApp } from "./http/app.js";
 import type { Services } from "./http/context.js";
 import { Revocation } from "./revocation.js";
-import { digestEquals } from "./security/secrets.js";
+import { digest, digestEquals } from "./security/secrets.js";
 import { loadOrCreateServerKeys, type ServerKeys } from "./security/server-keys.js";
 import { loadOrCreateTls, type TlsMaterial } from "./security/tls.js";
 import { openStore, type Store } from "./store/db.js";
@@ -142,6 +142,29 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     else broker?.kick(d.id);
   });
   revocation.join("control: drop sessions and queued messages", (d) => control.forget(d.id));
+  // A rotated broker secret takes effect only once the agent has stored it (its ack).
+  control.onDelivered = async (device, m) => {
+    if (m.type !== "credential.rotate") return;
+    const password = (m.body as { password: string }).password;
+    const current = await devices.get(device.id);
+    if (current?.state !== "accepted") return;
+    await db
+      .updateTable("devices")
+      .set({ broker_password_hash: digest(password) })
+      .where("id", "=", device.id)
+      .execute();
+    if (external) await external.setCredential(current, password);
+    // Reconnect now, so the new secret is proven at once and the old one forgotten.
+    broker?.disconnect(device.id);
+    await audit.write({
+      actor: `device:${device.id}`,
+      action: "device.credential-applied",
+      projectId: device.project_id,
+      deviceId: device.id,
+      detail: { name: device.name, mid: m.mid },
+    });
+    log.info({ deviceId: device.id }, "rotated broker credential applied");
+  };
 
   const services: Services = {
     store,

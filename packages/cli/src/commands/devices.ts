@@ -141,6 +141,23 @@ export function registerDevices(program: Command, ctx: Ctx): void {
     });
 
   devices
+    .command("rotate-credential")
+    .description(
+      "give the device a new broker secret over the control channel (old one refused once it is stored)",
+    )
+    .argument("<device>", "device id or unique name")
+    .option("--json", "print the result as JSON")
+    .action(async (ref: string, o: { json?: boolean }, cmd: Command) => {
+      const r = await client(ctx, cmd).rotateCredential(ref);
+      if (o.json) return printJson(ctx, r);
+      ctx.io.stdout(
+        r.queued
+          ? `${escapeControl(r.device)}: new broker secret queued; it takes effect when the device is back online\n`
+          : `${escapeControl(r.device)}: new broker secret sent; it takes effect once the agent has stored it\n`,
+      );
+    });
+
+  devices
     .command("rename")
     .description("rename a device")
     .argument("<device>", "device id or unique name")

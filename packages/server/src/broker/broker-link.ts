@@ -30,6 +30,8 @@ export interface BrokerLink {
   publish(topic: string, payload: Buffer): Promise<void>;
   /** Close a device's connection now (revocation, credential change). */
   kick(deviceId: string): void;
+  /** Close a device's current connection; it may reconnect (e.g. with a rotated secret). */
+  disconnect(deviceId: string): void;
   /** Handle an MQTT-over-WebSocket stream arriving at /mqtt on the HTTPS port. */
   handleWebSocket?(stream: Duplex, req: IncomingMessage): void;
   isConnected(deviceId: string): boolean;

@@ -190,6 +190,9 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
       current.get(deviceId)?.close();
       (broker as any).clients?.[deviceId]?.close();
     },
+    disconnect(deviceId) {
+      current.get(deviceId)?.close();
+    },
     isConnected(deviceId) {
       return current.has(deviceId);
     },

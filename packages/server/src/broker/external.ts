@@ -438,6 +438,9 @@ export async function startExternalBroker(o: ExternalBrokerOptions): Promise<Ext
         });
       });
     },
+    disconnect() {
+      // Mosquitto closes a client's connection itself when its password changes.
+    },
     kick(deviceId) {
       // Close the connection but leave the device allowed to reconnect.
       void serial(deviceId, () => dynsec.kickClient(deviceId)).catch((err) =>

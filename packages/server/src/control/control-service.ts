@@ -118,6 +118,18 @@ export class ControlService {
     this.deviceCache.delete(deviceId);
   }
 
+  /** Called once per durable message the agent acknowledged (set by the server wiring). */
+  onDelivered: (device: DeviceRow, m: { mid: number; type: string; body: unknown }) => Promise<void> =
+    async () => {};
+
+  async delivered(device: DeviceRow, m: { mid: number; type: string; body: unknown }): Promise<void> {
+    try {
+      await this.onDelivered(device, m);
+    } catch (err) {
+      this.log.error({ err, deviceId: device.id, type: m.type }, "handling a delivered message failed");
+    }
+  }
+
   attach(broker: BrokerLink): void {
     this.broker = broker;
   }

@@ -44,9 +44,16 @@ export class Outbox {
     return rows.map((r) => ({ mid: r.mid, type: r.type, body: JSON.parse(r.body) }));
   }
 
-  async acknowledge(deviceId: string, mids: number[]): Promise<void> {
-    if (mids.length === 0) return;
-    await this.db.deleteFrom("outbox").where("device_id", "=", deviceId).where("mid", "in", mids).execute();
+  /** Delete acknowledged messages; returns the ones that were still pending. */
+  async acknowledge(deviceId: string, mids: number[]): Promise<OutboxMessage[]> {
+    if (mids.length === 0) return [];
+    const rows = await this.db
+      .deleteFrom("outbox")
+      .where("device_id", "=", deviceId)
+      .where("mid", "in", mids)
+      .returning(["mid", "type", "body"])
+      .execute();
+    return rows.map((r) => ({ mid: r.mid, type: r.type, body: JSON.parse(r.body) }));
   }
 
   async clear(deviceId: string): Promise<void> {

@@ -3,6 +3,7 @@ import { Connection, Device, EchoResult, LABEL_KEY, Labels, PingResult, TetherEr
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { type DeviceRow, toDevice } from "../devices.js";
+import { randomToken } from "../security/secrets.js";
 import { who } from "./auth.js";
 import type { Services } from "./context.js";
 
@@ -116,6 +117,36 @@ export async function deviceRoutes(app: FastifyInstance, s: Services) {
       if (b.name) ref = (await s.deviceOps.rename(p, ref, b.name)).id;
       if (b.labels) ref = (await s.deviceOps.label(p, ref, b.labels)).id;
       return view(await s.devices.find(p.projectId, ref), p.project);
+    },
+  );
+
+  app.post(
+    "/api/v1/devices/:ref/rotate-credential",
+    {
+      schema: {
+        tags: ["devices"],
+        summary:
+          "Rotate the device's broker secret over the control channel (operator); it takes effect once the agent has stored it",
+        params: Ref,
+        response: {
+          200: Type.Object({ device: Type.String(), mid: Type.Integer(), queued: Type.Boolean() }),
+        },
+      },
+    },
+    async (req) => {
+      const p = who(req, "operator");
+      const d = await s.devices.find(p.projectId, (req.params as any).ref);
+      if (d.state !== "accepted")
+        throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
+      const mid = await s.control.enqueue(d, "credential.rotate", { password: randomToken(32) });
+      await s.audit.write({
+        actor: p.username,
+        action: "device.rotate-credential",
+        projectId: p.projectId,
+        deviceId: d.id,
+        detail: { name: d.name, mid },
+      });
+      return { device: d.name, mid, queued: !s.control.isConnected(d.id) };
     },
   );
 

@@ -4,6 +4,7 @@ import type { UpHandler } from "../handler-types.js";
 export const ack: UpHandler<"ack"> = {
   durable: false,
   async handle({ device, control }, body) {
-    await control.outbox.acknowledge(device.id, body.mids);
+    const done = await control.outbox.acknowledge(device.id, body.mids);
+    for (const m of done) await control.delivered(device, m);
   },
 };
