@@ -81,9 +81,13 @@ async function measure(url: string, dialect: string): Promise<StorageResult> {
 function reachable(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port, timeout: 2000 });
-    s.on("connect", () => (s.destroy(), resolve(true)));
-    s.on("error", () => resolve(false));
-    s.on("timeout", () => (s.destroy(), resolve(false)));
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.on("connect", () => done(true));
+    s.on("error", () => done(false));
+    s.on("timeout", () => done(false));
   });
 }
 

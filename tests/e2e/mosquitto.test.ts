@@ -5,13 +5,14 @@
  * achieves nothing.
  */
 import assert from "node:assert/strict";
+import { type Attempt, attempt, readDeviceCreds } from "../support/raw-device.js";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { deviceTopic } from "@tether/protocol";
 import { createServer, type TetherServer } from "@tether/server";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import pino from "pino";
 import { DynsecClient } from "../../packages/server/src/broker/dynsec.js";
 import { type MosquittoHandle, mosquittoSkipReason, startMosquitto } from "../support/mosquitto.js";
@@ -36,42 +37,6 @@ const skip =
   TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
     ? "runs once, in the first pass (SQLite, embedded broker); it brings its own Mosquitto"
     : mosquittoSkipReason();
-
-interface Creds {
-  deviceId: string;
-  shard: number;
-  url: string;
-  password: string;
-}
-
-function readCreds(agent: AgentHandle): Creds {
-  const id = JSON.parse(readFileSync(join(agent.dataDir, "identity.json"), "utf8"));
-  return { deviceId: id.deviceId, shard: id.shard, url: id.broker.url, password: id.broker.password };
-}
-
-type Attempt = { ok: true; client: MqttClient } | { ok: false; code?: number; how: string };
-
-function attempt(url: string, opts: IClientOptions): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const c = mqtt.connect(url, { reconnectPeriod: 0, protocolVersion: 4, clean: true, ...opts });
-    let done = false;
-    const fin = (r: Attempt) => {
-      if (done) return;
-      done = true;
-      if (!r.ok) c.end(true);
-      resolve(r);
-    };
-    c.once("connect", () => fin({ ok: true, client: c }));
-    c.on("error", (err: any) =>
-      fin({
-        ok: false,
-        code: typeof err?.code === "number" ? err.code : undefined,
-        how: String(err?.message),
-      }),
-    );
-    c.on("close", () => fin({ ok: false, how: "closed before CONNACK" }));
-  });
-}
 
 async function suback(c: MqttClient, filter: string): Promise<number[]> {
   try {
@@ -164,7 +129,7 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
 
   test("an agent enrolls, gets a dynsec client bound to its id, connects to Mosquitto; ping and echo work", async () => {
     const agent = await enrollOnline("mq-1");
-    const c = readCreds(agent);
+    const c = readDeviceCreds(agent.dataDir);
     assert.equal(c.url, mosq.url, "the agent was given the external broker's address");
     const info = await dynsec.getClient(c.deviceId);
     assert.ok(info, "a dynsec client exists for the device");
@@ -181,7 +146,7 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
   });
 
   test("broker blindness: the broker sees only frames; forged and replayed frames achieve nothing", async () => {
-    const c = readCreds(agents[0]);
+    const c = readDeviceCreds(agents[0].dataDir);
     const spy = (await attempt(mosq.url, {
       clientId: "spy",
       username: mosq.admin.username,
@@ -264,9 +229,9 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
   });
 
   test("a device's credentials: bound to its client id, own topics only, nothing foreign delivered", async () => {
-    const a = readCreds(agents[0]);
+    const a = readDeviceCreds(agents[0].dataDir);
     const agent2 = await enrollOnline("mq-2");
-    const b = readCreds(agent2);
+    const b = readDeviceCreds(agent2.dataDir);
     assert.equal(await agent2.stop(), 0, "agent mq-2 stopped cleanly");
     await waitFor(async () => !(await device(server.api, "mq-2")).online, "mq-2 offline after goodbye");
 
@@ -321,7 +286,7 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
   });
 
   test("revoke disables the dynsec client: the connection drops, reconnects are refused, offline", async () => {
-    const a = readCreds(agents[0]);
+    const a = readDeviceCreds(agents[0].dataDir);
     const agent = agents[0];
     const revoked = await server.api.call("POST", "/api/v1/devices/mq-1/revoke");
     assert.equal(revoked.state, "revoked");
@@ -336,7 +301,7 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
   });
 
   test("delete removes the device's dynsec client and role", async () => {
-    const a = readCreds(agents[0]);
+    const a = readDeviceCreds(agents[0].dataDir);
     await server.api.call("DELETE", "/api/v1/devices/mq-1");
     await waitFor(async () => !(await dynsec.getClient(a.deviceId)), "dynsec client gone");
     await waitFor(
@@ -347,8 +312,8 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
 
   test("a server restart reconciles the broker with the database and agents come back", async () => {
     const agent3 = await enrollOnline("mq-3");
-    const c3 = readCreds(agent3);
-    const b = readCreds(agents[1]);
+    const c3 = readDeviceCreds(agent3.dataDir);
+    const b = readDeviceCreds(agents[1].dataDir);
     const ghost = "dev_zzzzzzzzzzzzzzzzzzzz";
     await dynsec.createRole(`tether-dev-${ghost}`, [
       { acltype: "publishClientSend", topic: `tether/1/0/${ghost}/up`, allow: true },

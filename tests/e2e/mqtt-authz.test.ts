@@ -3,15 +3,14 @@
  * client holding a real device's credentials tries everything a compromised device could.
  */
 import assert from "node:assert/strict";
+import { type Attempt, attempt, type DeviceCreds, readDeviceCreds } from "../support/raw-device.js";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import net from "node:net";
-import { join } from "node:path";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { deviceTopic, encodeWill } from "@tether/protocol";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
 import {
   type AgentHandle,
   cleanupTempDirs,
@@ -34,63 +33,7 @@ function closeOf(e: { once(ev: "close", fn: () => void): unknown }): Promise<voi
   return new Promise((resolve) => e.once("close", () => resolve()));
 }
 
-interface Creds {
-  deviceId: string;
-  shard: number;
-  url: string;
-  username: string;
-  password: string;
-  ca: string;
-  signKey: Buffer;
-}
-
-function readCreds(agent: AgentHandle): Creds {
-  const id = JSON.parse(readFileSync(join(agent.dataDir, "identity.json"), "utf8"));
-  const keys = JSON.parse(readFileSync(join(agent.dataDir, "keys.json"), "utf8"));
-  return {
-    deviceId: id.deviceId,
-    shard: id.shard,
-    url: id.broker.url,
-    username: id.broker.username,
-    password: id.broker.password,
-    ca: id.broker.caCert,
-    signKey: Buffer.from(keys.signPrivate, "base64url"),
-  };
-}
-
-type Attempt = { ok: true; client: MqttClient } | { ok: false; code?: number; how: string };
-
-/** Connect and report the outcome: CONNACK accepted, CONNACK refused (code), or closed. */
-function attempt(url: string, opts: IClientOptions): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const c = mqtt.connect(url, {
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-      clean: true,
-      connectTimeout: 15_000,
-      rejectUnauthorized: true,
-      ...opts,
-    });
-    let done = false;
-    const fin = (r: Attempt) => {
-      if (done) return;
-      done = true;
-      if (!r.ok) c.end(true);
-      resolve(r);
-    };
-    c.once("connect", () => fin({ ok: true, client: c }));
-    c.on("error", (err: any) =>
-      fin({
-        ok: false,
-        code: typeof err?.code === "number" ? err.code : undefined,
-        how: String(err?.message),
-      }),
-    );
-    c.on("close", () => fin({ ok: false, how: "closed before CONNACK" }));
-  });
-}
-
-function asDevice(c: Creds, extra: IClientOptions = {}): Promise<Attempt> {
+function asDevice(c: DeviceCreds, extra: IClientOptions = {}): Promise<Attempt> {
   return attempt(c.url, {
     clientId: c.deviceId,
     username: c.username,
@@ -100,7 +43,7 @@ function asDevice(c: Creds, extra: IClientOptions = {}): Promise<Attempt> {
   });
 }
 
-async function connected(c: Creds, extra: IClientOptions = {}): Promise<MqttClient> {
+async function connected(c: DeviceCreds, extra: IClientOptions = {}): Promise<MqttClient> {
   const r = await asDevice(c, extra);
   assert.ok(r.ok, `expected CONNECT to succeed: ${!r.ok ? r.how : ""}`);
   return r.client;
@@ -132,8 +75,8 @@ function closed(c: MqttClient): Promise<unknown> {
 
 describe("mqtt authorisation (embedded broker)", { skip: SKIP }, () => {
   let server: ServerHandle;
-  let A: Creds;
-  let B: Creds;
+  let A: DeviceCreds;
+  let B: DeviceCreds;
   let agentB: AgentHandle;
 
   const connCount = async (name: string) =>
@@ -148,8 +91,8 @@ describe("mqtt authorisation (embedded broker)", { skip: SKIP }, () => {
     const a = await enrollOnline(server, { name: "mq-a" });
     const b = await enrollOnline(server, { name: "mq-b" });
     agentB = b.agent;
-    A = readCreds(a.agent);
-    B = readCreds(b.agent);
+    A = readDeviceCreds(a.agent.dataDir);
+    B = readDeviceCreds(b.agent.dataDir);
     assert.equal(await a.agent.stop(), 0);
     await waitFor(async () => !(await device(server.api, "mq-a")).online, "mq-a offline");
   });
@@ -306,7 +249,7 @@ describe("mqtt authorisation (embedded broker)", { skip: SKIP }, () => {
 
   test("a revoked device's credentials are refused", async () => {
     const c = await enrollOnline(server, { name: "mq-rev" });
-    const C = readCreds(c.agent);
+    const C = readDeviceCreds(c.agent.dataDir);
     await c.agent.stop();
     const ok = await asDevice(C);
     assert.ok(ok.ok, "credentials work before revocation");
@@ -319,7 +262,7 @@ describe("mqtt authorisation (embedded broker)", { skip: SKIP }, () => {
 
   test("a revoked device's open connection is cut", async () => {
     const c = await enrollOnline(server, { name: "mq-rev2" });
-    const C = readCreds(c.agent);
+    const C = readDeviceCreds(c.agent.dataDir);
     await c.agent.stop();
     const raw = await connected(C);
     const gone = closed(raw);
