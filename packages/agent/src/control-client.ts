@@ -27,6 +27,7 @@ import {
 import mqtt, { type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { Backoff } from "./backoff.js";
+import { type ExecOptions, ExecManager } from "./exec/exec-manager.js";
 import type { DownHandler } from "./handler-types.js";
 import { downHandlers } from "./handlers/index.js";
 import type { AgentKeys, Identity } from "./identity.js";
@@ -47,6 +48,7 @@ export interface ControlClientOptions {
   /** Called when the server says this agent can never work (e.g. protocol version). */
   onFatal?: (err: Error) => void;
   backoff?: Backoff;
+  exec?: ExecOptions;
 }
 
 const HANDSHAKE_RETRY_MS = 5000;
@@ -55,6 +57,7 @@ const REFUSED_BACKOFF_MS = 5 * 60_000;
 
 export class ControlClient extends EventEmitter {
   readonly journal: Journal;
+  readonly exec: ExecManager;
   private readonly log: Logger;
   private readonly id: Identity;
   private client: MqttClient | null = null;
@@ -84,6 +87,8 @@ export class ControlClient extends EventEmitter {
     this.backoff = o.backoff ?? new Backoff();
     this.up = deviceTopic(this.id.shard, this.id.deviceId, "up");
     this.down = deviceTopic(this.id.shard, this.id.deviceId, "down");
+    this.exec = new ExecManager(this, this.journal, this.log.child({ part: "exec" }), o.exec);
+    void this.exec.recoverLost();
   }
 
   get ready(): boolean {
@@ -272,6 +277,7 @@ export class ControlClient extends EventEmitter {
     for (const m of [...this.journal.outbox.values()].sort((a, b) => a.mid - b.mid)) {
       this.sendRaw({ t: m.t, mid: m.mid, b: m.b });
     }
+    this.exec.onReady();
     this.log.info({ keyId: session.keyId.toString("hex") }, "control channel ready");
     this.emit("ready");
   }
@@ -302,10 +308,12 @@ export class ControlClient extends EventEmitter {
       this.queueAck(mid); // a re-send: acknowledge again, never process twice
       return;
     }
-    const recs = (await handler.handle({ client: this }, msg.b as never)) ?? [];
+    const res = (await handler.handle({ client: this }, msg.b as never)) ?? [];
+    const recs = Array.isArray(res) ? res : res.records;
     await this.journal.write([...recs, { k: "seen", mid }]);
     for (const r of recs) if (r.k === "out") this.sendRaw({ t: r.t, mid: r.mid, b: r.b });
     this.queueAck(mid);
+    if (!Array.isArray(res)) res.after?.();
   }
 
   private onRekeyRequest(frame: Buffer): void {
@@ -364,6 +372,12 @@ export class ControlClient extends EventEmitter {
     return { k: "out", mid: this.journal.allocMid(), t, b };
   }
 
+  /** Write records (e.g. a state change plus its durable message) together, then send. */
+  async commit(recs: JournalRecord[]): Promise<void> {
+    await this.journal.write(recs);
+    for (const r of recs) if (r.k === "out") this.sendRaw({ t: r.t, mid: r.mid, b: r.b });
+  }
+
   /** Queue a durable upstream message: on disk first, then sent, re-sent until acknowledged. */
   async sendDurable<K extends UpType>(t: K, b: UpBody<K>): Promise<void> {
     const rec = this.outgoing(t, b) as Extract<JournalRecord, { k: "out" }>;
@@ -386,6 +400,7 @@ export class ControlClient extends EventEmitter {
   /** Clean shutdown: an explicit goodbye (brokers fire no will on a clean disconnect). */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.exec.stop();
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.rekeyTimer);
     this.clearHandshake();

@@ -9,14 +9,14 @@ export interface AgentContext {
 
 /**
  * Durable handlers return the journal records to write together with the "seen" mark
- * (e.g. an outgoing reply), so processing and its result are recorded atomically.
+ * (e.g. an outgoing reply), so processing and its result are recorded atomically; `after`
+ * runs once those records are on disk (e.g. spawn a process only after "started" is).
  */
+export type HandlerResult = JournalRecord[] | { records: JournalRecord[]; after?: () => void } | undefined;
+
 export type DownHandler<K extends DownType> = {
   durable: boolean;
-  handle(
-    ctx: AgentContext,
-    body: DownBody<K>,
-  ): Promise<JournalRecord[] | undefined> | JournalRecord[] | undefined;
+  handle(ctx: AgentContext, body: DownBody<K>): Promise<HandlerResult> | HandlerResult;
 };
 
 export type DownHandlers = { [K in DownType]: DownHandler<K> };

@@ -23,7 +23,23 @@ export type JournalRecord =
   | { k: "hs"; counter: string }
   | { k: "out"; mid: number; t: string; b: unknown }
   | { k: "acked"; mids: number[] }
-  | { k: "seen"; mid: number };
+  | { k: "seen"; mid: number }
+  /**
+   * A command's life on this device (docs/protocol.md §13): "started" is on disk before the
+   * process is spawned; "pid" (with the process start time, to recognise it after a crash)
+   * follows; "done" is written together with the durable result.
+   */
+  | { k: "exec"; id: string; st: "started" | "done" }
+  | { k: "exec"; id: string; st: "pid"; pid: number; since: string };
+
+export interface ExecRecord {
+  st: "started" | "done";
+  pid?: number;
+  since?: string;
+}
+
+/** Finished command ids kept to refuse a re-delivered start (beyond the seen-id window). */
+const DONE_EXECS_KEPT = 10_000;
 
 interface Snapshot {
   hsCounter: string;
@@ -31,6 +47,7 @@ interface Snapshot {
   outbox: { mid: number; t: string; b: unknown }[];
   seenLow: number;
   seenAbove: number[];
+  execs?: [string, ExecRecord][];
 }
 
 const COMPACT_BYTES = 1024 * 1024;
@@ -41,6 +58,8 @@ export class Journal {
   readonly outbox = new Map<number, { mid: number; t: string; b: unknown }>();
   seenLow = 0;
   seenAbove: number[] = [];
+  /** Commands started on this device, in start order (Map keeps insertion order). */
+  readonly execs = new Map<string, ExecRecord>();
   private fd: number;
   private pending: { recs: JournalRecord[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
@@ -58,6 +77,7 @@ export class Journal {
       for (const m of s.outbox) this.outbox.set(m.mid, m);
       this.seenLow = s.seenLow;
       this.seenAbove = s.seenAbove;
+      for (const [id, r] of s.execs ?? []) this.execs.set(id, r);
     }
     if (existsSync(this.journalPath)) {
       for (const line of readFileSync(this.journalPath, "utf8").split("\n")) {
@@ -90,6 +110,17 @@ export class Journal {
       case "seen":
         this.markSeen(r.mid);
         break;
+      case "exec": {
+        const cur = this.execs.get(r.id);
+        if (r.st === "pid") {
+          if (cur?.st === "started") Object.assign(cur, { pid: r.pid, since: r.since });
+        } else if (r.st === "started") {
+          if (!cur) this.execs.set(r.id, { st: "started" });
+        } else {
+          this.execs.set(r.id, { st: "done" });
+        }
+        break;
+      }
     }
   }
 
@@ -156,6 +187,7 @@ export class Journal {
       outbox: [...this.outbox.values()],
       seenLow: this.seenLow,
       seenAbove: this.seenAbove,
+      execs: this.keptExecs(),
     };
     const tmp = `${this.snapPath}.tmp`;
     writeFileSync(tmp, JSON.stringify(snap), { mode: 0o600 });
@@ -164,6 +196,18 @@ export class Journal {
     closeSync(fd);
     renameSync(tmp, this.snapPath);
     writeFileSync(this.journalPath, "", { mode: 0o600 });
+  }
+
+  /** Every started-but-unfinished command plus the newest finished ids. */
+  private keptExecs(): [string, ExecRecord][] {
+    const all = [...this.execs.entries()];
+    let drop = all.filter(([, r]) => r.st === "done").length - DONE_EXECS_KEPT;
+    const kept = all.filter(([, r]) => r.st !== "done" || drop-- <= 0);
+    if (kept.length < all.length) {
+      this.execs.clear();
+      for (const [id, r] of kept) this.execs.set(id, r);
+    }
+    return kept;
   }
 
   close(): void {

@@ -224,6 +224,7 @@ test("compaction on reopen: the journal is emptied and state.json holds the stat
       hsCounter: "42",
       nextMid: 3,
       outbox: [{ mid: 2, t: "b", b: 2 }],
+      execs: [],
       seenLow: 1,
       seenAbove: [4],
     });

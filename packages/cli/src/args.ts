@@ -78,3 +78,33 @@ export function parseRole(s: string): RoleArg {
 
 /** For commander's repeatable options. */
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** "1048576", "512k", "1M", "2MiB" → bytes. */
+export function parseSize(s: string, what: string): number {
+  const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(s.trim());
+  if (!m) throw usage(`${what} must be a size like 65536, 512k or 1M, got ${JSON.stringify(s)}`);
+  return Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()];
+}
+
+/** A command timeout: more than zero, at most `maxMs`; returns milliseconds. */
+export function parseTimeoutMs(s: string, what: string, maxMs: number): number {
+  const ms = Math.round(parseDuration(s, true) * 1000);
+  if (ms <= 0) throw usage(`${what} must be more than zero, got ${JSON.stringify(s)}`);
+  if (ms > maxMs) throw usage(`${what} ${s} is too long: at most ${maxMs / 3600_000}h`);
+  return ms;
+}
+
+/** --env K=V → [K, V]. */
+export function parseEnv(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list) {
+    const eq = a.indexOf("=");
+    const k = eq > 0 ? a.slice(0, eq) : "";
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+      throw usage(`bad --env ${JSON.stringify(a)}: use NAME=value (NAME: letters, digits, _)`);
+    out[k] = a.slice(eq + 1);
+  }
+  return out;
+}

@@ -5,7 +5,9 @@ import { Command, CommanderError } from "commander";
 import { registerApiTokens, registerProjects, registerUsers } from "./commands/accounts.js";
 import { registerAgent } from "./commands/agent.js";
 import { registerAudit } from "./commands/audit.js";
+import { registerCommands } from "./commands/commands.js";
 import { registerDevices } from "./commands/devices.js";
+import { registerExec } from "./commands/exec.js";
 import { registerLogin } from "./commands/login.js";
 import { registerPing } from "./commands/ping.js";
 import { registerServer } from "./commands/server.js";
@@ -22,7 +24,7 @@ function version(): string {
   }
 }
 
-export function buildProgram(ctx: Ctx): Command {
+export function buildProgram(ctx: Ctx, argv: string[] = []): Command {
   const program = new Command("tether");
   program
     .description("Tether: manage a fleet of devices")
@@ -42,13 +44,15 @@ Credentials: TETHER_URL + TETHER_TOKEN (+ TETHER_CA_CERT=path), else the file wr
 \`tether login\`, else (on the server machine) the server's data dir admin.token.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 not authenticated/forbidden, 4 not found,
-255 device unreachable or timed out.`,
+255 device unreachable or timed out. \`tether exec\` has its own (see tether exec --help).`,
     );
   registerServer(program, ctx);
   registerAgent(program, ctx);
   registerToken(program, ctx);
   registerDevices(program, ctx);
   registerPing(program, ctx);
+  registerExec(program, ctx, argv);
+  registerCommands(program, ctx);
   registerAudit(program, ctx);
   registerUsers(program, ctx);
   registerApiTokens(program, ctx);
@@ -59,7 +63,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not authenticated/forbidden, 4 not found,
 
 /** Run the CLI; never calls process.exit. */
 export async function run(argv: string[], io: Io): Promise<number> {
-  const program = buildProgram({ io });
+  const program = buildProgram({ io }, argv);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;
@@ -69,7 +73,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
         return 0;
       return EXIT.usage; // commander already printed the message
     }
-    io.stderr(`tether: ${escapeControl(messageFor(err))}\n`);
+    const msg = messageFor(err);
+    if (msg) io.stderr(`tether: ${escapeControl(msg)}\n`);
     if (io.env.TETHER_DEBUG && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
     return exitCodeFor(err);
   }
@@ -81,6 +86,16 @@ export function processIo(): Io {
   return {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
+    async readStdin(max) {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      for await (const c of process.stdin) {
+        chunks.push(c as Buffer);
+        n += (c as Buffer).length;
+        if (n >= max) break;
+      }
+      return Buffer.concat(chunks);
+    },
     env: process.env,
     home: homedir(),
     stopSignal() {

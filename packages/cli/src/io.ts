@@ -2,8 +2,11 @@
 import { ApiError } from "@tether/sdk";
 
 export interface Io {
-  stdout(s: string): void;
-  stderr(s: string): void;
+  /** Text, or raw bytes (a remote command's output, passed through unchanged). */
+  stdout(s: string | Uint8Array): void;
+  stderr(s: string | Uint8Array): void;
+  /** Read standard input up to `max` bytes (exec --stdin). */
+  readStdin(max: number): Promise<Buffer>;
   env: Record<string, string | undefined>;
   home: string;
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT); used by long-running commands. */

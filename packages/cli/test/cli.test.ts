@@ -48,6 +48,7 @@ async function tether(args: string[], e: Record<string, string> = env) {
     env: { ...e, TETHER_HOME: join(dir, "nohome") },
     home: join(dir, "home"),
     stopSignal: () => new AbortController().signal,
+    readStdin: async () => Buffer.alloc(0),
   };
   const code = await run(args, io);
   return { code, stdout, stderr };

@@ -124,3 +124,158 @@ export type EchoResult = Static<typeof EchoResult>;
 /** Header that selects the project for a request authenticated by a session or token. */
 export const PROJECT_HEADER = "x-tether-project";
 export const SESSION_COOKIE = "tether_session";
+
+// --- remote command execution (issue 4; docs/protocol.md §13) -----------------------------
+
+/** Per-device state of a command. The first four are live; the rest are final. */
+export const RUN_STATUSES = [
+  "pending", // waiting for a concurrency slot (fleet)
+  "queued", // in the device's outbox, device offline, waiting until the queue TTL
+  "sent", // in the device's outbox, device online
+  "running", // the agent has recorded "started" and spawned the process
+  "succeeded", // exit code 0
+  "failed", // non-zero exit code, or killed by a signal
+  "timed_out", // the agent killed the process group at the timeout
+  "error", // could not start (no such program, bad cwd, unknown user, ...)
+  "offline", // device offline at start (no --queue-ttl), or went offline before delivery
+  "expired", // queued, and the queue TTL passed before the device came back
+  "cancelled", // cancelled by a user (queued ones dropped, running ones killed)
+  "lost", // the agent restarted (or vanished) mid-command: it was never re-run
+  "skipped", // not started because --max-failures was reached
+] as const;
+export const RunStatus = Type.Enum(RUN_STATUSES);
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const LIVE_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(["pending", "queued", "sent", "running"]);
+
+export const OutputEncoding = Type.Union([Type.Literal("utf8"), Type.Literal("base64")]);
+
+/** One device's result: the object `tether exec --json` prints. */
+export const CommandRun = Type.Object({
+  command: Type.String(),
+  device: Type.String(),
+  deviceId: Type.String(),
+  status: RunStatus,
+  exitCode: Type.Union([Type.Integer(), Type.Null()]),
+  signal: Type.Union([Type.String(), Type.Null()]),
+  /** Why it could not start / was lost / went offline; null otherwise. */
+  error: Type.Union([Type.String(), Type.Null()]),
+  /** Present only when output was asked for (`?output=1`). */
+  stdout: Type.Optional(Type.String()),
+  stderr: Type.Optional(Type.String()),
+  stdoutEncoding: Type.Optional(OutputEncoding),
+  stderrEncoding: Type.Optional(OutputEncoding),
+  stdoutBytes: Type.Integer(),
+  stderrBytes: Type.Integer(),
+  stdoutTruncated: Type.Boolean(),
+  stderrTruncated: Type.Boolean(),
+  startedAt: Type.Union([Type.String(), Type.Null()]),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  durationMs: Type.Union([Type.Integer(), Type.Null()]),
+});
+export type CommandRun = Static<typeof CommandRun>;
+
+export const CommandSummary = Type.Object({
+  total: Type.Integer(),
+  pending: Type.Integer(),
+  queued: Type.Integer(),
+  sent: Type.Integer(),
+  running: Type.Integer(),
+  succeeded: Type.Integer(),
+  failed: Type.Integer(),
+  timed_out: Type.Integer(),
+  error: Type.Integer(),
+  offline: Type.Integer(),
+  expired: Type.Integer(),
+  cancelled: Type.Integer(),
+  lost: Type.Integer(),
+  skipped: Type.Integer(),
+});
+export type CommandSummary = Static<typeof CommandSummary>;
+
+export const Command = Type.Object({
+  id: Type.String(),
+  project: Type.String(),
+  createdBy: Type.String(),
+  createdAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  /** "running" while any run is live, then "done"; "cancelled" after a cancel. */
+  state: Type.Union([Type.Literal("running"), Type.Literal("done"), Type.Literal("cancelled")]),
+  argv: Type.Array(Type.String()),
+  shell: Type.Boolean(),
+  cwd: Type.Union([Type.String(), Type.Null()]),
+  env: Type.Record(Type.String(), Type.String()),
+  user: Type.Union([Type.String(), Type.Null()]),
+  timeoutMs: Type.Integer(),
+  queueTtlMs: Type.Integer(),
+  outputLimit: Type.Integer(),
+  concurrency: Type.Integer(),
+  maxFailures: Type.Union([Type.Integer(), Type.Null()]),
+  /** How the devices were picked, as the user wrote it. */
+  target: Type.Object({
+    devices: Type.Optional(Type.Array(Type.String())),
+    selector: Type.Optional(Type.String()),
+    all: Type.Optional(Type.Boolean()),
+  }),
+  summary: CommandSummary,
+  /** Present on GET /commands/{id}. */
+  runs: Type.Optional(Type.Array(CommandRun)),
+});
+export type Command = Static<typeof Command>;
+
+export const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
+export const MAX_OUTPUT_LIMIT = 64 * 1024 * 1024;
+/** stdin travels inside the durable start message (docs/protocol.md §13). */
+export const MAX_STDIN_BYTES = 128 * 1024;
+
+export const CreateCommand = Type.Object(
+  {
+    argv: Type.Array(Type.String({ maxLength: 65536 }), { minItems: 1, maxItems: 4096 }),
+    /** Run argv[0] through `/bin/sh -c` (argv is joined with spaces). */
+    shell: Type.Optional(Type.Boolean()),
+    cwd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    env: Type.Optional(
+      Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), Type.String({ maxLength: 65536 })),
+    ),
+    user: Type.Optional(Type.String({ pattern: "^[a-z_][a-z0-9_.-]{0,31}$" })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_MS })),
+    /** 0 (default): offline devices are reported offline at once. */
+    queueTtlMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600 * 1000 })),
+    /** Bytes kept per stream per device. */
+    outputLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OUTPUT_LIMIT })),
+    /** base64 */
+    stdin: Type.Optional(Type.String({ maxLength: Math.ceil((MAX_STDIN_BYTES * 4) / 3) + 4 })),
+    devices: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { minItems: 1, maxItems: 100000 })),
+    selector: Type.Optional(Type.String({ maxLength: 1024 })),
+    all: Type.Optional(Type.Boolean()),
+    /** Devices running at once (default 100; 0 = no limit). */
+    concurrency: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
+    /** Stop starting new devices after this many failures. */
+    maxFailures: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+export type CreateCommand = Static<typeof CreateCommand>;
+
+/**
+ * Events of GET /api/v1/commands/{id}/events (Server-Sent Events, `event:` = type,
+ * `data:` = JSON). On connect the server replays the output and states so far, so a
+ * client that subscribes after creating a command misses nothing.
+ */
+export type CommandEvent =
+  | { type: "run"; run: CommandRun }
+  | {
+      type: "output";
+      deviceId: string;
+      device: string;
+      stream: "stdout" | "stderr";
+      data: string /* base64 */;
+    }
+  | { type: "done"; command: Command };
+
+export const ProjectSettings = Type.Object({
+  /** Users `tether exec --user` may run commands as; empty = only the agent's own user. */
+  execUsers: Type.Array(Type.String({ pattern: "^[a-z_][a-z0-9_.-]{0,31}$" }), { maxItems: 256 }),
+});
+export type ProjectSettings = Static<typeof ProjectSettings>;

@@ -17,6 +17,12 @@ export const ERRORS = {
   TETHER_ERR_DEVICE_STATE: { status: 409, when: "the device is not in a state that allows the action" },
   TETHER_ERR_DEVICE_OFFLINE: { status: 409, when: "the device is not connected" },
   TETHER_ERR_DEVICE_TIMEOUT: { status: 504, when: "the device did not answer in time" },
+  TETHER_ERR_NO_DEVICES_MATCH: { status: 404, when: "a selector (or --all) matched no accepted device" },
+  TETHER_ERR_COMMAND_NOT_FOUND: { status: 404, when: "no command with that id exists in the project" },
+  TETHER_ERR_EXEC_USER_NOT_ALLOWED: {
+    status: 403,
+    when: "exec --user names a user the project does not allow commands to run as",
+  },
   TETHER_ERR_USER_NOT_FOUND: { status: 404, when: "no such user" },
   TETHER_ERR_USER_EXISTS: { status: 409, when: "a user with that name already exists" },
   TETHER_ERR_PROJECT_EXISTS: { status: 409, when: "a project with that name already exists" },

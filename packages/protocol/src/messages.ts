@@ -28,6 +28,16 @@ export type Facts = Static<typeof Facts>;
 const Mids = Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 4096 });
 const Hex = (len: number) => Type.String({ pattern: `^[0-9a-f]{${len}}$` });
 
+const CmdId = Type.String({ pattern: "^cmd_[a-z0-9]{20}$" });
+/** Output chunk size on the wire; base64 keeps a chunk well under MAX_MESSAGE_BYTES. */
+export const EXEC_CHUNK_BYTES = 32 * 1024;
+/** Bytes per stream the agent may have sent but not had acknowledged (the credit window). */
+export const EXEC_WINDOW_BYTES = 256 * 1024;
+const StreamCount = Type.Object(
+  { kept: Type.Integer({ minimum: 0 }), total: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+);
+
 /** Up: agent → server. */
 export const UpBodies = {
   hello: Type.Object(
@@ -44,6 +54,42 @@ export const UpBodies = {
   facts: Type.Object({ facts: Facts }, { additionalProperties: false }),
   "echo.reply": Type.Object(
     { ref: Type.String({ maxLength: 128 }), data: Type.String({ maxLength: 65536 }) },
+    { additionalProperties: false },
+  ),
+  /** The process was spawned (§13); not durable: the result is what counts. */
+  "exec.started": Type.Object(
+    { cmd: CmdId, pid: Type.Integer({ minimum: 0 }) },
+    { additionalProperties: false },
+  ),
+  /** Output bytes [off, off + len) of one stream, base64; sent only within the credit window. */
+  "exec.output": Type.Object(
+    {
+      cmd: CmdId,
+      s: Type.Union([Type.Literal("o"), Type.Literal("e")]),
+      off: Type.Integer({ minimum: 0 }),
+      d: Type.String({ maxLength: Math.ceil(EXEC_CHUNK_BYTES / 3) * 4 }),
+    },
+    { additionalProperties: false },
+  ),
+  /** Final state (durable); sent once every kept output byte is acknowledged. */
+  "exec.result": Type.Object(
+    {
+      cmd: CmdId,
+      status: Type.Union([
+        Type.Literal("exited"),
+        Type.Literal("signaled"),
+        Type.Literal("timed_out"),
+        Type.Literal("cancelled"),
+        Type.Literal("lost"),
+        Type.Literal("error"),
+      ]),
+      code: Type.Union([Type.Integer(), Type.Null()]),
+      signal: Type.Union([Type.String({ maxLength: 16 }), Type.Null()]),
+      error: Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]),
+      durationMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+      o: StreamCount,
+      e: StreamCount,
+    },
     { additionalProperties: false },
   ),
 } as const;
@@ -65,6 +111,38 @@ export const DownBodies = {
     { password: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }) },
     { additionalProperties: false },
   ),
+  /**
+   * Run a command (§13, durable): the agent records "started" durably before it spawns,
+   * and never runs the same `cmd` twice.
+   */
+  "exec.start": Type.Object(
+    {
+      cmd: CmdId,
+      argv: Type.Array(Type.String({ maxLength: 65536 }), { minItems: 1, maxItems: 4096 }),
+      shell: Type.Boolean(),
+      cwd: Type.Optional(Type.String({ maxLength: 4096 })),
+      env: Type.Optional(Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 65536 }))),
+      user: Type.Optional(Type.String({ maxLength: 32 })),
+      timeoutMs: Type.Integer({ minimum: 1 }),
+      /** Bytes kept per stream; more is counted and dropped. */
+      limit: Type.Integer({ minimum: 0 }),
+      /** base64 */
+      stdin: Type.Optional(Type.String({ maxLength: 180_000 })),
+    },
+    { additionalProperties: false },
+  ),
+  /** Kill the command's process group (durable); before it started: never start it. */
+  "exec.cancel": Type.Object({ cmd: CmdId }, { additionalProperties: false }),
+  /** Output received so far (the credit); `resend` asks for everything after it again. */
+  "exec.ack": Type.Object(
+    {
+      cmd: CmdId,
+      o: Type.Integer({ minimum: 0 }),
+      e: Type.Integer({ minimum: 0 }),
+      resend: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
 } as const;
 
 export type UpType = keyof typeof UpBodies;
@@ -73,8 +151,13 @@ export type UpBody<T extends UpType> = Static<(typeof UpBodies)[T]>;
 export type DownBody<T extends DownType> = Static<(typeof DownBodies)[T]>;
 
 /** Which message types ride the durable outbox (have a mid and need an ack). */
-export const DURABLE_UP: ReadonlySet<UpType> = new Set<UpType>(["facts", "echo.reply"]);
-export const DURABLE_DOWN: ReadonlySet<DownType> = new Set<DownType>(["echo", "credential.rotate"]);
+export const DURABLE_UP: ReadonlySet<UpType> = new Set<UpType>(["facts", "echo.reply", "exec.result"]);
+export const DURABLE_DOWN: ReadonlySet<DownType> = new Set<DownType>([
+  "echo",
+  "credential.rotate",
+  "exec.start",
+  "exec.cancel",
+]);
 
 export interface Envelope<T extends string = string, B = unknown> {
   t: T;

@@ -5,6 +5,9 @@
 import type {
   ApiToken,
   AuditEntry,
+  Command,
+  CommandEvent,
+  CreateCommand,
   Connection,
   CreatedEnrollmentToken,
   Device,
@@ -81,8 +84,7 @@ export class TetherClient {
     } else this.transport = fetchTransport(o.fetchImpl);
   }
 
-  /** Low-level call: JSON in, JSON out, ApiError on failure. */
-  async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+  private buildUrl(path: string, query?: Query): string {
     let url = `${this.url}${path}`;
     if (query) {
       const qs = Object.entries(query)
@@ -91,8 +93,12 @@ export class TetherClient {
         .join("&");
       if (qs) url += `?${qs}`;
     }
-    const headers: Record<string, string> = { accept: "application/json" };
-    if (body !== undefined) headers["content-type"] = "application/json";
+    return url;
+  }
+
+  private headers(url: string, accept: string, hasBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = { accept };
+    if (hasBody) headers["content-type"] = "application/json";
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     else if (this.session) {
       headers.cookie = `${SESSION_COOKIE}=${this.session}`;
@@ -102,6 +108,13 @@ export class TetherClient {
       headers.origin = new URL(url).origin;
     }
     if (this.project) headers[PROJECT_HEADER] = this.project;
+    return headers;
+  }
+
+  /** Low-level call: JSON in, JSON out, ApiError on failure. */
+  async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    const url = this.buildUrl(path, query);
+    const headers = this.headers(url, "application/json", body !== undefined);
     let res: HttpResponse;
     try {
       const t = await this.transport;
@@ -119,12 +132,7 @@ export class TetherClient {
     } catch {
       json = undefined;
     }
-    if (res.status >= 400) {
-      const e = json?.error;
-      if (e && typeof e.code === "string")
-        throw new ApiError(res.status, e.code, String(e.message ?? e.code));
-      throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: HTTP ${res.status}`);
-    }
+    if (res.status >= 400) throw httpError(method, path, res.status, json);
     if (json === undefined && res.body) {
       throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: the server did not answer JSON`);
     }
@@ -263,6 +271,100 @@ export class TetherClient {
     await this.request("DELETE", `/api/v1/api-tokens/${encodeURIComponent(String(id))}`);
   }
 
+  // --- commands -------------------------------------------------------------------------
+
+  /** Start a command on devices (`devices`, `selector` or `all`); returns at once. */
+  createCommand(input: CreateCommand): Promise<Command> {
+    return this.request("POST", "/api/v1/commands", input);
+  }
+
+  listCommands(o: { device?: string; limit?: number } = {}): Promise<Command[]> {
+    return this.request("GET", "/api/v1/commands", undefined, { device: o.device, limit: o.limit });
+  }
+
+  getCommand(id: string, o: { output?: boolean } = {}): Promise<Command> {
+    return this.request("GET", cmd(id), undefined, { output: o.output ? "true" : undefined });
+  }
+
+  cancelCommand(id: string): Promise<Command> {
+    return this.request("POST", `${cmd(id)}/cancel`);
+  }
+
+  async getExecUsers(): Promise<string[]> {
+    return (await this.request<{ execUsers: string[] }>("GET", "/api/v1/project/exec-users")).execUsers;
+  }
+
+  async setExecUsers(users: string[]): Promise<string[]> {
+    return (
+      await this.request<{ execUsers: string[] }>("PUT", "/api/v1/project/exec-users", { execUsers: users })
+    ).execUsers;
+  }
+
+  /**
+   * Follow a command's Server-Sent Events: everything so far, then live. Resolves with the
+   * final command at the `done` event; rejects if the stream breaks first (call again: the
+   * replay repeats from the start, so track what you have already shown).
+   */
+  async commandEvents(
+    id: string,
+    onEvent: (e: CommandEvent) => void,
+    o: { signal?: AbortSignal } = {},
+  ): Promise<Command> {
+    const path = `${cmd(id)}/events`;
+    const url = this.buildUrl(path, this.project ? { project: this.project } : undefined);
+    const t = await this.transport;
+    if (!t.stream) throw new Error("this transport cannot stream");
+    let done: Command | undefined;
+    let buf = "";
+    const ctl = new AbortController();
+    o.signal?.addEventListener("abort", () => ctl.abort(), { once: true });
+    const onText = (text: string) => {
+      buf += text;
+      for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const data = block
+          .split("\n")
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).trimStart())
+          .join("\n");
+        if (!data) continue;
+        const e = JSON.parse(data) as CommandEvent;
+        if (done) continue;
+        onEvent(e);
+        if (e.type === "done") {
+          done = e.command;
+          ctl.abort();
+        }
+      }
+    };
+    let res: { status: number; body: string };
+    try {
+      res = await t.stream(
+        { method: "GET", url, headers: this.headers(url, "text/event-stream", false) },
+        onText,
+        ctl.signal,
+      );
+    } catch (err) {
+      if (done) return done;
+      if (o.signal?.aborted) throw err;
+      throw unreachable(this.url, err);
+    }
+    if (done) return done;
+    if (res.status >= 400) {
+      let json: any;
+      try {
+        json = JSON.parse(res.body);
+      } catch {}
+      throw httpError("GET", path, res.status, json);
+    }
+    throw new ApiError(
+      0,
+      "TETHER_ERR_UNREACHABLE",
+      `the event stream of ${id} ended before the command finished`,
+    );
+  }
+
   // --- audit ----------------------------------------------------------------------------
 
   audit(o: { device?: string; limit?: number } = {}): Promise<AuditEntry[]> {
@@ -271,3 +373,10 @@ export class TetherClient {
 }
 
 const dev = (ref: string) => `/api/v1/devices/${encodeURIComponent(ref)}`;
+const cmd = (id: string) => `/api/v1/commands/${encodeURIComponent(id)}`;
+
+function httpError(method: string, path: string, status: number, json: any): ApiError {
+  const e = json?.error;
+  if (e && typeof e.code === "string") return new ApiError(status, e.code, String(e.message ?? e.code));
+  return new ApiError(status, "TETHER_ERR_HTTP", `${method} ${path}: HTTP ${status}`);
+}

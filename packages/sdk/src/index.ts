@@ -8,7 +8,12 @@ export * from "./transport.js";
 export type {
   ApiToken,
   AuditEntry,
+  Command,
+  CommandEvent,
+  CommandRun,
+  CommandSummary,
   Connection,
+  CreateCommand,
   CreatedEnrollmentToken,
   Device,
   EchoResult,

@@ -17,7 +17,7 @@ export function nodeTransport(caCert?: string, o: NodeTransportOptions = {}): Tr
   const ca = caCert ? [...tls.rootCertificates, caCert] : undefined;
   const agent = new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
   const timeoutMs = o.timeoutMs ?? 75_000;
-  return (r) =>
+  const t: Transport = (r) =>
     new Promise<HttpResponse>((resolve, reject) => {
       const u = new URL(r.url);
       const data = r.body === undefined ? undefined : Buffer.from(r.body, "utf8");
@@ -54,4 +54,32 @@ export function nodeTransport(caCert?: string, o: NodeTransportOptions = {}): Tr
       if (data) req.write(data);
       req.end();
     });
+  t.stream = (r, onText, signal) =>
+    new Promise((resolve, reject) => {
+      const u = new URL(r.url);
+      const mod = u.protocol === "http:" ? http : https;
+      const req = mod.request(
+        u,
+        { method: r.method, headers: r.headers, ...(u.protocol === "https:" ? { agent } : {}) },
+        (res) => {
+          res.setEncoding("utf8");
+          const status = res.statusCode ?? 0;
+          let body = "";
+          res.on("data", (c: string) => {
+            if (status >= 400) body += c;
+            else onText(c);
+          });
+          res.on("error", (err) => (signal.aborted ? resolve({ status, body }) : reject(err)));
+          res.on("end", () => resolve({ status, body }));
+          res.on("close", () => resolve({ status, body }));
+        },
+      );
+      // The server sends a keepalive comment every 15 s; silence for a minute is a dead link.
+      req.setTimeout(60_000, () => req.destroy(new Error("the event stream went silent")));
+      const abort = () => req.destroy();
+      signal.addEventListener("abort", abort, { once: true });
+      req.on("error", (err) => (signal.aborted ? resolve({ status: 200, body: "" }) : reject(err)));
+      req.end();
+    });
+  return t;
 }

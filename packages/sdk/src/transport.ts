@@ -20,13 +20,23 @@ export interface HttpResponse {
   body: string;
 }
 
+/**
+ * A long response read as it arrives (Server-Sent Events). Text goes to `onText`; resolves
+ * when the response ends or `signal` aborts, with the status and (for errors) the body.
+ */
+export type StreamFn = (
+  req: HttpRequest,
+  onText: (text: string) => void,
+  signal: AbortSignal,
+) => Promise<{ status: number; body: string }>;
+
 /** Rejects only for network trouble (DNS, refused, TLS, timeout); HTTP errors resolve. */
-export type Transport = (req: HttpRequest) => Promise<HttpResponse>;
+export type Transport = ((req: HttpRequest) => Promise<HttpResponse>) & { stream?: StreamFn };
 
 export type FetchLike = (input: string, init: any) => Promise<any>;
 
 export function fetchTransport(fetchImpl?: FetchLike, o: { timeoutMs?: number } = {}): Transport {
-  return async (req) => {
+  const t: Transport = async (req) => {
     const f: FetchLike | undefined = fetchImpl ?? (globalThis as any).fetch?.bind(globalThis);
     if (!f) throw new Error("no fetch implementation available");
     const ctl = typeof AbortController !== "undefined" ? new AbortController() : undefined;
@@ -50,4 +60,29 @@ export function fetchTransport(fetchImpl?: FetchLike, o: { timeoutMs?: number } 
       if (timer) clearTimeout(timer);
     }
   };
+  t.stream = async (req, onText, signal) => {
+    const f: FetchLike | undefined = fetchImpl ?? (globalThis as any).fetch?.bind(globalThis);
+    if (!f) throw new Error("no fetch implementation available");
+    try {
+      const res = await f(req.url, {
+        method: req.method,
+        headers: req.headers,
+        credentials: "same-origin",
+        signal,
+      });
+      if (res.status >= 400 || !res.body) return { status: res.status, body: await res.text() };
+      const reader = res.body.getReader();
+      const dec = new TextDecoder();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        onText(dec.decode(value, { stream: true }));
+      }
+      return { status: res.status, body: "" };
+    } catch (err: any) {
+      if (signal.aborted) return { status: 200, body: "" };
+      throw err;
+    }
+  };
+  return t;
 }

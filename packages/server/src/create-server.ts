@@ -20,6 +20,7 @@ import { ControlService, DEFAULT_CONTROL_OPTIONS } from "./control/control-servi
 import { DeviceOps } from "./device-ops.js";
 import { Devices } from "./devices.js";
 import { Enrollment } from "./enrollment.js";
+import { ExecService } from "./exec/exec-service.js";
 import { buildApp } from "./http/app.js";
 import type { Services } from "./http/context.js";
 import { Revocation } from "./revocation.js";
@@ -51,6 +52,8 @@ export interface ServerConfig {
    * `agentUrl` is what agents are told (default `url`). mqttListen is then unused.
    */
   broker?: { url: string; adminFile: string; agentUrl?: string; caFile?: string };
+  /** Remote execution timings (tests shorten them). */
+  exec?: { sweepMs?: number; deliverMs?: number; lostGraceMs?: number };
 }
 
 export interface ServerInfoFile {
@@ -142,8 +145,15 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     else broker?.kick(d.id);
   });
   revocation.join("control: drop sessions and queued messages", (d) => control.forget(d.id));
+  const exec = new ExecService(db, devices, control, audit, log.child({ part: "exec" }), {
+    spoolDir: join(dataDir, "spool"),
+    ...cfg.exec,
+  });
+  control.exec = exec;
+  revocation.join("exec: cancel queued commands, give up on running ones", (d) => exec.revoke(d));
   // A rotated broker secret takes effect only once the agent has stored it (its ack).
   control.onDelivered = async (device, m) => {
+    if (m.type === "exec.start") return exec.onDelivered(device, m.body as { cmd: string });
     if (m.type !== "credential.rotate") return;
     const password = (m.body as { password: string }).password;
     const current = await devices.get(device.id);
@@ -174,6 +184,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     deviceOps,
     enrollment,
     control,
+    exec,
     allowedOrigins: () => (cfg.publicUrl ? [new URL(cfg.publicUrl).origin] : []),
   };
   await ensureAdmin(accounts, dataDir);
@@ -226,6 +237,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
         });
       }
       control.attach(broker);
+      await exec.start();
       const wss = new WebSocketServer({ noServer: true, maxPayload: 512 * 1024 });
       app.server.on("upgrade", (req, socket, head) => {
         if ((req.url ?? "").split("?")[0] !== "/mqtt" || !broker?.handleWebSocket) {
@@ -277,6 +289,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       await bounded("closing the broker", broker?.close() ?? Promise.resolve());
       await bounded("closing HTTP", app.close());
       await bounded("flushing control state", control.close());
+      await bounded("closing command output", exec.close());
       await store.close();
     },
   };

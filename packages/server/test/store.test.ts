@@ -14,6 +14,8 @@ const TABLES = [
   "api_tokens",
   "audit",
   "blocked_keys",
+  "command_runs",
+  "commands",
   "connections",
   "devices",
   "echo_replies",
@@ -38,7 +40,7 @@ test("openStore on a new file (in a new directory) runs the migrations", async (
     );
     assert.deepEqual(
       rows.map((r) => r.name),
-      ["0001_init"],
+      ["0001_init", "0002_exec"],
     );
   } finally {
     await store.close();
@@ -99,7 +101,7 @@ test("reopening is idempotent and keeps the data", async () => {
       const rows = await b.db.selectFrom("projects").select("name").execute();
       assert.deepEqual(rows, [{ name: "kept" }]);
       const { rows: migs } = await sql<{ name: string }>`select name from kysely_migration`.execute(b.db);
-      assert.equal(migs.length, 1, "the migration ran once");
+      assert.equal(migs.length, 2, "each migration ran once");
       assert.equal((await b.db.introspection.getTables()).length, TABLES.length);
     } finally {
       await b.close();

@@ -139,6 +139,25 @@ export function registerProjects(program: Command, ctx: Ctx): void {
       ctx.io.stdout(`project ${r.name} created; use it with --project ${r.name}\n`);
     });
 
+  p.command("exec-users")
+    .description(
+      "users `tether exec --user` may run commands as in this project; no arguments: show them (setting needs admin)",
+    )
+    .argument("[users...]", "the complete new list, e.g. root pi")
+    .option("--clear", "allow none: commands run as the agent's own user only")
+    .option("--json", 'print {"execUsers":[...]}')
+    .action(async (users: string[], o: { clear?: boolean; json?: boolean }, cmd: Command) => {
+      const c = client(ctx, cmd);
+      const list =
+        users.length || o.clear ? await c.setExecUsers(o.clear ? [] : users) : await c.getExecUsers();
+      if (o.json) return printJson(ctx, { execUsers: list });
+      ctx.io.stdout(
+        list.length
+          ? `commands may run as: ${list.join(", ")} (and the agent's own user)\n`
+          : "commands run as the agent's own user only\n",
+      );
+    });
+
   p.command("delete")
     .alias("rm")
     .description("delete an empty project you administer")

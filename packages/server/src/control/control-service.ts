@@ -30,6 +30,7 @@ import type { Logger } from "pino";
 import type { BrokerLink } from "../broker/broker-link.js";
 import type { DeviceRow, Devices } from "../devices.js";
 import type { ServerKeys } from "../security/server-keys.js";
+import type { ExecService } from "../exec/exec-service.js";
 import type { DB } from "../store/schema.js";
 import { SeenIds } from "./dedupe.js";
 import type { DurableContext } from "./handler-types.js";
@@ -75,6 +76,8 @@ export class ControlService {
   readonly presence: Presence;
   readonly outbox: Outbox;
   private broker!: BrokerLink;
+  /** Remote command execution (set by the server wiring; handlers of exec.* use it). */
+  exec!: ExecService;
   private readonly sessions = new Map<string, DeviceSessions>();
   private readonly deviceCache = new Map<string, DeviceRow>();
   private readonly chains = new Map<string, Promise<void>>();
@@ -433,6 +436,12 @@ export class ControlService {
       await this.sealAndPublish(device, { t, mid: m.mid, b }).catch(() => {});
     }
     return m.mid;
+  }
+
+  /** Send an already stored durable message now if the device is connected (else after its handshake). */
+  async publishStored(device: DeviceRow, m: { mid: number; type: string; body: unknown }): Promise<void> {
+    if (!this.sessions.get(device.id)?.current) return;
+    await this.sealAndPublish(device, { t: m.type, mid: m.mid, b: m.body }).catch(() => {});
   }
 
   isConnected(deviceId: string): boolean {

@@ -20,7 +20,7 @@ export interface DurableContext extends HandlerContext {
 export type UpHandler<K extends UpType> = {
   durable: boolean;
   handle(
-    ctx: K extends "facts" | "echo.reply" ? DurableContext : HandlerContext,
+    ctx: K extends "facts" | "echo.reply" | "exec.result" ? DurableContext : HandlerContext,
     body: UpBody<K>,
   ): Promise<void> | void;
 };

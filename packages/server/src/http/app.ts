@@ -13,6 +13,7 @@ import { auditRoutes } from "./audit-routes.js";
 import { registerAuth } from "./auth.js";
 import { authRoutes } from "./auth-routes.js";
 import type { Services } from "./context.js";
+import { commandRoutes } from "./command-routes.js";
 import { deviceRoutes } from "./device-routes.js";
 import { enrollmentRoutes } from "./enrollment-routes.js";
 
@@ -142,6 +143,7 @@ export async function buildApp(
   await app.register(async (a) => deviceRoutes(a, s));
   await app.register(async (a) => enrollmentRoutes(a, s));
   await app.register(async (a) => auditRoutes(a, s));
+  await app.register(async (a) => commandRoutes(a, s));
   app.get("/api/docs", { schema: { hide: true } }, async () => app.swagger());
   app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: o.version }));
 

@@ -52,7 +52,9 @@ export function registerAuth(app: FastifyInstance, s: Services): void {
     const token = bearer(req);
     const session = token ? undefined : req.cookies?.[SESSION_COOKIE];
     if (session) checkOrigin(req, s);
-    const project = (req.headers[PROJECT_HEADER] as string | undefined) || undefined;
+    // EventSource cannot send headers, so event streams may name the project in the query.
+    const q = path.endsWith("/events") ? (req.query as { project?: string } | undefined)?.project : undefined;
+    const project = (req.headers[PROJECT_HEADER] as string | undefined) || q || undefined;
     const p = await s.accounts.authenticate({ token, session }, project);
     if (!p) {
       throw new TetherError(

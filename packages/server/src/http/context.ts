@@ -5,6 +5,7 @@ import type { ControlService } from "../control/control-service.js";
 import type { DeviceOps } from "../device-ops.js";
 import type { Devices } from "../devices.js";
 import type { Enrollment } from "../enrollment.js";
+import type { ExecService } from "../exec/exec-service.js";
 import type { Store } from "../store/db.js";
 
 export interface Services {
@@ -15,6 +16,7 @@ export interface Services {
   deviceOps: DeviceOps;
   enrollment: Enrollment;
   control: ControlService;
+  exec: ExecService;
   /** Origins allowed for cookie-authenticated requests besides the request's own host. */
   allowedOrigins: () => string[];
 }

@@ -2,6 +2,9 @@ import type { UpHandlers } from "../handler-types.js";
 import { ack } from "./ack.js";
 import { bye } from "./bye.js";
 import { echoReply } from "./echo-reply.js";
+import { execOutput } from "./exec-output.js";
+import { execResult } from "./exec-result.js";
+import { execStarted } from "./exec-started.js";
 import { facts } from "./facts.js";
 import { hello } from "./hello.js";
 import { pong } from "./pong.js";
@@ -14,4 +17,7 @@ export const upHandlers: UpHandlers = {
   bye,
   facts,
   "echo.reply": echoReply,
+  "exec.started": execStarted,
+  "exec.output": execOutput,
+  "exec.result": execResult,
 };

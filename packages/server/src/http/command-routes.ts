@@ -1,0 +1,199 @@
+/** Remote command execution: run, list, show, cancel, live events (SSE), exec users. */
+import { Command, CreateCommand, ProjectSettings } from "@tether/protocol";
+import type { FastifyInstance } from "fastify";
+import { Type } from "typebox";
+import type { LiveEvent } from "../exec/exec-service.js";
+import { who } from "./auth.js";
+import type { Services } from "./context.js";
+
+const Id = Type.Object({ id: Type.String({ pattern: "^cmd_[a-z0-9]{20}$" }) });
+const SSE_CHUNK = 48 * 1024;
+
+export async function commandRoutes(app: FastifyInstance, s: Services) {
+  app.post(
+    "/api/v1/commands",
+    {
+      bodyLimit: 1024 * 1024,
+      schema: {
+        tags: ["commands"],
+        summary:
+          "Run a command on devices named by `devices`, `selector` or `all` (operator; `all` needs admin). Answers at once; follow /events for output and results.",
+        body: CreateCommand,
+        response: { 201: Command },
+      },
+    },
+    async (req, reply) => {
+      const p = who(req, "operator");
+      const c = await s.exec.create(p, req.body as CreateCommand);
+      reply.code(201);
+      return c;
+    },
+  );
+
+  app.get(
+    "/api/v1/commands",
+    {
+      schema: {
+        tags: ["commands"],
+        summary: "Command history, newest first (no per-device runs; see /commands/{id})",
+        querystring: Type.Object({
+          device: Type.Optional(Type.String({ maxLength: 128 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+        }),
+        response: { 200: Type.Array(Command) },
+      },
+    },
+    async (req) => {
+      const q = req.query as { device?: string; limit?: number };
+      return s.exec.list(who(req), q);
+    },
+  );
+
+  app.get(
+    "/api/v1/commands/:id",
+    {
+      schema: {
+        tags: ["commands"],
+        summary: "One command with its per-device runs; `output=1` adds stdout/stderr",
+        params: Id,
+        querystring: Type.Object({ output: Type.Optional(Type.Boolean()) }),
+        response: { 200: Command },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      return s.exec.get(who(req), id, { output: !!(req.query as { output?: boolean }).output });
+    },
+  );
+
+  app.post(
+    "/api/v1/commands/:id/cancel",
+    {
+      schema: {
+        tags: ["commands"],
+        summary: "Cancel: queued runs are dropped, running ones killed (operator)",
+        params: Id,
+        response: { 200: Command },
+      },
+    },
+    async (req) => s.exec.cancel(who(req, "operator"), (req.params as { id: string }).id),
+  );
+
+  app.get(
+    "/api/v1/commands/:id/events",
+    {
+      schema: {
+        tags: ["commands"],
+        summary:
+          "Server-Sent Events: `run` (a device's state), `output` (base64 bytes of stdout/stderr), `done`. Replays everything so far first. EventSource clients may pass `project` in the query.",
+        params: Id,
+        querystring: Type.Object({ project: Type.Optional(Type.String({ maxLength: 64 })) }),
+      },
+    },
+    async (req, reply) => {
+      const p = who(req);
+      const { id } = req.params as { id: string };
+      await s.exec.get(p, id); // 404 before the stream starts
+      const raw = reply.raw;
+      reply.hijack();
+      raw.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        connection: "keep-alive",
+        "x-content-type-options": "nosniff",
+      });
+      let open = true;
+      const write = (e: LiveEvent) => {
+        if (!open) return;
+        const { off: _off, ...pub } = e as LiveEvent & { off?: number };
+        raw.write(`event: ${e.type}\ndata: ${JSON.stringify(pub)}\n\n`);
+        if (e.type === "done") end();
+      };
+      // Subscribe first and buffer, then replay; offsets drop what the replay already sent.
+      const buffered: LiveEvent[] = [];
+      let live = false;
+      const sentUpTo = new Map<string, number>();
+      const deliver = (e: LiveEvent) => {
+        if (e.type === "output") {
+          const off = (e as { off?: number }).off ?? 0;
+          const key = `${e.deviceId}/${e.stream}`;
+          const have = sentUpTo.get(key) ?? 0;
+          const data = Buffer.from(e.data, "base64");
+          if (off + data.length <= have) return;
+          const fresh = off < have ? data.subarray(have - off) : data;
+          sentUpTo.set(key, Math.max(have, off + data.length));
+          write({ ...e, data: fresh.toString("base64") });
+          return;
+        }
+        write(e);
+      };
+      const unsubscribe = s.exec.subscribe(id, (e) => (live ? deliver(e) : buffered.push(e)));
+      const heartbeat = setInterval(() => open && raw.write(": keepalive\n\n"), 15_000);
+      function end() {
+        if (!open) return;
+        open = false;
+        clearInterval(heartbeat);
+        unsubscribe();
+        raw.end();
+      }
+      req.raw.on("close", end);
+      try {
+        const c = await s.exec.get(p, id);
+        // Per device: its output first, then its state, as they happened live.
+        for (const run of c.runs ?? []) {
+          for (const stream of ["stdout", "stderr"] as const) {
+            const buf = await s.exec.spool.read(id, run.deviceId, stream);
+            for (let i = 0; i < buf.length; i += SSE_CHUNK) {
+              write({
+                type: "output",
+                deviceId: run.deviceId,
+                device: run.device,
+                stream,
+                data: buf.subarray(i, i + SSE_CHUNK).toString("base64"),
+              });
+            }
+            sentUpTo.set(`${run.deviceId}/${stream}`, buf.length);
+          }
+          write({ type: "run", run });
+        }
+        live = true;
+        for (const e of buffered.splice(0)) deliver(e);
+        if (c.finishedAt !== null) {
+          const { runs: _runs, ...rest } = c;
+          write({ type: "done", command: { ...rest } });
+        }
+      } catch (err) {
+        req.log.error({ err }, "command event stream failed");
+        end();
+      }
+    },
+  );
+
+  app.get(
+    "/api/v1/project/exec-users",
+    {
+      schema: {
+        tags: ["commands"],
+        summary:
+          "Users commands in this project may run as (`exec --user`); empty = the agent's own user only",
+        response: { 200: ProjectSettings },
+      },
+    },
+    async (req) => ({ execUsers: await s.exec.execUsers(who(req).projectId) }),
+  );
+
+  app.put(
+    "/api/v1/project/exec-users",
+    {
+      schema: {
+        tags: ["commands"],
+        summary: "Set the users commands may run as (admin)",
+        body: ProjectSettings,
+        response: { 200: ProjectSettings },
+      },
+    },
+    async (req) => ({
+      execUsers: await s.exec.setExecUsers(who(req, "admin"), (req.body as ProjectSettings).execUsers),
+    }),
+  );
+}
