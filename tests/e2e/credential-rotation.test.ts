@@ -45,17 +45,6 @@ describe("broker credential rotation", () => {
     await waitFor(() => /control channel ready/.test(again.stderr()), "agent ready again");
     await waitFor(() => identity(agent.dataDir).broker.nextPassword === undefined, "old secret forgotten");
     const after = identity(agent.dataDir);
-    process.stderr.write(
-      `DEBUG ${JSON.stringify(after.broker.nextPassword)}\n${server
-        .stderr()
-        .split("\n")
-        .filter((l) => /credential|dynsec|rotat/.test(l))
-        .join("\n")}\nAGENT\n${again
-        .stderr()
-        .split("\n")
-        .filter((l) => /secret|refus|rotat|connected/.test(l))
-        .join("\n")}\n`,
-    );
     assert.notEqual(after.broker.password, oldPassword);
     assert.equal(after.broker.nextPassword, undefined);
     const ping = await server.api.call<{ rttMs: number }>("POST", "/api/v1/devices/cred-1/ping", {});
