@@ -84,6 +84,8 @@ export class ExecService {
   readonly spool: Spool;
   private readonly events = new EventEmitter();
   private readonly pumps = new Map<string, Promise<void>>();
+  private readonly pumpWaiting = new Map<string, Promise<void>>();
+  private lastLostCheck = 0;
   private readonly meta = new Map<string, RunMeta | null>();
   private sweeper?: NodeJS.Timeout;
   private readonly sweepMs: number;
@@ -409,10 +411,17 @@ export class ExecService {
 
   /** Start as many pending runs as the concurrency allows; one pump per command at a time. */
   pump(id: string): Promise<void> {
+    // A pump that has not started yet will see every change made before it runs: share it.
+    const waiting = this.pumpWaiting.get(id);
+    if (waiting) return waiting;
     const prev = this.pumps.get(id) ?? Promise.resolve();
     const next = prev
-      .then(() => this.pumpNow(id))
+      .then(() => {
+        this.pumpWaiting.delete(id);
+        return this.pumpNow(id);
+      })
       .catch((err) => this.log.error({ err, command: id }, "exec pump failed"));
+    this.pumpWaiting.set(id, next);
     this.pumps.set(id, next);
     void next.then(() => {
       if (this.pumps.get(id) === next) this.pumps.delete(id);
@@ -607,6 +616,11 @@ export class ExecService {
       });
       touched.add(r.command_id);
     }
+    if (Date.now() - this.lastLostCheck < Math.min(30_000, this.lostGraceMs)) {
+      for (const id of touched) void this.pump(id);
+      return;
+    }
+    this.lastLostCheck = Date.now();
     const running = await this.db
       .selectFrom("command_runs")
       .innerJoin("commands", "commands.id", "command_runs.command_id")
