@@ -2,6 +2,8 @@
 import { type ReactNode, useCallback, useEffect, useState } from "react";
 import { api, errorText, setProject, setUnauthenticatedHandler } from "./api";
 import { AuditPage } from "./pages/Audit";
+import { CommandPage } from "./pages/Command";
+import { CommandsPage } from "./pages/Commands";
 import { DevicePage } from "./pages/Device";
 import { DevicesPage } from "./pages/Devices";
 import { EnrollPage } from "./pages/Enroll";
@@ -16,6 +18,8 @@ type Route =
   | { page: "device"; id: string }
   | { page: "enroll" }
   | { page: "audit" }
+  | { page: "commands" }
+  | { page: "command"; id: string }
   | { page: "unknown"; path: string };
 
 function parseHash(hash: string): Route {
@@ -26,6 +30,9 @@ function parseHash(hash: string): Route {
     return { page: "device", id: decodeURIComponent(parts[1]) };
   if (parts[0] === "enroll" && parts.length === 1) return { page: "enroll" };
   if (parts[0] === "audit" && parts.length === 1) return { page: "audit" };
+  if (parts[0] === "commands" && parts.length === 1) return { page: "commands" };
+  if (parts[0] === "commands" && parts.length === 2)
+    return { page: "command", id: decodeURIComponent(parts[1]) };
   return { page: "unknown", path };
 }
 
@@ -118,6 +125,12 @@ export function App() {
     case "device":
       page = <DevicePage key={route.id} id={route.id} canOperate={canOperate} />;
       break;
+    case "commands":
+      page = <CommandsPage canOperate={canOperate} isAdmin={isAdmin} />;
+      break;
+    case "command":
+      page = <CommandPage key={route.id} id={route.id} canOperate={canOperate} />;
+      break;
     case "enroll":
       page = canOperate ? <EnrollPage /> : <Forbidden what="Enrolling devices needs the operator role." />;
       break;
@@ -147,6 +160,7 @@ export function App() {
         </a>
         <nav>
           {nav("#/devices", "Devices", route.page === "devices" || route.page === "device")}
+          {nav("#/commands", "Commands", route.page === "commands" || route.page === "command")}
           {canOperate && nav("#/enroll", "Enroll", route.page === "enroll")}
           {isAdmin && nav("#/audit", "Audit", route.page === "audit")}
         </nav>

@@ -5,7 +5,9 @@
  */
 import type {
   AuditEntry,
+  Command,
   Connection,
+  CreateCommand,
   CreatedEnrollmentToken,
   Device,
   EnrollmentToken,
@@ -99,6 +101,19 @@ export const api = {
   }) => request<CreatedEnrollmentToken>("POST", "/api/v1/enrollment-tokens", o),
   deleteEnrollmentToken: (id: number) => request<{ ok: true }>("DELETE", `/api/v1/enrollment-tokens/${id}`),
 
+  createCommand: (body: CreateCommand) => request<Command>("POST", "/api/v1/commands", body),
+  commands: (o: { device?: string; limit?: number } = {}) => {
+    const q = new URLSearchParams();
+    if (o.device) q.set("device", o.device);
+    if (o.limit) q.set("limit", String(o.limit));
+    const qs = q.toString();
+    return request<Command[]>("GET", `/api/v1/commands${qs ? `?${qs}` : ""}`);
+  },
+  /** With `output`, every run carries its stored stdout/stderr. */
+  command: (id: string, output = false) =>
+    request<Command>("GET", `/api/v1/commands/${enc(id)}${output ? "?output=true" : ""}`),
+  cancelCommand: (id: string) => request<Command>("POST", `/api/v1/commands/${enc(id)}/cancel`),
+
   audit: (o: { device?: string; limit?: number } = {}) => {
     const q = new URLSearchParams();
     if (o.device) q.set("device", o.device);
@@ -107,6 +122,14 @@ export const api = {
     return request<AuditEntry[]>("GET", `/api/v1/audit${qs ? `?${qs}` : ""}`);
   },
 };
+
+/**
+ * The Server-Sent Events URL of a command. EventSource cannot send the project header, so
+ * the project travels in the query string (the session cookie goes along as usual).
+ */
+export function commandEventsUrl(id: string): string {
+  return `/api/v1/commands/${enc(id)}/events${project ? `?project=${enc(project)}` : ""}`;
+}
 
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) return `${err.message} (${err.code})`;

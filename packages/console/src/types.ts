@@ -4,7 +4,12 @@
  */
 export type {
   AuditEntry,
+  Command,
+  CommandEvent,
+  CommandRun,
+  CommandSummary,
   Connection,
+  CreateCommand,
   CreatedEnrollmentToken,
   Device,
   EnrollmentToken,
@@ -12,6 +17,7 @@ export type {
   Me,
   PingResult,
   Role,
+  RunStatus,
 } from "@tether/protocol";
 
 export type DeviceState = "pending" | "accepted" | "rejected" | "revoked";

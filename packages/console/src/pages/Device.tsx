@@ -4,11 +4,14 @@ import { api, errorText } from "../api";
 import { fmtBytes, fmtSpan, fmtTime } from "../format";
 import type { Connection, PingResult } from "../types";
 import { Ago, ErrorBanner, LabelChips, Online, StateBadge, useNow, usePoll } from "../ui";
+import { CommandsTable } from "./CommandParts";
 import { DeviceActions } from "./DeviceActions";
+import { RunCommandPanel } from "./RunCommand";
 
 export function DevicePage({ id, canOperate }: { id: string; canOperate: boolean }) {
   const dev = usePoll(() => api.device(id), 2000, [id]);
   const conns = usePoll(() => api.connections(id), 5000, [id]);
+  const cmds = usePoll(() => api.commands({ device: id, limit: 10 }), 5000, [id]);
   const now = useNow();
   const d = dev.data;
 
@@ -97,6 +100,16 @@ export function DevicePage({ id, canOperate }: { id: string; canOperate: boolean
                 <p className="muted">The device has not reported facts yet.</p>
               )}
             </div>
+          </div>
+
+          {canOperate && d.state === "accepted" && <RunCommandPanel device={d} onRan={cmds.reload} />}
+
+          <div className="card">
+            <h2>Recent commands</h2>
+            <ErrorBanner error={cmds.error} />
+            {cmds.data && cmds.data.length === 0 && <p className="muted">No commands have run here.</p>}
+            {cmds.data && cmds.data.length > 0 && <CommandsTable commands={cmds.data} now={now} />}
+            {!cmds.data && !cmds.error && <p className="muted">Loading…</p>}
           </div>
 
           <div className="card">

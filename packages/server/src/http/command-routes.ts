@@ -56,13 +56,18 @@ export async function commandRoutes(app: FastifyInstance, s: Services) {
         tags: ["commands"],
         summary: "One command with its per-device runs; `output=1` adds stdout/stderr",
         params: Id,
-        querystring: Type.Object({ output: Type.Optional(Type.Boolean()) }),
+        querystring: Type.Object({
+          output: Type.Optional(
+            Type.Union([Type.Literal("1"), Type.Literal("0"), Type.Literal("true"), Type.Literal("false")]),
+          ),
+        }),
         response: { 200: Command },
       },
     },
     async (req) => {
       const { id } = req.params as { id: string };
-      return s.exec.get(who(req), id, { output: !!(req.query as { output?: boolean }).output });
+      const { output } = req.query as { output?: string };
+      return s.exec.get(who(req), id, { output: output === "1" || output === "true" });
     },
   );
 

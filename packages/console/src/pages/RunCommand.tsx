@@ -1,0 +1,152 @@
+/** The device page's "Run command" panel (operators and admins): one shell command, live output. */
+import { useEffect, useRef, useState } from "react";
+import { api, errorText } from "../api";
+import { MAX_TIMEOUT_MS, secondsToMs } from "../exec";
+import type { Command, Device } from "../types";
+import { useCommand } from "../useCommand";
+import { CommandStateBadge, RunFacts, RunOutputView } from "./CommandParts";
+
+export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () => void }) {
+  const [text, setText] = useState("");
+  const [timeout, setTimeoutText] = useState("60");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [created, setCreated] = useState<Command | null>(null);
+  const [running, setRunning] = useState(false);
+
+  const submit = async () => {
+    const cmd = text.trim();
+    if (!cmd) return setError("Type a command.");
+    const timeoutMs = secondsToMs(timeout, MAX_TIMEOUT_MS);
+    if (timeoutMs === null) return setError("The timeout is a number of seconds, at most 86400.");
+    setBusy(true);
+    setError(null);
+    try {
+      const c = await api.createCommand({ argv: [cmd], shell: true, timeoutMs, devices: [device.id] });
+      setCreated(c);
+      setRunning(true);
+      onRan?.();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="card run-panel">
+      <h2>Run command</h2>
+      <form
+        className="run-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <label className="grow">
+          <span className="label-text">Command</span>
+          <input
+            className="mono"
+            placeholder="uptime; df -h /"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            autoComplete="off"
+            spellCheck={false}
+          />
+        </label>
+        <label className="narrow">
+          <span className="label-text">Timeout (s)</span>
+          <input inputMode="decimal" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} />
+        </label>
+        <button type="submit" className="primary" disabled={busy || running}>
+          {busy ? "Starting…" : "Run"}
+        </button>
+      </form>
+      <p className="muted small hint">
+        Runs through <code>/bin/sh -c</code> as the agent's user
+        {!device.online && " — the device is offline now, so the run will be reported offline"}.
+      </p>
+      {error && (
+        <div className="error small" role="alert">
+          {error}
+        </div>
+      )}
+      {created && (
+        <CommandResult
+          key={created.id}
+          initial={created}
+          onFinished={() => {
+            setRunning(false);
+            onRan?.();
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+/** The single run of a one-device command, live. */
+function CommandResult({ initial, onFinished }: { initial: Command; onFinished: () => void }) {
+  const v = useCommand(initial.id, initial);
+  const [cancelling, setCancelling] = useState(false);
+  const [cancelError, setCancelError] = useState<string | null>(null);
+  const c = v.command;
+  const run = v.runs[0];
+  const running = c?.state === "running";
+  const finished = !!c && !running;
+  const onFinishedRef = useRef(onFinished);
+  onFinishedRef.current = onFinished;
+  useEffect(() => {
+    if (finished) onFinishedRef.current();
+  }, [finished]);
+
+  return (
+    <div className="run-result" data-command-id={initial.id}>
+      <div className="run-result-head">
+        {c && <CommandStateBadge state={c.state} />}
+        <a className="mono small" href={`#/commands/${encodeURIComponent(initial.id)}`}>
+          {initial.id}
+        </a>
+        {v.live && <span className="live-dot">live</span>}
+        {running && (
+          <button
+            type="button"
+            className="danger-outline small"
+            disabled={cancelling}
+            onClick={async () => {
+              setCancelling(true);
+              setCancelError(null);
+              try {
+                v.applyNow(await api.cancelCommand(initial.id));
+              } catch (err) {
+                setCancelError(errorText(err));
+              } finally {
+                setCancelling(false);
+              }
+            }}
+          >
+            {cancelling ? "Cancelling…" : "Cancel"}
+          </button>
+        )}
+      </div>
+      {cancelError && (
+        <div className="error small" role="alert">
+          {cancelError}
+        </div>
+      )}
+      {v.error && (
+        <div className="error small" role="alert">
+          {v.error}
+        </div>
+      )}
+      {run ? (
+        <>
+          <RunFacts run={run} />
+          <RunOutputView run={run} output={v.output[run.deviceId]} />
+        </>
+      ) : (
+        <p className="muted">Starting…</p>
+      )}
+    </div>
+  );
+}
