@@ -5,7 +5,7 @@
  * command printing a gigabyte exhausts nothing.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import {
   device,
   enrollOnline,
   freePort,
+  ROOT,
   type ServerHandle,
   startAgent,
   startServer,
@@ -149,6 +150,59 @@ describe("exec durability", () => {
       assert.equal(r.status, "succeeded", `command ${i}: ${r.status} ${r.error ?? ""}`);
       assert.equal(r.stdout, `out-${i}\n`, `command ${i}: its output survived the restart`);
     }
+  });
+
+  test("tether exec rides out a server restart: full output once, the remote exit code", async () => {
+    const httpPort = await freePort();
+    const mqttPort = await freePort();
+    const dataDir = join(tempDir(), "server");
+    const server = await startServer({ dataDir, httpPort, mqttPort });
+    running.push(server);
+    await enrollOnline(server, { name: "follow-1" });
+    const dir = tempDir();
+    writeFileSync(join(dir, "ca.pem"), server.ca);
+    const gate = join(dir, "gate");
+    const cli = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--conditions=source",
+        join(ROOT, "packages/cli/src/main.ts"),
+        "exec",
+        "follow-1",
+        "--shell",
+        "--",
+        `echo before; while [ ! -e ${gate} ]; do sleep 0.1; done; echo after; exit 7`,
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          TETHER_URL: server.info.url,
+          TETHER_TOKEN: server.token,
+          TETHER_CA_CERT: join(dir, "ca.pem"),
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    let err = "";
+    cli.stdout.on("data", (c) => {
+      out += c;
+    });
+    cli.stderr.on("data", (c) => {
+      err += c;
+    });
+    const exit = new Promise<number | null>((resolve) => cli.on("exit", resolve));
+    await waitFor(() => out.includes("before"), "first output line");
+    await server.kill();
+    writeFileSync(gate, ""); // the command finishes while the server is down
+    const back = await startServer({ dataDir, httpPort, mqttPort });
+    running.push(back);
+    assert.equal(await exit, 7, err);
+    assert.equal(out, "before\nafter\n", "each byte once, across the reconnect");
+    assert.match(err, /reconnecting/);
   });
 
   test("output is complete and in order across a broken connection (credit window + resend)", async () => {
