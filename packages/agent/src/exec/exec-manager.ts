@@ -129,8 +129,8 @@ export class ExecManager {
     };
     let user: LocalUser | null = null;
     const me = agentUser();
-    if (b.user && b.user !== me) {
-      if (process.getuid?.() !== 0)
+    if (b.user) {
+      if (b.user !== me && process.getuid?.() !== 0)
         return refuse(`the agent runs as ${me}, not root, so it cannot run commands as ${b.user}`);
       user = lookupUser(b.user);
       if (!user) return refuse(`no user ${b.user} on this device`);
@@ -223,6 +223,13 @@ export class ExecManager {
       run.closed = true;
       clearTimeout(run.timer);
       clearTimeout(run.killTimer);
+      // After a timeout or cancel the leader may be gone while background members that
+      // ignore SIGTERM (and hold no pipe) live on: finish the whole group now.
+      if (run.timedOut || run.cancelled) {
+        try {
+          process.kill(-(child.pid as number), "SIGKILL");
+        } catch {}
+      }
       this.maybeFinish(run);
     });
   }

@@ -48,8 +48,8 @@ Exit codes (one device): the remote command's exit code; 124 timed out (the proc
 was killed); 125 refused (your role, or --user not allowed in the project); 126 could not
 start (no such directory or user); 127 command not found; 128+N killed by signal N;
 130 cancelled; 255 no such device, device offline, or lost (the agent restarted mid-command;
-it is never run twice). Fleet: 0 only if every device succeeded, else 1 (125/255 as above
-when nothing ran at all).`;
+it is never run twice). Fleet: 0 only if every device succeeded; 255 if no device was
+reachable (all offline or expired); 125 refused; else 1.`;
 
 interface ExecOpts {
   selector?: string;
@@ -193,7 +193,9 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
         if (code !== 0) throw new CliError("", code);
         return;
       }
-      if (final.summary.succeeded !== final.summary.total) throw new CliError("", EXEC_EXIT.someFailed);
+      const s = final.summary;
+      if (s.total > 0 && s.offline + s.expired === s.total) throw new CliError("", EXEC_EXIT.unreachable);
+      if (s.succeeded !== s.total) throw new CliError("", EXEC_EXIT.someFailed);
     });
 }
 

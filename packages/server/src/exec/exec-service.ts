@@ -175,7 +175,7 @@ export class ExecService {
         : { all: true };
     const id = commandId();
     const at = nowIso();
-    const actor = `user:${p.username}`;
+    const actor = p.username;
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto("commands")
@@ -276,7 +276,7 @@ export class ExecService {
       .where("id", "=", p.projectId)
       .execute();
     await this.audit.write({
-      actor: `user:${p.username}`,
+      actor: p.username,
       action: "project.exec-users",
       projectId: p.projectId,
       detail: { execUsers: list },
@@ -391,7 +391,7 @@ export class ExecService {
         if (d) await this.control.enqueue(d, "exec.cancel", { cmd: id });
       }
       await this.audit.write({
-        actor: `user:${p.username}`,
+        actor: p.username,
         action: "command.cancel",
         projectId: p.projectId,
         detail: { command: id, dropped: live.length - kill.length, killed: kill.length },
