@@ -47,7 +47,11 @@ describe("broker credential rotation", () => {
     const after = identity(agent.dataDir);
     assert.notEqual(after.broker.password, oldPassword);
     assert.equal(after.broker.nextPassword, undefined);
-    const ping = await server.api.call<{ rttMs: number }>("POST", "/api/v1/devices/cred-1/ping", {});
+    // The new session answers pings (retried: on a loaded machine one may miss its 10 s).
+    const ping = await waitFor(async () => {
+      const r = await server.api.request<{ rttMs: number }>("POST", "/api/v1/devices/cred-1/ping", {});
+      return r.status === 200 ? r.body : undefined;
+    }, "a ping answered over the new session");
     assert.ok(ping.rttMs > 0);
 
     // The old secret no longer opens a session for this device.
