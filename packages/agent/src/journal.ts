@@ -8,13 +8,13 @@
 import {
   closeSync,
   existsSync,
+  fdatasync,
   fdatasyncSync,
   openSync,
   readFileSync,
   renameSync,
   writeSync,
   fsyncSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -63,6 +63,10 @@ export class Journal {
   private fd: number;
   private pending: { recs: JournalRecord[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
+  private syncing: { resolve: () => void; reject: (e: Error) => void }[] | null = null;
+  private closed = false;
+  private size = 0;
+  private deferred: JournalRecord[] = [];
   private readonly journalPath: string;
   private readonly snapPath: string;
   fsyncs = 0;
@@ -150,33 +154,66 @@ export class Journal {
     });
   }
 
+  /**
+   * Apply records now and put them on disk with the next flush, without asking for one:
+   * for facts that help but need no fsync of their own (a command's pid).
+   */
+  later(recs: JournalRecord[]): void {
+    for (const r of recs) this.apply(r);
+    this.deferred.push(...recs);
+  }
+
   /** Reserve the next upstream message id (recorded durably with the message itself). */
   allocMid(): number {
     return this.nextMid++;
   }
 
+  /**
+   * Write everything pending and fdatasync it off the event loop (so the agent keeps
+   * streaming output meanwhile); one flush in flight at a time, the next batch waits.
+   */
   private flush(): void {
     this.scheduled = false;
+    if (this.syncing || this.closed) return;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
+    const deferred = this.deferred;
+    this.deferred = [];
+    const text =
+      deferred.map((r) => `${JSON.stringify(r)}\n`).join("") +
+      batch.map((b) => b.recs.map((r) => `${JSON.stringify(r)}\n`).join("")).join("");
     try {
-      const text = batch.map((b) => b.recs.map((r) => `${JSON.stringify(r)}\n`).join("")).join("");
       writeSync(this.fd, text);
-      fdatasyncSync(this.fd);
-      this.fsyncs++;
-      for (const b of batch) b.resolve();
     } catch (err) {
       for (const b of batch) b.reject(err as Error);
+      return;
     }
-    try {
-      if (statSync(this.journalPath).size > COMPACT_BYTES) {
-        closeSync(this.fd);
-        this.compact();
-        this.fd = openSync(this.journalPath, "a", 0o600);
+    this.size += Buffer.byteLength(text);
+    this.syncing = batch;
+    fdatasync(this.fd, (err) => {
+      this.syncing = null;
+      if (this.closed) return; // close() synced it and settled the batch
+      if (err) for (const b of batch) b.reject(err);
+      else {
+        this.fsyncs++;
+        for (const b of batch) b.resolve();
       }
+      this.maybeCompact();
+      if (this.pending.length) this.flush();
+    });
+  }
+
+  private maybeCompact(): void {
+    if (this.size <= COMPACT_BYTES) return;
+    try {
+      closeSync(this.fd);
+      this.compact();
+      this.size = 0;
     } catch {
       /* compaction is an optimisation; the journal stays valid */
+    } finally {
+      this.fd = openSync(this.journalPath, "a", 0o600);
     }
   }
 
@@ -210,8 +247,24 @@ export class Journal {
     return kept;
   }
 
+  /** Synchronously put everything on disk (including a flush still in flight) and close. */
   close(): void {
-    this.flush();
+    if (this.closed) return;
+    const waiting = [...(this.syncing ?? []), ...this.pending];
+    const text = [...this.deferred, ...this.pending.flatMap((b) => b.recs)]
+      .map((r) => `${JSON.stringify(r)}\n`)
+      .join("");
+    this.pending = [];
+    this.deferred = [];
+    this.closed = true;
+    try {
+      if (text) writeSync(this.fd, text);
+      fdatasyncSync(this.fd);
+      this.fsyncs++;
+      for (const b of waiting) b.resolve();
+    } catch (err) {
+      for (const b of waiting) b.reject(err as Error);
+    }
     closeSync(this.fd);
   }
 }

@@ -15,7 +15,9 @@ export interface NodeTransportOptions {
 /** A transport that trusts the system roots plus `caCert` (PEM text) when given. */
 export function nodeTransport(caCert?: string, o: NodeTransportOptions = {}): Transport {
   const ca = caCert ? [...tls.rootCertificates, caCert] : undefined;
-  const agent = new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+  // One TLS context for every connection: building it from ~150 roots took ~80 ms each time.
+  const secureContext = ca ? tls.createSecureContext({ ca }) : undefined;
+  const agent = new https.Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
   const timeoutMs = o.timeoutMs ?? 75_000;
   const t: Transport = (r) =>
     new Promise<HttpResponse>((resolve, reject) => {

@@ -198,7 +198,7 @@ export class ExecManager {
     });
     if (child.pid !== undefined) {
       const since = processStartTime(child.pid);
-      if (since) void this.journal.write([{ k: "exec", id: b.cmd, st: "pid", pid: child.pid, since }]);
+      if (since) this.journal.later([{ k: "exec", id: b.cmd, st: "pid", pid: child.pid, since }]);
       this.link.sendNow("exec.started", { cmd: b.cmd, pid: child.pid });
     }
     const pipe = (stream: NodeJS.ReadableStream | null, s: OutStream) => {

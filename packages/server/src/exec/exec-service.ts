@@ -87,6 +87,8 @@ export class ExecService {
   private readonly pumpWaiting = new Map<string, Promise<void>>();
   private lastLostCheck = 0;
   private readonly meta = new Map<string, RunMeta | null>();
+  /** Runs this process has marked running (so `exec.started` needs no second write). */
+  private readonly running = new Set<string>();
   private sweeper?: NodeJS.Timeout;
   private readonly sweepMs: number;
   private readonly deliverMs: number;
@@ -544,6 +546,7 @@ export class ExecService {
 
   /** Set a final status (only while the run is live: the agent's own report wins later). */
   private async finish(r: RunRow, f: { status: RunStatus; error: string | null }): Promise<void> {
+    this.running.delete(`${r.command_id}/${r.device_id}`);
     const row = await this.db.transaction().execute((trx) => this.finishIn(trx, r, { ...f, at: nowIso() }));
     this.emit(r.command_id, { type: "run", run: toRun(row) });
     await this.spool.close(r.command_id, r.device_id);
@@ -655,11 +658,15 @@ export class ExecService {
       .where("status", "in", ["queued", "sent"])
       .returningAll()
       .executeTakeFirst();
-    if (r) this.emit(body.cmd, { type: "run", run: toRun(r) });
+    if (r) {
+      this.running.add(`${body.cmd}/${device.id}`);
+      this.emit(body.cmd, { type: "run", run: toRun(r) });
+    }
   }
 
   /** `exec.started`: the process exists. A start we had given up on is running after all. */
   async onStarted(device: DeviceRow, b: UpBody<"exec.started">): Promise<void> {
+    if (this.running.has(`${b.cmd}/${device.id}`)) return; // its ack already said so
     const r = await this.db
       .updateTable("command_runs")
       .set((eb) => ({
@@ -768,6 +775,7 @@ export class ExecService {
     if (!r) return; // a command deleted meanwhile
     after(() => {
       this.meta.delete(`${b.cmd}/${device.id}`);
+      this.running.delete(`${b.cmd}/${device.id}`);
       this.emit(b.cmd, { type: "run", run: toRun(r) });
       void this.spool.close(b.cmd, device.id);
       void this.pump(b.cmd);

@@ -35,7 +35,7 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
-    db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<DB>({ dialect: new SqliteDialect({ database: cachedStatements(sqlite) }) });
   }
   const known = migrations(dialect);
   if (dialect === "postgres") {
@@ -84,4 +84,27 @@ export function redact(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * Kysely prepares every query again; with better-sqlite3 that was ~14% of the server's CPU
+ * under a fleet command. Statements are reusable (execution is synchronous), so keep the
+ * most recent ones by SQL text; a statement still busy (an open iterator) is not shared.
+ */
+function cachedStatements(sqlite: SQLite.Database, max = 500) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(text: string): SQLite.Statement {
+      const hit = cache.get(text);
+      if (hit && !hit.busy) return hit;
+      const st = sqlite.prepare(text);
+      if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+      cache.set(text, st);
+      return st;
+    },
+    close(): void {
+      cache.clear();
+      sqlite.close();
+    },
+  };
 }
