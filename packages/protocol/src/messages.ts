@@ -38,6 +38,13 @@ const StreamCount = Type.Object(
   { additionalProperties: false },
 );
 
+/** Output carried inside `exec.result`: at most this many bytes for both streams together. */
+export const EXEC_INLINE_BYTES = 64 * 1024;
+const OutputTail = Type.Object(
+  { off: Type.Integer({ minimum: 0 }), d: Type.String({ maxLength: Math.ceil(EXEC_INLINE_BYTES / 3) * 4 }) },
+  { additionalProperties: false },
+);
+
 /** Up: agent → server. */
 export const UpBodies = {
   hello: Type.Object(
@@ -89,6 +96,9 @@ export const UpBodies = {
       durationMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
       o: StreamCount,
       e: StreamCount,
+      /** Kept bytes not acknowledged yet, from `off` on (small outputs need no credit round trip). */
+      ot: Type.Optional(OutputTail),
+      et: Type.Optional(OutputTail),
     },
     { additionalProperties: false },
   ),

@@ -155,6 +155,34 @@ test("output: appended only at the stored offset; duplicates dropped, a gap asks
   }
 });
 
+test("output carried inside the result is stored once, after what the chunks delivered", async () => {
+  const s = await setup(["dev-a"]);
+  try {
+    const a = await s.add("dev-a");
+    const c = await s.exec.create(s.p, { argv: ["x"], devices: ["dev-a"] });
+    const b64 = (t: string) => Buffer.from(t).toString("base64");
+    await s.exec.onOutput(a, { cmd: c.id, s: "o", off: 0, d: b64("hello ") });
+    // The agent had no ack for "hello " yet, so the result repeats it from offset 0.
+    await s.report(
+      a,
+      s.result(c.id, {
+        o: { kept: 12, total: 12 },
+        e: { kept: 3, total: 3 },
+        ot: { off: 0, d: b64("hello world\n") },
+        et: { off: 0, d: b64("err") },
+      }),
+    );
+    const got = await s.exec.get(s.p, c.id, { output: true });
+    assert.equal(got.runs?.[0].status, "succeeded");
+    assert.equal(got.runs?.[0].stdout, "hello world\n");
+    assert.equal(got.runs?.[0].stderr, "err");
+    assert.equal(got.runs?.[0].stdoutBytes, 12);
+  } finally {
+    await s.exec.close();
+    await s.store.close();
+  }
+});
+
 test("an undelivered start expires; a delivered one is never reported as not run", async () => {
   const s = await setup([]);
   try {

@@ -14,7 +14,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { type DownBody, EXEC_CHUNK_BYTES, EXEC_WINDOW_BYTES, type UpBody } from "@tether/protocol";
+import {
+  type DownBody,
+  EXEC_CHUNK_BYTES,
+  EXEC_INLINE_BYTES,
+  EXEC_WINDOW_BYTES,
+  type UpBody,
+} from "@tether/protocol";
 import type { Logger } from "pino";
 import type { HandlerResult } from "../handler-types.js";
 import type { ExecRecord, Journal, JournalRecord } from "../journal.js";
@@ -54,7 +60,14 @@ interface Run {
   closed: boolean;
   finishing: boolean;
   lastProgress: number;
+  pumpTimer?: NodeJS.Timeout;
 }
+
+/**
+ * Output waits this long before it is sent, so a short command's output rides inside its
+ * result (no output message, no credit round trip); a long one streams with this latency.
+ */
+const COALESCE_MS = 20;
 
 export class ExecManager {
   private readonly runs = new Map<string, Run>();
@@ -204,7 +217,10 @@ export class ExecManager {
     const pipe = (stream: NodeJS.ReadableStream | null, s: OutStream) => {
       stream?.on("data", (c: Buffer) => {
         if (s.push(c)) stream.pause();
-        this.pump(run);
+        run.pumpTimer ??= setTimeout(() => {
+          run.pumpTimer = undefined;
+          this.pump(run);
+        }, COALESCE_MS);
       });
     };
     pipe(child.stdout, run.out);
@@ -313,6 +329,7 @@ export class ExecManager {
   }
 
   private pump(run: Run): void {
+    if (run.finishing) return;
     for (const [s, tag] of [
       [run.out, "o"],
       [run.err, "e"],
@@ -345,8 +362,12 @@ export class ExecManager {
   }
 
   private maybeFinish(run: Run): void {
-    if (!run.closed || run.finishing || !run.out.allAcked || !run.err.allAcked) return;
+    if (!run.closed || run.finishing) return;
+    // What the server has not acknowledged goes inside the result when it is small enough.
+    const inline = run.out.unacked + run.err.unacked <= EXEC_INLINE_BYTES;
+    if (!inline && !(run.out.allAcked && run.err.allAcked)) return;
     run.finishing = true;
+    clearTimeout(run.pumpTimer);
     const r = blankResult(run.id, "exited");
     r.durationMs = run.child ? Math.round(performance.now() - run.t0) : null;
     r.code = run.exit?.code ?? null;
@@ -359,6 +380,14 @@ export class ExecManager {
     else if (r.signal) r.status = "signaled";
     r.o = { kept: run.out.kept, total: run.out.total };
     r.e = { kept: run.err.kept, total: run.err.total };
+    for (const [s, key] of [
+      [run.out, "ot"],
+      [run.err, "et"],
+    ] as const) {
+      if (s.unacked === 0) continue;
+      const t = s.tail();
+      r[key] = { off: t.off, d: t.data.toString("base64") };
+    }
     void this.link.commit([{ k: "exec", id: run.id, st: "done" }, this.link.outgoing("exec.result", r)]).then(
       () => this.runs.delete(run.id),
       (err) => {

@@ -74,6 +74,15 @@ export class OutStream {
     return { off, data };
   }
 
+  /** Kept bytes the server has not acknowledged, with their offset (for the result). */
+  tail(): { off: number; data: Buffer } {
+    return { off: this.acked, data: this.read(0, this.kept - this.acked) };
+  }
+
+  get unacked(): number {
+    return this.kept - this.acked;
+  }
+
   get allAcked(): boolean {
     return this.acked >= this.kept;
   }

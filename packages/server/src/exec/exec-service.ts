@@ -687,10 +687,10 @@ export class ExecService {
     if (c?.state === "cancelled") await this.control.enqueue(device, "exec.cancel", { cmd: b.cmd });
   }
 
-  private async runMeta(cmd: string, deviceId: string): Promise<RunMeta | null> {
+  private async runMeta(cmd: string, deviceId: string, db: Kysely<DB> = this.db): Promise<RunMeta | null> {
     const key = `${cmd}/${deviceId}`;
     if (this.meta.has(key)) return this.meta.get(key)!;
-    const r = await this.db
+    const r = await db
       .selectFrom("command_runs")
       .innerJoin("commands", "commands.id", "command_runs.command_id")
       .select(["commands.spec", "command_runs.device_name"])
@@ -710,24 +710,8 @@ export class ExecService {
     const stream: StreamName = b.s === "o" ? "stdout" : "stderr";
     const data = Buffer.from(b.d, "base64");
     const m = await this.runMeta(b.cmd, device.id);
-    let resend = false;
-    if (m) {
-      const size = await this.spool.size(b.cmd, device.id, stream);
-      if (b.off > size)
-        resend = true; // a chunk went missing: ask for everything after `size`
-      else if (b.off + data.length > size && size < m.limit) {
-        const fresh = data.subarray(size - b.off, size - b.off + (m.limit - size));
-        await this.spool.append(b.cmd, device.id, stream, fresh);
-        this.emit(b.cmd, {
-          type: "output",
-          deviceId: device.id,
-          device: m.deviceName,
-          stream,
-          data: fresh.toString("base64"),
-          off: size,
-        });
-      }
-    }
+    // A chunk went missing (the offset is past what is stored): ask for everything after it.
+    const resend = m ? !(await this.store(b.cmd, device, m, stream, b.off, data)) : false;
     const [o, e] = m
       ? [await this.spool.size(b.cmd, device.id, "stdout"), await this.spool.size(b.cmd, device.id, "stderr")]
       : // Unknown command (deleted): take the bytes so the agent can finish.
@@ -739,6 +723,32 @@ export class ExecService {
       .catch(() => {}); // offline: the agent re-sends after its next handshake
   }
 
+  /** Append what continues the stored output (capped at the limit); false on a gap. */
+  private async store(
+    cmd: string,
+    device: DeviceRow,
+    m: RunMeta,
+    stream: StreamName,
+    off: number,
+    data: Buffer,
+  ): Promise<boolean> {
+    const size = await this.spool.size(cmd, device.id, stream);
+    if (off > size) return false;
+    if (off + data.length > size && size < m.limit) {
+      const fresh = data.subarray(size - off, size - off + (m.limit - size));
+      await this.spool.append(cmd, device.id, stream, fresh);
+      this.emit(cmd, {
+        type: "output",
+        deviceId: device.id,
+        device: m.deviceName,
+        stream,
+        data: fresh.toString("base64"),
+        off: size,
+      });
+    }
+    return true;
+  }
+
   /** `exec.result` (durable, inside the batch transaction): the final word. */
   async onResult(
     trx: Transaction<DB> | Kysely<DB>,
@@ -746,6 +756,11 @@ export class ExecService {
     b: UpBody<"exec.result">,
     after: (fn: () => void) => void,
   ): Promise<void> {
+    // Output the server had not acknowledged rides inside the result (§13).
+    // (Inside the batch transaction: on SQLite its one connection is ours, so use `trx`.)
+    const m = b.ot || b.et ? await this.runMeta(b.cmd, device.id, trx) : null;
+    if (m && b.ot) await this.store(b.cmd, device, m, "stdout", b.ot.off, Buffer.from(b.ot.d, "base64"));
+    if (m && b.et) await this.store(b.cmd, device, m, "stderr", b.et.off, Buffer.from(b.et.d, "base64"));
     let status = RESULT_STATUS[b.status];
     if (b.status === "exited" && b.code !== 0) status = "failed";
     const finishedAt = nowIso();
