@@ -148,14 +148,20 @@ export class ControlService {
 
   /** Entry point for every upstream payload; keeps per-device order. */
   onUp(deviceId: string, payload: Buffer): void {
+    void this.serial(deviceId, () => this.process(deviceId, payload));
+  }
+
+  /** Run after everything already received from this device. */
+  private serial(deviceId: string, fn: () => Promise<void>): Promise<void> {
     const prev = this.chains.get(deviceId) ?? Promise.resolve();
     const next = prev
-      .then(() => this.process(deviceId, payload))
+      .then(fn)
       .catch((err) => this.log.error({ err, deviceId }, "control frame processing failed"));
     this.chains.set(deviceId, next);
     void next.then(() => {
       if (this.chains.get(deviceId) === next) this.chains.delete(deviceId);
     });
+    return next;
   }
 
   private async process(deviceId: string, frame: Buffer): Promise<void> {
@@ -303,8 +309,11 @@ export class ControlService {
 
   /** Embedded broker: the socket closed. */
   async onDisconnect(deviceId: string): Promise<void> {
-    await this.presence.offline(deviceId, "socket closed");
-    this.dropSessions(deviceId);
+    // In order with the device's frames: a goodbye received before the close must win.
+    await this.serial(deviceId, async () => {
+      await this.presence.offline(deviceId, "socket closed");
+      this.dropSessions(deviceId);
+    });
   }
 
   dropSessions(deviceId: string): void {
