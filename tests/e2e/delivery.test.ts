@@ -3,8 +3,6 @@
  * ride both outboxes; every one is answered exactly once whatever dies in between.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { createFaultProxy } from "../support/fault-proxy.js";
 import {
@@ -13,6 +11,7 @@ import {
   device,
   enrollOnline,
   freePort,
+  redirectAgentBroker,
   type ServerHandle,
   startAgent,
   startServer,
@@ -128,11 +127,7 @@ describe("delivery", () => {
     // Route the agent through a fault-injecting proxy in front of the broker.
     const proxy = await createFaultProxy({ targetPort: server.mqttPort });
     running.push({ stop: () => proxy.close() });
-    const idFile = join(agent.dataDir, "identity.json");
-    const id = JSON.parse(readFileSync(idFile, "utf8"));
-    // Keep the scheme: mqtts:// for the embedded broker, mqtt:// for a loopback Mosquitto.
-    id.broker.url = `${new URL(id.broker.url).protocol}//127.0.0.1:${proxy.port}`;
-    writeFileSync(idFile, JSON.stringify(id));
+    redirectAgentBroker(agent.dataDir, proxy.port);
     const env = { AGENT_KEEPALIVE: "2", AGENT_BACKOFF_MAX_MS: "2000" };
     const a2: AgentHandle = startAgent({ dataDir: agent.dataDir, env });
     running.push(a2);

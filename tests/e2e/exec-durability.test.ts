@@ -17,6 +17,7 @@ import {
   device,
   enrollOnline,
   freePort,
+  redirectAgentBroker,
   ROOT,
   type ServerHandle,
   startAgent,
@@ -212,10 +213,7 @@ describe("exec durability", () => {
     await agent.stop();
     const proxy = await createFaultProxy({ targetPort: server.mqttPort });
     running.push({ stop: () => proxy.close() });
-    const idFile = join(agent.dataDir, "identity.json");
-    const id = JSON.parse(readFileSync(idFile, "utf8"));
-    id.broker.url = `${new URL(id.broker.url).protocol}//127.0.0.1:${proxy.port}`;
-    writeFileSync(idFile, JSON.stringify(id));
+    redirectAgentBroker(agent.dataDir, proxy.port);
     const a2 = startAgent({ dataDir: agent.dataDir, env: { AGENT_BACKOFF_MAX_MS: "1000" } });
     running.push(a2);
     await waitFor(async () => (await device(server.api, "cut-1")).online, "online through the proxy");

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -374,4 +374,13 @@ export async function enrollOnline(
     return r.status === 200 && r.body.online ? r.body : undefined;
   }, `${o.name} online`);
   return { agent, device: d };
+}
+
+/** Point a (stopped) agent's broker URL at another port on loopback, e.g. a fault proxy. */
+export function redirectAgentBroker(agentDataDir: string, port: number): void {
+  const idFile = join(agentDataDir, "identity.json");
+  const id = JSON.parse(readFileSync(idFile, "utf8"));
+  // Keep the scheme: mqtts:// for the embedded broker, mqtt:// for a loopback Mosquitto.
+  id.broker.url = `${new URL(id.broker.url).protocol}//127.0.0.1:${port}`;
+  writeFileSync(idFile, JSON.stringify(id));
 }

@@ -14,6 +14,7 @@ import { Outbox } from "../src/control/outbox.js";
 import { type DeviceRow, Devices } from "../src/devices.js";
 import { ExecService } from "../src/exec/exec-service.js";
 import { nowIso, openStore } from "../src/store/db.js";
+import { insertDevice } from "./support.js";
 
 const root = mkdtempSync(join(tmpdir(), "tether-exec-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -54,33 +55,7 @@ async function setup(online: string[] = []) {
   });
   const p: Principal = { userId: 1, username: "op", projectId, project: "p", role: "admin", via: "token" };
   const add = async (id: string) => {
-    await db
-      .insertInto("devices")
-      .values({
-        id,
-        project_id: projectId,
-        name: id,
-        state: "accepted",
-        sign_key: `sign-${id}`,
-        noise_key: `noise-${id}`,
-        fingerprint: `fp-${id}`,
-        hostname: id,
-        source_address: "127.0.0.1",
-        labels: "{}",
-        facts: null,
-        shard: 0,
-        broker_password_hash: null,
-        enroll_token_id: null,
-        created_at: nowIso(),
-        last_seen_at: null,
-        online: 0,
-        conn_id: null,
-        hs_counter: "0",
-        down_next_mid: 1,
-        up_low: 0,
-        up_above: "[]",
-      })
-      .execute();
+    await insertDevice(db, projectId, id);
     return (await devices.get(id))!;
   };
   const result = (cmd: string, over: Partial<UpBody<"exec.result">> = {}): UpBody<"exec.result"> => ({

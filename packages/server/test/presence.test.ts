@@ -7,6 +7,7 @@ import { after, test } from "node:test";
 import { pino } from "pino";
 import { Presence, type PresenceEvent } from "../src/control/presence.js";
 import { nowIso, openStore, type Store } from "../src/store/db.js";
+import { insertDevice } from "./support.js";
 
 const root = mkdtempSync(join(tmpdir(), "tether-presence-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -30,33 +31,7 @@ async function setup(opts: { debounceMs?: number; lastSeenFlushMs?: number } = {
 }
 
 async function addDevice(store: Store, projectId: number, id: string): Promise<void> {
-  await store.db
-    .insertInto("devices")
-    .values({
-      id,
-      project_id: projectId,
-      name: id,
-      state: "accepted",
-      sign_key: `sign-${id}`,
-      noise_key: `noise-${id}`,
-      fingerprint: `fp-${id}`,
-      hostname: `${id}.local`,
-      source_address: "127.0.0.1",
-      labels: "{}",
-      facts: null,
-      shard: 0,
-      broker_password_hash: null,
-      enroll_token_id: null,
-      created_at: nowIso(),
-      last_seen_at: null,
-      online: 0,
-      conn_id: null,
-      hs_counter: "0",
-      down_next_mid: 1,
-      up_low: 0,
-      up_above: "[]",
-    })
-    .execute();
+  await insertDevice(store.db, projectId, id);
 }
 
 const device = (store: Store, id: string) =>
