@@ -1,16 +1,21 @@
 /** One command: what ran where, per-device results updating live, and each device's output. */
 import { useState } from "react";
-import { api, errorText } from "../api";
 import { commandText, fmtDuration, summarize, targetText } from "../exec";
 import { fmtTime } from "../format";
 import { useCommand } from "../useCommand";
 import { ErrorBanner } from "../ui";
-import { CommandStateBadge, RunFacts, RunOutputView, RunsTable, SummaryBadges } from "./CommandParts";
+import {
+  CancelCommandButton,
+  CommandStateBadge,
+  RunFacts,
+  RunOutputView,
+  RunsTable,
+  SummaryBadges,
+} from "./CommandParts";
 
 export function CommandPage({ id, canOperate }: { id: string; canOperate: boolean }) {
   const v = useCommand(id);
   const [picked, setPicked] = useState<string | null>(null);
-  const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string | null>(null);
   const c = v.command;
   // One device: its output needs no click.
@@ -33,24 +38,12 @@ export function CommandPage({ id, canOperate }: { id: string; canOperate: boolea
             <CommandStateBadge state={c.state} />
             {v.live && <span className="live-dot">live</span>}
             {canOperate && c.state === "running" && (
-              <button
-                type="button"
+              <CancelCommandButton
+                id={c.id}
                 className="danger-outline"
-                disabled={cancelling}
-                onClick={async () => {
-                  setCancelling(true);
-                  setCancelError(null);
-                  try {
-                    v.applyNow(await api.cancelCommand(c.id));
-                  } catch (err) {
-                    setCancelError(errorText(err));
-                  } finally {
-                    setCancelling(false);
-                  }
-                }}
-              >
-                {cancelling ? "Cancelling…" : "Cancel"}
-              </button>
+                onCancelled={v.applyNow}
+                onError={setCancelError}
+              />
             )}
           </header>
           <ErrorBanner error={cancelError} />

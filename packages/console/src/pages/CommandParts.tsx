@@ -12,6 +12,7 @@ import {
   summaryParts,
   targetText,
 } from "../exec";
+import { api, errorText } from "../api";
 import { fmtBytes, fmtTime } from "../format";
 import type { Command, CommandRun, CommandSummary } from "../types";
 import type { RunOutput } from "../useCommand";
@@ -253,5 +254,40 @@ export function RunsTable({
         ))}
       </tbody>
     </table>
+  );
+}
+
+/** Cancel a running command; reports the updated command, or the error text (null on retry). */
+export function CancelCommandButton({
+  id,
+  className,
+  onCancelled,
+  onError,
+}: {
+  id: string;
+  className: string;
+  onCancelled: (c: Command) => void;
+  onError: (message: string | null) => void;
+}) {
+  const [cancelling, setCancelling] = useState(false);
+  return (
+    <button
+      type="button"
+      className={className}
+      disabled={cancelling}
+      onClick={async () => {
+        setCancelling(true);
+        onError(null);
+        try {
+          onCancelled(await api.cancelCommand(id));
+        } catch (err) {
+          onError(errorText(err));
+        } finally {
+          setCancelling(false);
+        }
+      }}
+    >
+      {cancelling ? "Cancelling…" : "Cancel"}
+    </button>
   );
 }

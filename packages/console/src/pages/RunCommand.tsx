@@ -4,7 +4,7 @@ import { api, errorText } from "../api";
 import { MAX_TIMEOUT_MS, secondsToMs } from "../exec";
 import type { Command, Device } from "../types";
 import { useCommand } from "../useCommand";
-import { CommandStateBadge, RunFacts, RunOutputView } from "./CommandParts";
+import { CancelCommandButton, CommandStateBadge, RunFacts, RunOutputView } from "./CommandParts";
 
 export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () => void }) {
   const [text, setText] = useState("");
@@ -88,7 +88,6 @@ export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () 
 /** The single run of a one-device command, live. */
 function CommandResult({ initial, onFinished }: { initial: Command; onFinished: () => void }) {
   const v = useCommand(initial.id, initial);
-  const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string | null>(null);
   const c = v.command;
   const run = v.runs[0];
@@ -109,24 +108,12 @@ function CommandResult({ initial, onFinished }: { initial: Command; onFinished: 
         </a>
         {v.live && <span className="live-dot">live</span>}
         {running && (
-          <button
-            type="button"
+          <CancelCommandButton
+            id={initial.id}
             className="danger-outline small"
-            disabled={cancelling}
-            onClick={async () => {
-              setCancelling(true);
-              setCancelError(null);
-              try {
-                v.applyNow(await api.cancelCommand(initial.id));
-              } catch (err) {
-                setCancelError(errorText(err));
-              } finally {
-                setCancelling(false);
-              }
-            }}
-          >
-            {cancelling ? "Cancelling…" : "Cancel"}
-          </button>
+            onCancelled={v.applyNow}
+            onError={setCancelError}
+          />
         )}
       </div>
       {cancelError && (
