@@ -1,5 +1,5 @@
 /**
- * External broker resilience (DESIGN.md §2, §6): Mosquitto restarted under load, and a
+ * External broker resilience (docs/architecture.md §2, §6): Mosquitto restarted under load, and a
  * dynamic-security command that fails half-way because the broker is down. In-process server
  * (createServer with broker: {url, adminFile}), real agent processes with a short backoff.
  */

@@ -1,5 +1,5 @@
 /**
- * External broker (DESIGN.md §2, §6; docs/protocol.md §3): a private Mosquitto 2.0 with the
+ * External broker (docs/architecture.md §2, §6; docs/protocol.md §3): a private Mosquitto 2.0 with the
  * dynamic-security plugin, a Tether server in this process managing it, real agent processes.
  * The broker is treated as hostile: it sees only frames, and what it forges or replays
  * achieves nothing.

@@ -1,4 +1,4 @@
-/** One handler per downstream message type, registered in a mapped type (DESIGN.md §4). */
+/** One handler per downstream message type, registered in a mapped type (docs/architecture.md §4). */
 import type { DownBody, DownType } from "@tether/protocol";
 import type { JournalRecord } from "./journal.js";
 import type { ControlClient } from "./control-client.js";

@@ -1,5 +1,5 @@
 /**
- * The agent's identity in its data directory (DESIGN.md §3): keypairs generated on the
+ * The agent's identity in its data directory (docs/architecture.md §3): keypairs generated on the
  * device (keys.json, 0600; private keys never leave it) and, once enrolled, what the
  * signed enrollment response said (identity.json, 0600).
  */

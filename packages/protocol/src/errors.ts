@@ -1,5 +1,5 @@
 /**
- * Stable error codes (DESIGN.md §4). Each has an HTTP status and a one-line "thrown when".
+ * Stable error codes (docs/architecture.md §4). Each has an HTTP status and a one-line "thrown when".
  * Wire and API errors share this table; consumers never redefine codes.
  */
 export const ERRORS = {

@@ -7,7 +7,7 @@ export interface Validator<T> {
   parse(value: unknown): T;
 }
 
-/** Compile a schema once; validate at every boundary (DESIGN.md §4). */
+/** Compile a schema once; validate at every boundary (docs/architecture.md §4). */
 export function validator<S extends TSchema>(schema: S): Validator<Static<S>> {
   const c = Compile(schema);
   return {

@@ -1,4 +1,4 @@
-/** The audit log: every action that touches a device or a credential (DESIGN.md §3). */
+/** The audit log: every action that touches a device or a credential (docs/architecture.md §3). */
 import type { AuditEntry } from "@tether/protocol";
 import type { Kysely } from "kysely";
 import { nowIso } from "./store/db.js";

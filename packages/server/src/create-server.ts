@@ -1,7 +1,7 @@
 /**
  * createServer(config) builds a ready server (store, keys, TLS, services, HTTP app) without
  * listening; listen() starts the HTTPS API and the embedded broker. Tests drive the app
- * in-process; main only wires and listens (DESIGN.md §4).
+ * in-process; main only wires and listens (docs/architecture.md §4).
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -139,7 +139,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     // External broker: a deleted device's dynsec client and role go too.
     external?.sync(id).catch((err) => log.error({ err, deviceId: id }, "broker: device sync failed"));
   });
-  // Revocation steps (DESIGN.md §3); later capabilities join here.
+  // Revocation steps (docs/architecture.md §3); later capabilities join here.
   revocation.join("broker: close the connection", async (d) => {
     if (external) await external.disable(d.id);
     else broker?.kick(d.id);

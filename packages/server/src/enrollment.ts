@@ -1,5 +1,5 @@
 /**
- * Enrollment (DESIGN.md §3, docs/protocol.md §6): tokens that carry the server key
+ * Enrollment (docs/architecture.md §3, docs/protocol.md §6): tokens that carry the server key
  * fingerprint, signed requests and responses, idempotent per device public key, pending
  * devices waiting with signed polls.
  */

@@ -1,5 +1,5 @@
 /**
- * Revocation is one operation (DESIGN.md §3): disable the broker credential and close the
+ * Revocation is one operation (docs/architecture.md §3): disable the broker credential and close the
  * connection, drop the encryption sessions, cancel queued work, blocklist the public key,
  * and run every hook that later capabilities (telemetry tokens, tunnels, terminals) join.
  */

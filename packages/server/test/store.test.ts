@@ -1,4 +1,4 @@
-// openStore (DESIGN.md §6) on SQLite: migrations, idempotent reopen, pragmas, bad paths.
+// openStore (docs/architecture.md §6) on SQLite: migrations, idempotent reopen, pragmas, bad paths.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,6 +1,6 @@
 /**
  * The one interface through which the server reaches the control-channel broker
- * (DESIGN.md §6): embedded (Aedes, in-process) or external (Mosquitto, later).
+ * (docs/architecture.md §6): embedded (Aedes, in-process) or external (Mosquitto, later).
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";

@@ -1,5 +1,5 @@
 /**
- * Client for Mosquitto's dynamic-security plugin (DESIGN.md §2, docs/protocol.md §3):
+ * Client for Mosquitto's dynamic-security plugin (docs/architecture.md §2, docs/protocol.md §3):
  * JSON commands published on `$CONTROL/dynamic-security/v1`, answers on
  * `$CONTROL/dynamic-security/v1/response`, correlated by the `correlationData` field that
  * the plugin echoes. The connection logs in as the dynsec admin (a file

@@ -8,7 +8,7 @@
  *    shard at login);
  *  - PUBLISH only to the device's own up topic, never retained, never `$`-topics;
  *  - every filter of a SUBSCRIBE is checked: only the device's own down topic, exactly.
- * Sockets get setNoDelay (DESIGN.md §5: Nagle + delayed ACK costs ~40 ms per hop).
+ * Sockets get setNoDelay (docs/architecture.md §5: Nagle + delayed ACK costs ~40 ms per hop).
  */
 import { once } from "node:events";
 import type { IncomingMessage } from "node:http";

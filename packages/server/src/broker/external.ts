@@ -1,5 +1,5 @@
 /**
- * External broker: Mosquitto 2.x with its dynamic-security plugin (DESIGN.md §2, §6;
+ * External broker: Mosquitto 2.x with its dynamic-security plugin (docs/architecture.md §2, §6;
  * docs/protocol.md §3). The server is an ordinary MQTT client of the broker and manages
  * the broker's users through the dynsec control topic:
  *

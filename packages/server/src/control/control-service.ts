@@ -344,7 +344,7 @@ export class ControlService {
     });
   }
 
-  /** One transaction for every durable message that arrived together (DESIGN.md §2). */
+  /** One transaction for every durable message that arrived together (docs/architecture.md §2). */
   private async commitDurable(items: { device: DeviceRow; msg: UpMessage }[]): Promise<void> {
     const afters: (() => void)[] = [];
     const acks = new Map<string, { device: DeviceRow; mids: number[] }>();

@@ -1,4 +1,4 @@
-/** One handler per upstream message type (DESIGN.md §4), registered in a mapped type. */
+/** One handler per upstream message type (docs/architecture.md §4), registered in a mapped type. */
 import type { UpBody, UpType } from "@tether/protocol";
 import type { Kysely, Transaction } from "kysely";
 import type { DeviceRow } from "../devices.js";

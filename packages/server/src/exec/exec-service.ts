@@ -208,7 +208,7 @@ export class ExecService {
             })),
           )
           .execute();
-        // Who ran what where (DESIGN.md §3): one entry per device, found by `audit --device`.
+        // Who ran what where (docs/architecture.md §3): one entry per device, found by `audit --device`.
         await trx
           .insertInto("audit")
           .values(

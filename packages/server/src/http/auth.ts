@@ -1,5 +1,5 @@
 /**
- * Authentication gate for /api/v1 (DESIGN.md §3): API tokens in the Authorization header
+ * Authentication gate for /api/v1 (docs/architecture.md §3): API tokens in the Authorization header
  * for scripts; HttpOnly SameSite=Strict session cookies for the console, with the Origin
  * checked on every cookie-authenticated request. Nothing runs before this gate.
  */

@@ -1,5 +1,5 @@
 /**
- * The server's long-term identity (DESIGN.md §3): an Ed25519 key that signs enrollment
+ * The server's long-term identity (docs/architecture.md §3): an Ed25519 key that signs enrollment
  * answers and signed frames (its fingerprint is pinned by agents through the enrollment
  * token) and an X25519 key for Noise KK. Kept in <data>/server-keys.json, mode 0600.
  */

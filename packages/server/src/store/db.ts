@@ -1,4 +1,4 @@
-/** The one query layer (DESIGN.md §6): Kysely over SQLite (default) or PostgreSQL. */
+/** The one query layer (docs/architecture.md §6): Kysely over SQLite (default) or PostgreSQL. */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
