@@ -1,6 +1,6 @@
 /**
  * Control-channel benchmark (npm run bench:control).
- *  1. Round trip: server.control.ping(device) through the embedded broker to one in-process
+ *  1. Round trip: server.capabilities.ping.ping(device) through the embedded broker to one in-process
  *     agent and back, beside raw MQTT request/response (two MQTT.js clients, bare Aedes,
  *     same TLS cert, QoS 1, setNoDelay), all in this process.
  *  2. Fleet connect: N simulated agents (child process) connect at once to a server (its own
@@ -73,14 +73,14 @@ async function tetherRoundTrip() {
   );
   const device = (await srv.services.devices.get(identity.deviceId))!;
   progress(`rtt: agent ${device.id} online; ${WARMUP} warm-up pings`);
-  for (let i = 0; i < WARMUP; i++) await srv.services.control.ping(device);
+  for (let i = 0; i < WARMUP; i++) await srv.capabilities.ping.ping(device);
   progress(`rtt: measuring ${PINGS} sequential control.ping round trips`);
   const samples: number[] = [];
-  for (let i = 0; i < PINGS; i++) samples.push(await srv.services.control.ping(device));
+  for (let i = 0; i < PINGS; i++) samples.push(await srv.capabilities.ping.ping(device));
   progress(`rtt: ${STEADY_WARMUP} more warm-up pings, then ${PINGS} steady-state round trips`);
-  for (let i = 0; i < STEADY_WARMUP; i++) await srv.services.control.ping(device);
+  for (let i = 0; i < STEADY_WARMUP; i++) await srv.capabilities.ping.ping(device);
   const steady: number[] = [];
-  for (let i = 0; i < PINGS; i++) steady.push(await srv.services.control.ping(device));
+  for (let i = 0; i < PINGS; i++) steady.push(await srv.capabilities.ping.ping(device));
 
   const tlsMaterial = { cert: srv.tls.cert, key: srv.tls.key, ca: srv.tls.ca };
   await client.stop();

@@ -2,7 +2,7 @@
  * Round trips through an external Mosquitto (started by bench/control.ts), each case in a
  * fresh process so neither profits from code the other warmed up:
  *  - tether: an in-process server with broker: {url, adminFile} and one in-process agent;
- *    server.control.ping(device).
+ *    server.capabilities.ping.ping(device).
  *  - raw: two plain MQTT.js clients (requester, responder) with their own dynsec client/role.
  * Both: plain MQTT over TCP on loopback, QoS 1, setNoDelay.
  * Usage: mosquitto-rtt.ts tether|raw URL ADMIN_FILE TMP_DIR WARMUP STEADY_WARMUP PINGS.
@@ -68,7 +68,7 @@ async function tether() {
     await sleep(25);
   }
   const device = (await srv.services.devices.get(identity.deviceId))!;
-  const r = await measure(() => srv.services.control.ping(device));
+  const r = await measure(() => srv.capabilities.ping.ping(device));
   await client.stop();
   await srv.close();
   return r;

@@ -17,8 +17,8 @@ export interface StorageResult {
 const OPS = Number(process.env.BENCH_STORE_OPS ?? 2000);
 
 async function measure(url: string, dialect: string): Promise<StorageResult> {
-  const { openStore } = await import("@tether/server");
-  const store = await openStore(url);
+  const { openServerStore } = await import("@tether/server");
+  const store = await openServerStore(url);
   const db = store.db;
   const p = await db
     .insertInto("projects")

@@ -55,6 +55,20 @@ export const ERRORS = {
     when: "the agent speaks a protocol version the server does not",
   },
   TETHER_ERR_DEVICE_REVOKED: { status: 403, when: "the device was revoked; it must not reconnect" },
+  // Control-channel frame errors (docs/protocol.md §11): raised as ProtocolError, dropped and
+  // counted, never answered on the wire.
+  TETHER_ERR_FRAME_MALFORMED: {
+    status: 400,
+    when: "(frame) too short, wrong length, unknown or unexpected type, wrong direction",
+  },
+  TETHER_ERR_DECRYPT: { status: 400, when: "(frame) AES-GCM authentication failed" },
+  TETHER_ERR_REPLAY: { status: 400, when: "(frame) counter already accepted or older than the window" },
+  TETHER_ERR_UNKNOWN_KEY: { status: 400, when: "(frame) a Data frame under a key id the receiver does not hold" },
+  TETHER_ERR_HANDSHAKE: {
+    status: 400,
+    when: "(frame) Noise handshake failed, wrong handshake id, bad counter payload",
+  },
+  TETHER_ERR_SIGNATURE: { status: 400, when: "(frame) a signed frame's signature does not verify" },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -69,6 +83,14 @@ export class TetherError extends Error {
     super(message);
     this.name = "TetherError";
     this.status = status ?? ERRORS[code].status;
+  }
+}
+
+/** A control-channel frame was refused (docs/protocol.md §11); one of the `(frame)` codes above. */
+export class ProtocolError extends TetherError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = "ProtocolError";
   }
 }
 

@@ -3,171 +3,65 @@
  * Every message is UTF-8 JSON `{ "t": type, "mid"?: n, "b": body }`. `mid` is present on
  * durable messages only: a per-device, per-direction id starting at 1, acknowledged end to
  * end with an `ack` and re-sent after every handshake until acknowledged (§8 Delivery).
+ *
+ * The registry below is the one list of message types: each capability declares its
+ * messages (body schema and durability) in ./messages/<capability>.ts and is listed here once.
  */
 import { type Static, Type } from "typebox";
+import { coreMessages } from "./messages/core.js";
+import { credentialMessages } from "./messages/credential.js";
+import { execMessages } from "./messages/exec.js";
+import type { CapabilityMessages, MessageSpec } from "./messages/message.js";
+import { pingMessages } from "./messages/ping.js";
 import { validator } from "./validate.js";
+
+export { Facts, MAX_ACK_IDS } from "./messages/core.js";
+export { EXEC_CHUNK_BYTES, EXEC_INLINE_BYTES, EXEC_WINDOW_BYTES } from "./messages/exec.js";
+export { type CapabilityMessages, durable, type MessageSpec, plain } from "./messages/message.js";
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
-export const Facts = Type.Object(
-  {
-    os: Type.String({ maxLength: 64 }),
-    osRelease: Type.String({ maxLength: 128 }),
-    kernel: Type.String({ maxLength: 128 }),
-    arch: Type.String({ maxLength: 32 }),
-    hostname: Type.String({ maxLength: 255 }),
-    addresses: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 64 }),
-    agentVersion: Type.String({ maxLength: 32 }),
-    cpus: Type.Optional(Type.Integer({ minimum: 0 })),
-    memoryBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-export type Facts = Static<typeof Facts>;
+const REGISTRY = [coreMessages, pingMessages, credentialMessages, execMessages] as const;
 
-const Mids = Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 4096 });
-const Hex = (len: number) => Type.String({ pattern: `^[0-9a-f]{${len}}$` });
+type Merge<D extends "up" | "down"> = (typeof coreMessages)[D] &
+  (typeof pingMessages)[D] &
+  (typeof credentialMessages)[D] &
+  (typeof execMessages)[D];
 
-const CmdId = Type.String({ pattern: "^cmd_[a-z0-9]{20}$" });
-/** Output chunk size on the wire; base64 keeps a chunk well under MAX_MESSAGE_BYTES. */
-export const EXEC_CHUNK_BYTES = 32 * 1024;
-/** Bytes per stream the agent may have sent but not had acknowledged (the credit window). */
-export const EXEC_WINDOW_BYTES = 256 * 1024;
-const StreamCount = Type.Object(
-  { kept: Type.Integer({ minimum: 0 }), total: Type.Integer({ minimum: 0 }) },
-  { additionalProperties: false },
-);
-
-/** Output carried inside `exec.result`: at most this many bytes for both streams together. */
-export const EXEC_INLINE_BYTES = 64 * 1024;
-const OutputTail = Type.Object(
-  { off: Type.Integer({ minimum: 0 }), d: Type.String({ maxLength: Math.ceil(EXEC_INLINE_BYTES / 3) * 4 }) },
-  { additionalProperties: false },
-);
+function merge<D extends "up" | "down">(dir: D): Merge<D> {
+  const out: Record<string, MessageSpec> = {};
+  for (const m of REGISTRY as readonly CapabilityMessages[]) {
+    for (const [k, spec] of Object.entries(m[dir])) {
+      if (out[k]) throw new Error(`message type ${dir} ${k} is declared twice`);
+      out[k] = spec;
+    }
+  }
+  return out as unknown as Merge<D>;
+}
 
 /** Up: agent → server. */
-export const UpBodies = {
-  hello: Type.Object(
-    {
-      connId: Hex(32),
-      agentVersion: Type.String({ maxLength: 32 }),
-      facts: Facts,
-    },
-    { additionalProperties: false },
-  ),
-  pong: Type.Object({ ref: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
-  ack: Type.Object({ mids: Mids }, { additionalProperties: false }),
-  bye: Type.Object({ connId: Hex(32) }, { additionalProperties: false }),
-  facts: Type.Object({ facts: Facts }, { additionalProperties: false }),
-  "echo.reply": Type.Object(
-    { ref: Type.String({ maxLength: 128 }), data: Type.String({ maxLength: 65536 }) },
-    { additionalProperties: false },
-  ),
-  /** The process was spawned (§13); not durable: the result is what counts. */
-  "exec.started": Type.Object(
-    { cmd: CmdId, pid: Type.Integer({ minimum: 0 }) },
-    { additionalProperties: false },
-  ),
-  /** Output bytes [off, off + len) of one stream, base64; sent only within the credit window. */
-  "exec.output": Type.Object(
-    {
-      cmd: CmdId,
-      s: Type.Union([Type.Literal("o"), Type.Literal("e")]),
-      off: Type.Integer({ minimum: 0 }),
-      d: Type.String({ maxLength: Math.ceil(EXEC_CHUNK_BYTES / 3) * 4 }),
-    },
-    { additionalProperties: false },
-  ),
-  /** Final state (durable); sent once every kept output byte is acknowledged. */
-  "exec.result": Type.Object(
-    {
-      cmd: CmdId,
-      status: Type.Union([
-        Type.Literal("exited"),
-        Type.Literal("signaled"),
-        Type.Literal("timed_out"),
-        Type.Literal("cancelled"),
-        Type.Literal("lost"),
-        Type.Literal("error"),
-      ]),
-      code: Type.Union([Type.Integer(), Type.Null()]),
-      signal: Type.Union([Type.String({ maxLength: 16 }), Type.Null()]),
-      error: Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]),
-      durationMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
-      o: StreamCount,
-      e: StreamCount,
-      /** Kept bytes not acknowledged yet, from `off` on (small outputs need no credit round trip). */
-      ot: Type.Optional(OutputTail),
-      et: Type.Optional(OutputTail),
-    },
-    { additionalProperties: false },
-  ),
-} as const;
-
+export const UpMessages = merge("up");
 /** Down: server → agent. */
-export const DownBodies = {
-  ping: Type.Object({ ref: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
-  ack: Type.Object({ mids: Mids }, { additionalProperties: false }),
-  echo: Type.Object(
-    { ref: Type.String({ maxLength: 128 }), data: Type.String({ maxLength: 65536 }) },
-    { additionalProperties: false },
-  ),
-  /**
-   * A new broker secret (§8): the agent stores it durably (keeping the old one) before its
-   * ack; the server makes the broker accept it only after that ack; the agent tries the new
-   * secret first on its next connection and drops the old one once it works.
-   */
-  "credential.rotate": Type.Object(
-    { password: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }) },
-    { additionalProperties: false },
-  ),
-  /**
-   * Run a command (§13, durable): the agent records "started" durably before it spawns,
-   * and never runs the same `cmd` twice.
-   */
-  "exec.start": Type.Object(
-    {
-      cmd: CmdId,
-      argv: Type.Array(Type.String({ maxLength: 65536 }), { minItems: 1, maxItems: 4096 }),
-      shell: Type.Boolean(),
-      cwd: Type.Optional(Type.String({ maxLength: 4096 })),
-      env: Type.Optional(Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 65536 }))),
-      user: Type.Optional(Type.String({ maxLength: 32 })),
-      timeoutMs: Type.Integer({ minimum: 1 }),
-      /** Bytes kept per stream; more is counted and dropped. */
-      limit: Type.Integer({ minimum: 0 }),
-      /** base64 */
-      stdin: Type.Optional(Type.String({ maxLength: 180_000 })),
-    },
-    { additionalProperties: false },
-  ),
-  /** Kill the command's process group (durable); before it started: never start it. */
-  "exec.cancel": Type.Object({ cmd: CmdId }, { additionalProperties: false }),
-  /** Output received so far (the credit); `resend` asks for everything after it again. */
-  "exec.ack": Type.Object(
-    {
-      cmd: CmdId,
-      o: Type.Integer({ minimum: 0 }),
-      e: Type.Integer({ minimum: 0 }),
-      resend: Type.Optional(Type.Boolean()),
-    },
-    { additionalProperties: false },
-  ),
-} as const;
+export const DownMessages = merge("down");
 
-export type UpType = keyof typeof UpBodies;
-export type DownType = keyof typeof DownBodies;
-export type UpBody<T extends UpType> = Static<(typeof UpBodies)[T]>;
-export type DownBody<T extends DownType> = Static<(typeof DownBodies)[T]>;
+export type UpType = keyof typeof UpMessages;
+export type DownType = keyof typeof DownMessages;
+export type UpBody<T extends UpType> = Static<(typeof UpMessages)[T]["body"]>;
+export type DownBody<T extends DownType> = Static<(typeof DownMessages)[T]["body"]>;
 
-/** Which message types ride the durable outbox (have a mid and need an ack). */
-export const DURABLE_UP: ReadonlySet<UpType> = new Set<UpType>(["facts", "echo.reply", "exec.result"]);
-export const DURABLE_DOWN: ReadonlySet<DownType> = new Set<DownType>([
-  "echo",
-  "credential.rotate",
-  "exec.start",
-  "exec.cancel",
-]);
+/** Up message types that ride the durable outbox (declared in the registry, nowhere else). */
+export type DurableUpType = { [K in UpType]: (typeof UpMessages)[K]["durable"] extends true ? K : never }[UpType];
+export type DurableDownType = {
+  [K in DownType]: (typeof DownMessages)[K]["durable"] extends true ? K : never;
+}[DownType];
+
+const durableSet = <T extends string>(specs: Record<T, MessageSpec>) =>
+  new Set((Object.keys(specs) as T[]).filter((k) => specs[k].durable));
+/** Which message types ride the durable outbox (have a mid and need an ack), from the registry. */
+export const DURABLE_UP: ReadonlySet<UpType> = durableSet<UpType>(UpMessages);
+export const DURABLE_DOWN: ReadonlySet<DownType> = durableSet<DownType>(DownMessages);
+export const isDurableUp = (t: UpType): t is DurableUpType => DURABLE_UP.has(t);
+export const isDurableDown = (t: DownType): t is DurableDownType => DURABLE_DOWN.has(t);
 
 export interface Envelope<T extends string = string, B = unknown> {
   t: T;
@@ -183,8 +77,10 @@ const EnvelopeShape = Type.Object(
   { additionalProperties: false },
 );
 const envelopeV = validator(EnvelopeShape);
-const upV = Object.fromEntries(Object.entries(UpBodies).map(([k, s]) => [k, validator(s)]));
-const downV = Object.fromEntries(Object.entries(DownBodies).map(([k, s]) => [k, validator(s)]));
+const validators = (specs: Record<string, MessageSpec>) =>
+  Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, validator(s.body)]));
+const upV = validators(UpMessages);
+const downV = validators(DownMessages);
 
 function decode(
   buf: Buffer,

@@ -16,45 +16,24 @@ import { Audit } from "./audit.js";
 import type { BrokerLink } from "./broker/broker-link.js";
 import { startEmbeddedBroker } from "./broker/embedded.js";
 import { type ExternalBroker, loadReconcileDevices, startExternalBroker } from "./broker/external.js";
-import { ControlService, DEFAULT_CONTROL_OPTIONS } from "./control/control-service.js";
+import type { CapabilityContext } from "./capability.js";
+import { capabilityMigrations, createCapabilities, type RunningCapabilities } from "./capabilities.js";
+import type { HostPort, ServerConfig } from "./config.js";
+import { Control, DEFAULT_CONTROL_OPTIONS } from "./control/index.js";
 import { DeviceOps } from "./device-ops.js";
 import { Devices } from "./devices.js";
 import { Enrollment } from "./enrollment.js";
-import { ExecService } from "./exec/exec-service.js";
 import { buildApp } from "./http/app.js";
 import type { Services } from "./http/context.js";
 import { Revocation } from "./revocation.js";
-import { digest, digestEquals } from "./security/secrets.js";
+import { digestEquals } from "./security/secrets.js";
 import { loadOrCreateServerKeys, type ServerKeys } from "./security/server-keys.js";
 import { loadOrCreateTls, type TlsMaterial } from "./security/tls.js";
 import { openStore, type Store } from "./store/db.js";
+import { coreMigrations } from "./store/migrations.js";
 import { VERSION } from "./version.js";
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-export interface ServerConfig {
-  dataDir: string;
-  listen: HostPort;
-  mqttListen: HostPort;
-  publicUrl?: string;
-  database?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  rekeySeconds?: number;
-  logLevel?: string;
-  log?: Logger;
-  /**
-   * External broker (Mosquitto + dynamic security) instead of the embedded one: `url` is
-   * what the server dials, `adminFile` holds the dynsec admin {"username","password"},
-   * `agentUrl` is what agents are told (default `url`). mqttListen is then unused.
-   */
-  broker?: { url: string; adminFile: string; agentUrl?: string; caFile?: string };
-  /** Remote execution timings (tests shorten them). */
-  exec?: { sweepMs?: number; deliverMs?: number; lostGraceMs?: number };
-}
+export type { HostPort, ServerConfig } from "./config.js";
 
 export interface ServerInfoFile {
   url: string;
@@ -74,6 +53,10 @@ export interface TetherServer {
   tls: TlsMaterial;
   store: Store;
   revocation: Revocation;
+  /** The control channel (tests and benchmarks read its counters). */
+  control: Control;
+  /** What each capability exposes (e.g. `capabilities.ping.ping(device)`). */
+  capabilities: RunningCapabilities;
   log: Logger;
   listen(): Promise<ServerInfoFile>;
   close(): Promise<void>;
@@ -89,13 +72,18 @@ export function parseHostPort(s: string, what: string): HostPort {
 
 const hostForUrl = (h: string) => (h.includes(":") ? `[${h}]` : h);
 
+/** The store with the core's and every capability's migrations. */
+export function openServerStore(url: string): Promise<Store> {
+  return openStore(url, [coreMigrations, ...capabilityMigrations]);
+}
+
 export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
   const dataDir = resolve(cfg.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
   const log =
     cfg.log ?? pino({ level: cfg.logLevel ?? process.env.TETHER_LOG_LEVEL ?? "info" }, pino.destination(2));
-  const store = await openStore(cfg.database ?? `sqlite:${join(dataDir, "tether.db")}`);
+  const store = await openServerStore(cfg.database ?? `sqlite:${join(dataDir, "tether.db")}`);
   const keys = loadOrCreateServerKeys(dataDir);
   const publicHost = cfg.publicUrl ? new URL(cfg.publicUrl).hostname.replace(/^\[|\]$/g, "") : undefined;
   const tls = await loadOrCreateTls(
@@ -109,7 +97,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
   const audit = new Audit(db);
   const devices = new Devices(db);
   const revocation = new Revocation();
-  const control = new ControlService(db, devices, keys, log, {
+  const control = new Control(db, devices, keys, log, {
     ...DEFAULT_CONTROL_OPTIONS,
     rekeySeconds: cfg.rekeySeconds ?? DEFAULT_CONTROL_OPTIONS.rekeySeconds,
   });
@@ -139,42 +127,34 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     // External broker: a deleted device's dynsec client and role go too.
     external?.sync(id).catch((err) => log.error({ err, deviceId: id }, "broker: device sync failed"));
   });
-  // Revocation steps (docs/architecture.md §3); later capabilities join here.
+  // Revocation steps (docs/architecture.md §3): the transport's first, then each capability's.
   revocation.join("broker: close the connection", async (d) => {
     if (external) await external.disable(d.id);
     else broker?.kick(d.id);
   });
   revocation.join("control: drop sessions and queued messages", (d) => control.forget(d.id));
-  const exec = new ExecService(db, devices, control, audit, log.child({ part: "exec" }), {
-    spoolDir: join(dataDir, "spool"),
-    ...cfg.exec,
-  });
-  control.exec = exec;
-  revocation.join("exec: cancel queued commands, give up on running ones", (d) => exec.revoke(d));
-  // A rotated broker secret takes effect only once the agent has stored it (its ack).
-  control.onDelivered = async (device, m) => {
-    if (m.type === "exec.start") return exec.onDelivered(device, m.body as { cmd: string });
-    if (m.type !== "credential.rotate") return;
-    const password = (m.body as { password: string }).password;
-    const current = await devices.get(device.id);
-    if (current?.state !== "accepted") return;
-    await db
-      .updateTable("devices")
-      .set({ broker_password_hash: digest(password) })
-      .where("id", "=", device.id)
-      .execute();
-    if (external) await external.setCredential(current, password);
-    // Reconnect now, so the new secret is proven at once and the old one forgotten.
-    broker?.disconnect(device.id);
-    await audit.write({
-      actor: `device:${device.id}`,
-      action: "device.credential-applied",
-      projectId: device.project_id,
-      deviceId: device.id,
-      detail: { name: device.name, mid: m.mid },
-    });
-    log.info({ deviceId: device.id }, "rotated broker credential applied");
+  const ctx: CapabilityContext = {
+    db,
+    dialect: store.dialect,
+    devices,
+    accounts,
+    audit,
+    link: control.link,
+    broker: {
+      async applySecret(device, password) {
+        if (external) await external.setCredential(device, password);
+        // Reconnect now, so the new secret is proven at once and the old one forgotten.
+        broker?.disconnect(device.id);
+      },
+    },
+    log,
+    dataDir,
+    config: cfg,
   };
+  const capabilities = createCapabilities(ctx);
+  control.route(capabilities.up, capabilities.delivered);
+  for (const c of capabilities.list) if (c.revokeDevice) revocation.join(c.revokeDevice.step, c.revokeDevice.run);
+  const websockets = new Map(capabilities.list.flatMap((c) => Object.entries(c.websockets ?? {})));
 
   const services: Services = {
     store,
@@ -183,12 +163,25 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     devices,
     deviceOps,
     enrollment,
-    control,
-    exec,
+    presence: control.presence,
+    async userChanged(change) {
+      for (const c of capabilities.list) {
+        try {
+          await c.userChanged?.(change);
+        } catch (err) {
+          log.error({ err, capability: c.name }, "user change step failed");
+        }
+      }
+    },
     allowedOrigins: () => (cfg.publicUrl ? [new URL(cfg.publicUrl).origin] : []),
   };
   await ensureAdmin(accounts, dataDir);
-  const app = await buildApp(services, { https: { cert: tls.cert, key: tls.key }, log, version: VERSION });
+  const app = await buildApp(services, {
+    https: { cert: tls.cert, key: tls.key },
+    log,
+    version: VERSION,
+    plugins: capabilities.list.flatMap((c) => (c.routes ? [c.routes] : [])),
+  });
 
   let closed = false;
   return {
@@ -198,6 +191,8 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     tls,
     store,
     revocation,
+    control,
+    capabilities: capabilities.api,
     log,
     async listen() {
       await control.presence.resetAll("server restarted");
@@ -237,10 +232,13 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
         });
       }
       control.attach(broker);
-      await exec.start();
+      for (const c of capabilities.list) await c.start?.();
       const wss = new WebSocketServer({ noServer: true, maxPayload: 512 * 1024 });
       app.server.on("upgrade", (req, socket, head) => {
-        if ((req.url ?? "").split("?")[0] !== "/mqtt" || !broker?.handleWebSocket) {
+        const path = (req.url ?? "").split("?")[0];
+        const own = websockets.get(path);
+        if (own) return own(req, socket, head);
+        if (path !== "/mqtt" || !broker?.handleWebSocket) {
           socket.destroy();
           return;
         }
@@ -289,7 +287,9 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       await bounded("closing the broker", broker?.close() ?? Promise.resolve());
       await bounded("closing HTTP", app.close());
       await bounded("flushing control state", control.close());
-      await bounded("closing command output", exec.close());
+      for (const c of capabilities.list) {
+        if (c.close) await bounded(`closing ${c.name}`, c.close());
+      }
       await store.close();
     },
   };

@@ -3,4 +3,4 @@ export * from "./create-server.js";
 export * from "./paths.js";
 export { VERSION } from "./version.js";
 export { Devices } from "./devices.js";
-export { openStore, type Store } from "./store/db.js";
+export type { Store } from "./store/db.js";

@@ -1,3 +1,4 @@
+// @matrix: once
 // SeenIds: receiver-side duplicate suppression by message id (docs/protocol.md §8).
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -1,3 +1,4 @@
+// @matrix: once
 // Dynamic-security client and external-broker reconciliation against a real Mosquitto 2.0.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";

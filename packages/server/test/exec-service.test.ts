@@ -1,4 +1,6 @@
-// ExecService (docs/protocol.md §13) over a real SQLite store, with a fake control channel
+// @matrix: once
+// The exec capability (docs/protocol.md §13) in-process over a real SQLite store, driven
+// through its module interface (handlers, delivered callbacks, API) with a fake ControlLink
 // that records what would go to the devices.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,11 +11,12 @@ import type { UpBody } from "@tether/protocol";
 import { pino } from "pino";
 import type { Principal } from "../src/accounts.js";
 import { Audit } from "../src/audit.js";
-import type { ControlService } from "../src/control/control-service.js";
-import { Outbox } from "../src/control/outbox.js";
+import { exec as execModule } from "../src/capabilities/exec/index.js";
+import type { ServerConfig } from "../src/config.js";
 import { type DeviceRow, Devices } from "../src/devices.js";
-import { ExecService } from "../src/exec/exec-service.js";
-import { nowIso, openStore } from "../src/store/db.js";
+import { openServerStore } from "../src/create-server.js";
+import { nowIso } from "../src/store/db.js";
+import { FakeLink } from "./fake-link.js";
 import { insertDevice } from "./support.js";
 
 const root = mkdtempSync(join(tmpdir(), "tether-exec-"));
@@ -23,36 +26,45 @@ const log = pino({ level: "silent" });
 let n = 0;
 async function setup(online: string[] = []) {
   const dir = join(root, `s${n++}`);
-  const store = await openStore(`sqlite:${join(dir, "tether.db")}`);
+  const store = await openServerStore(`sqlite:${join(dir, "tether.db")}`);
   const db = store.db;
   const { id: projectId } = await db
     .insertInto("projects")
     .values({ name: "p", created_at: nowIso() })
     .returning("id")
     .executeTakeFirstOrThrow();
-  const sent: { device: string; t: string; b: any }[] = [];
-  const connected = new Set(online);
-  const outbox = new Outbox(db);
-  const control = {
-    outbox,
-    isConnected: (id: string) => connected.has(id),
-    async publishStored(d: DeviceRow, m: { type: string; body: unknown }) {
-      if (connected.has(d.id)) sent.push({ device: d.id, t: m.type, b: m.body });
-    },
-    async sendNow(d: DeviceRow, t: string, b: unknown) {
-      sent.push({ device: d.id, t, b });
-    },
-    async enqueue(d: DeviceRow, t: string, b: unknown) {
-      const m = await outbox.add(d.id, t, b);
-      sent.push({ device: d.id, t, b });
-      return m.mid;
-    },
-  } as unknown as ControlService;
+  const link = new FakeLink(db, online);
+  const { sent, connected, outbox } = link;
   const devices = new Devices(db);
-  const exec = new ExecService(db, devices, control, new Audit(db), log, {
-    spoolDir: join(dir, "spool"),
-    deliverMs: 60_000,
+  const cap = execModule.create({
+    db,
+    dialect: store.dialect,
+    devices,
+    accounts: undefined as never,
+    audit: new Audit(db),
+    link,
+    broker: { applySecret: async () => {} },
+    log,
+    dataDir: dir,
+    config: { exec: { deliverMs: 60_000 } } as ServerConfig,
   });
+  const { api } = cap.api;
+  // The names the tests use, mapped onto the module's parts.
+  const exec = {
+    create: api.create.bind(api),
+    get: api.get.bind(api),
+    cancel: api.cancel.bind(api),
+    setExecUsers: api.setExecUsers.bind(api),
+    sweep: cap.api.sweep,
+    pump: (id: string) => cap.api.pump(id),
+    onStarted: (d: DeviceRow, b: UpBody<"exec.started">) => cap.up["exec.started"]({ device: d }, b),
+    onOutput: (d: DeviceRow, b: UpBody<"exec.output">) => cap.up["exec.output"]({ device: d }, b),
+    onResult: (trx: typeof db, d: DeviceRow, b: UpBody<"exec.result">, after: (fn: () => void) => void) =>
+      cap.up["exec.result"]({ device: d, trx, after }, b),
+    onDelivered: (d: DeviceRow, body: { cmd: string }) =>
+      cap.delivered!["exec.start"]!(d, body as never, 0),
+    close: () => cap.close!(),
+  };
   const p: Principal = { userId: 1, username: "op", projectId, project: "p", role: "admin", via: "token" };
   const add = async (id: string) => {
     await insertDevice(db, projectId, id);

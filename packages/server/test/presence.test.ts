@@ -1,3 +1,4 @@
+// @matrix: once
 // Presence (docs/protocol.md §9) over a real SQLite store.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -6,7 +7,8 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { pino } from "pino";
 import { Presence, type PresenceEvent } from "../src/control/presence.js";
-import { nowIso, openStore, type Store } from "../src/store/db.js";
+import { openServerStore } from "../src/create-server.js";
+import { nowIso, type Store } from "../src/store/db.js";
 import { insertDevice } from "./support.js";
 
 const root = mkdtempSync(join(tmpdir(), "tether-presence-"));
@@ -15,7 +17,7 @@ const log = pino({ level: "silent" });
 
 let n = 0;
 async function setup(opts: { debounceMs?: number; lastSeenFlushMs?: number } = {}) {
-  const store = await openStore(`sqlite:${join(root, `db${n++}`, "tether.db")}`);
+  const store = await openServerStore(`sqlite:${join(root, `db${n++}`, "tether.db")}`);
   const { id: projectId } = await store.db
     .insertInto("projects")
     .values({ name: "p", created_at: nowIso() })

@@ -1,3 +1,4 @@
+// @matrix: once
 // Device selectors: `k=v,k2!=v2` over labels and `fact.` keys; every term must hold.
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -1,3 +1,4 @@
+// @matrix: once
 /** Clear refusals from the store: unreachable database, schema newer than the server. */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -5,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
-import { openStore } from "../src/store/db.js";
+import { openServerStore } from "../src/create-server.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tether-store-errors-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,18 +31,18 @@ if (PG_SKIP && process.env.CI) throw new Error(`PostgreSQL tests must run in CI:
 
 test("a SQLite database migrated by a newer server is refused with a clear message", async () => {
   const path = join(dir, "newer.db");
-  const s = await openStore(`sqlite:${path}`);
+  const s = await openServerStore(`sqlite:${path}`);
   await s.db
     .insertInto("kysely_migration" as any)
     .values({ name: "9999_from_the_future", timestamp: new Date().toISOString() } as any)
     .execute();
   await s.close();
-  await assert.rejects(openStore(`sqlite:${path}`), /schema is newer than this server.*9999_from_the_future/);
+  await assert.rejects(openServerStore(`sqlite:${path}`), /schema is newer than this server.*9999_from_the_future/);
 });
 
 test("an unreachable PostgreSQL gives one clear error naming it, without the password", async () => {
   await assert.rejects(
-    openStore("postgres://tether:secret@127.0.0.1:1/tether"),
+    openServerStore("postgres://tether:secret@127.0.0.1:1/tether"),
     (err: Error) =>
       /cannot reach the database at postgres:\/\/tether:\*\*\*@127\.0\.0\.1:1\/tether/.test(err.message) &&
       !err.message.includes("secret"),
@@ -58,7 +59,7 @@ test("PostgreSQL: migrations run, reopen is idempotent, a newer schema is refuse
   await admin.query(`create database ${name}`);
   try {
     const url = new URL(name, PG_BASE).toString();
-    const s = await openStore(url);
+    const s = await openServerStore(url);
     assert.equal(s.dialect, "postgres");
     const p = await s.db
       .insertInto("projects")
@@ -67,7 +68,7 @@ test("PostgreSQL: migrations run, reopen is idempotent, a newer schema is refuse
       .executeTakeFirstOrThrow();
     assert.equal(typeof p.id, "number");
     await s.close();
-    const again = await openStore(url);
+    const again = await openServerStore(url);
     const rows = await again.db.selectFrom("projects").selectAll().execute();
     assert.equal(rows.length, 1);
     await again.db
@@ -75,7 +76,7 @@ test("PostgreSQL: migrations run, reopen is idempotent, a newer schema is refuse
       .values({ name: "9999_from_the_future", timestamp: "x" } as any)
       .execute();
     await again.close();
-    await assert.rejects(openStore(url), /schema is newer than this server/);
+    await assert.rejects(openServerStore(url), /schema is newer than this server/);
   } finally {
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();

@@ -1,3 +1,4 @@
+// @matrix: once
 // openStore (docs/architecture.md §6) on SQLite: migrations, idempotent reopen, pragmas, bad paths.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -5,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { sql } from "kysely";
-import { nowIso, openStore } from "../src/store/db.js";
+import { openServerStore } from "../src/create-server.js";
+import { nowIso } from "../src/store/db.js";
 
 const root = mkdtempSync(join(tmpdir(), "tether-store-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -29,7 +31,7 @@ const TABLES = [
 
 test("openStore on a new file (in a new directory) runs the migrations", async () => {
   const path = join(root, "fresh", "nested", "tether.db");
-  const store = await openStore(`sqlite:${path}`);
+  const store = await openServerStore(`sqlite:${path}`);
   try {
     assert.equal(store.dialect, "sqlite");
     assert.ok(existsSync(path), "the parent directories and the file are created");
@@ -48,7 +50,7 @@ test("openStore on a new file (in a new directory) runs the migrations", async (
 });
 
 test("tables have the columns and defaults the code relies on", async () => {
-  const store = await openStore(`sqlite:${join(root, "cols", "tether.db")}`);
+  const store = await openServerStore(`sqlite:${join(root, "cols", "tether.db")}`);
   try {
     const devices = (await store.db.introspection.getTables()).find((t) => t.name === "devices");
     assert.ok(devices);
@@ -92,11 +94,11 @@ test("tables have the columns and defaults the code relies on", async () => {
 
 test("reopening is idempotent and keeps the data", async () => {
   const url = `sqlite:${join(root, "reopen", "tether.db")}`;
-  const a = await openStore(url);
+  const a = await openServerStore(url);
   await a.db.insertInto("projects").values({ name: "kept", created_at: nowIso() }).execute();
   await a.close();
   for (let i = 0; i < 2; i++) {
-    const b = await openStore(url);
+    const b = await openServerStore(url);
     try {
       const rows = await b.db.selectFrom("projects").select("name").execute();
       assert.deepEqual(rows, [{ name: "kept" }]);
@@ -110,7 +112,7 @@ test("reopening is idempotent and keeps the data", async () => {
 });
 
 test("SQLite pragmas: WAL and enforced foreign keys", async () => {
-  const store = await openStore(`sqlite:${join(root, "pragma", "tether.db")}`);
+  const store = await openServerStore(`sqlite:${join(root, "pragma", "tether.db")}`);
   try {
     const { rows: jm } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(store.db);
     assert.equal(jm[0].journal_mode, "wal");
@@ -126,7 +128,7 @@ test("SQLite pragmas: WAL and enforced foreign keys", async () => {
 });
 
 test("unique constraints hold", async () => {
-  const store = await openStore(`sqlite:${join(root, "unique", "tether.db")}`);
+  const store = await openServerStore(`sqlite:${join(root, "unique", "tether.db")}`);
   try {
     await store.db.insertInto("projects").values({ name: "p", created_at: nowIso() }).execute();
     await assert.rejects(
@@ -139,7 +141,7 @@ test("unique constraints hold", async () => {
 });
 
 test("an in-memory store works", async () => {
-  const store = await openStore("sqlite::memory:");
+  const store = await openServerStore("sqlite::memory:");
   try {
     assert.equal((await store.db.introspection.getTables()).length, TABLES.length);
   } finally {
@@ -153,7 +155,7 @@ test("a path inside a regular file is refused with an error naming the path", as
   // directly inside the file, and deeper
   for (const path of [join(file, "tether.db"), join(file, "sub", "tether.db")]) {
     await assert.rejects(
-      openStore(`sqlite:${path}`),
+      openServerStore(`sqlite:${path}`),
       (e: NodeJS.ErrnoException) => {
         assert.ok(e instanceof Error);
         assert.ok(e.code === "EEXIST" || e.code === "ENOTDIR", `code ${e.code}`);

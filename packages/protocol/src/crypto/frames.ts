@@ -1,6 +1,6 @@
 // Frame header constants and peeking (docs/protocol.md §4 Handshake, §5 Transport frames, §10 Signed frames, §12 Versioning).
 // Every frame starts with ver(1) type(1); all multi-byte integers are big-endian.
-import { ProtocolError } from "./errors.js";
+import { ProtocolError } from "../errors.js";
 
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = Object.freeze([1]);

@@ -2,7 +2,6 @@
 export * from "./keys.js";
 export * from "./noise.js";
 export * from "./replay-window.js";
-export * from "./errors.js";
 export * from "./frames.js";
 export * from "./signed-frames.js";
 export * from "./session.js";

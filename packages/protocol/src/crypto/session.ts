@@ -30,7 +30,7 @@
 //     GCM nonce), so Session has no serialize API: after any restart, handshake again.
 //   - Will / RekeyRequest / Reject are signed plaintext frames, see signed-frames.ts.
 import { randomBytes } from "node:crypto";
-import { ProtocolError } from "./errors.js";
+import { ProtocolError } from "../errors.js";
 import {
   DATA_HEADER_LEN,
   FrameDirection,

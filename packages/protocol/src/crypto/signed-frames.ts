@@ -6,7 +6,7 @@
 // The device id is bound in but not carried (the MQTT topic names the device). Labels
 // differ in content, not just length, so no frame kind can be replayed as another.
 import { ed25519Sign, ed25519Verify } from "./keys.js";
-import { ProtocolError } from "./errors.js";
+import { ProtocolError } from "../errors.js";
 import {
   CONN_ID_LEN,
   FrameType,

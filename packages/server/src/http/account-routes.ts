@@ -100,6 +100,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       if (!(await s.accounts.roleIn(id, p.projectId)))
         throw new TetherError("TETHER_ERR_USER_NOT_FOUND", `${username} has no role in ${p.project}`);
       await s.accounts.setRole(id, p.projectId, role);
+      await s.userChanged({ userId: id, projectId: p.projectId, kind: "role-changed" });
       await s.audit.write({
         actor: p.username,
         action: "user.grant",
@@ -130,6 +131,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
         .where("user_id", "=", id)
         .where("project_id", "=", p.projectId)
         .execute();
+      await s.userChanged({ userId: id, projectId: p.projectId, kind: "removed" });
       await s.audit.write({
         actor: p.username,
         action: "user.remove",
@@ -289,9 +291,9 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       const { id } = req.params as { id: number };
       let q = db.deleteFrom("api_tokens").where("id", "=", id).where("project_id", "=", p.projectId);
       if (p.role !== "admin") q = q.where("user_id", "=", p.userId);
-      const r = await q.executeTakeFirst();
-      if (!r.numDeletedRows)
-        throw new TetherError("TETHER_ERR_TOKEN_NOT_FOUND", `no API token ${id} of yours in ${p.project}`);
+      const r = await q.returning("user_id").executeTakeFirst();
+      if (!r) throw new TetherError("TETHER_ERR_TOKEN_NOT_FOUND", `no API token ${id} of yours in ${p.project}`);
+      await s.userChanged({ userId: r.user_id, projectId: p.projectId, kind: "token-revoked" });
       await s.audit.write({
         actor: p.username,
         action: "api-token.revoke",

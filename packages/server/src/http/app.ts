@@ -13,7 +13,6 @@ import { auditRoutes } from "./audit-routes.js";
 import { registerAuth } from "./auth.js";
 import { authRoutes } from "./auth-routes.js";
 import type { Services } from "./context.js";
-import { commandRoutes } from "./command-routes.js";
 import { deviceRoutes } from "./device-routes.js";
 import { enrollmentRoutes } from "./enrollment-routes.js";
 
@@ -55,7 +54,13 @@ function consoleDir(): string | null {
 
 export async function buildApp(
   s: Services,
-  o: { https?: { cert: string; key: string }; log: Logger; version: string },
+  o: {
+    https?: { cert: string; key: string };
+    log: Logger;
+    version: string;
+    /** Each capability's routes, one Fastify plugin each (docs/architecture.md §7). */
+    plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
+  },
 ): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: o.log,
@@ -143,7 +148,7 @@ export async function buildApp(
   await app.register(async (a) => deviceRoutes(a, s));
   await app.register(async (a) => enrollmentRoutes(a, s));
   await app.register(async (a) => auditRoutes(a, s));
-  await app.register(async (a) => commandRoutes(a, s));
+  for (const plugin of o.plugins ?? []) await app.register(async (a) => plugin(a));
   app.get("/api/docs", { schema: { hide: true } }, async () => app.swagger());
   app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: o.version }));
 

@@ -1,11 +1,11 @@
 /** What every HTTP plugin receives: the services, passed in (no singletons). */
 import type { Accounts, Principal } from "../accounts.js";
 import type { Audit } from "../audit.js";
-import type { ControlService } from "../control/control-service.js";
+import type { UserChange } from "../capability.js";
+import type { Presence } from "../control/index.js";
 import type { DeviceOps } from "../device-ops.js";
 import type { Devices } from "../devices.js";
 import type { Enrollment } from "../enrollment.js";
-import type { ExecService } from "../exec/exec-service.js";
 import type { Store } from "../store/db.js";
 
 export interface Services {
@@ -15,8 +15,9 @@ export interface Services {
   devices: Devices;
   deviceOps: DeviceOps;
   enrollment: Enrollment;
-  control: ControlService;
-  exec: ExecService;
+  presence: Presence;
+  /** Tell every capability that a user lost access (closes what the user holds open). */
+  userChanged(change: UserChange): Promise<void>;
   /** Origins allowed for cookie-authenticated requests besides the request's own host. */
   allowedOrigins: () => string[];
 }

@@ -1,9 +1,8 @@
-/** Devices: list, show, state changes, labels, connection history, ping, durable echo. */
-import { Connection, Device, EchoResult, LABEL_KEY, Labels, PingResult, TetherError } from "@tether/protocol";
+/** Devices: list, show, state changes, labels, connection history. */
+import { Connection, Device, LABEL_KEY, Labels, TetherError } from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { type DeviceRow, toDevice } from "../devices.js";
-import { randomToken } from "../security/secrets.js";
 import { who } from "./auth.js";
 import type { Services } from "./context.js";
 
@@ -12,7 +11,7 @@ const Ref = Type.Object({ ref: Type.String({ minLength: 1, maxLength: 128 }) });
 export async function deviceRoutes(app: FastifyInstance, s: Services) {
   const view = (r: DeviceRow, project: string) => {
     const d = toDevice(r, project);
-    d.lastSeenAt = s.control.presence.seenAt(r.id) ?? d.lastSeenAt;
+    d.lastSeenAt = s.presence.seenAt(r.id) ?? d.lastSeenAt;
     return d;
   };
 
@@ -120,36 +119,6 @@ export async function deviceRoutes(app: FastifyInstance, s: Services) {
     },
   );
 
-  app.post(
-    "/api/v1/devices/:ref/rotate-credential",
-    {
-      schema: {
-        tags: ["devices"],
-        summary:
-          "Rotate the device's broker secret over the control channel (operator); it takes effect once the agent has stored it",
-        params: Ref,
-        response: {
-          200: Type.Object({ device: Type.String(), mid: Type.Integer(), queued: Type.Boolean() }),
-        },
-      },
-    },
-    async (req) => {
-      const p = who(req, "operator");
-      const d = await s.devices.find(p.projectId, (req.params as any).ref);
-      if (d.state !== "accepted")
-        throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
-      const mid = await s.control.enqueue(d, "credential.rotate", { password: randomToken(32) });
-      await s.audit.write({
-        actor: p.username,
-        action: "device.rotate-credential",
-        projectId: p.projectId,
-        deviceId: d.id,
-        detail: { name: d.name, mid },
-      });
-      return { device: d.name, mid, queued: !s.control.isConnected(d.id) };
-    },
-  );
-
   app.get(
     "/api/v1/devices/:ref/connections",
     {
@@ -169,84 +138,6 @@ export async function deviceRoutes(app: FastifyInstance, s: Services) {
         disconnectedAt: c.disconnected_at,
         reason: c.reason,
       }));
-    },
-  );
-
-  app.post(
-    "/api/v1/devices/:ref/ping",
-    {
-      schema: {
-        tags: ["devices"],
-        summary: "Round trip over the control channel (server → broker → agent → back)",
-        params: Ref,
-        body: Type.Optional(
-          Type.Object({
-            seq: Type.Optional(Type.Integer({ minimum: 0 })),
-            timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60000 })),
-          }),
-        ),
-        response: { 200: PingResult },
-      },
-    },
-    async (req) => {
-      const p = who(req, "operator");
-      const d = await s.devices.find(p.projectId, (req.params as any).ref);
-      if (d.state !== "accepted")
-        throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
-      const b = (req.body ?? {}) as { seq?: number; timeoutMs?: number };
-      const rttMs = await s.control.ping(d, b.timeoutMs ?? 10_000);
-      return { device: d.name, seq: b.seq ?? 0, rttMs };
-    },
-  );
-
-  app.post(
-    "/api/v1/devices/:ref/echo",
-    {
-      schema: {
-        tags: ["devices"],
-        summary: "Durable delivery probe: queue an echo through the outbox; waits up to waitMs for the reply",
-        params: Ref,
-        body: Type.Object({
-          data: Type.String({ maxLength: 65536 }),
-          waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000 })),
-        }),
-        response: { 200: EchoResult },
-      },
-    },
-    async (req) => {
-      const p = who(req, "operator");
-      const d = await s.devices.find(p.projectId, (req.params as any).ref);
-      if (d.state !== "accepted")
-        throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
-      const b = req.body as { data: string; waitMs?: number };
-      return s.control.echo(d, b.data, b.waitMs ?? 10_000);
-    },
-  );
-
-  app.get(
-    "/api/v1/devices/:ref/echoes",
-    {
-      schema: {
-        tags: ["devices"],
-        summary: "Echo replies received from the device (each stored once)",
-        params: Ref,
-        response: {
-          200: Type.Array(
-            Type.Object({ ref: Type.String(), data: Type.String(), receivedAt: Type.String() }),
-          ),
-        },
-      },
-    },
-    async (req) => {
-      const p = who(req);
-      const d = await s.devices.find(p.projectId, (req.params as any).ref);
-      const rows = await s.store.db
-        .selectFrom("echo_replies")
-        .selectAll()
-        .where("device_id", "=", d.id)
-        .orderBy("id")
-        .execute();
-      return rows.map((r) => ({ ref: r.ref, data: r.data, receivedAt: r.received_at }));
     },
   );
 }

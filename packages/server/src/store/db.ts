@@ -2,12 +2,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
-import { migrations } from "./migrations.js";
 import type { DB } from "./schema.js";
 
 export type Dialect = "sqlite" | "postgres";
+
+/** Migrations by name for one dialect; the core's and each capability's are merged by name. */
+export type MigrationSet = (dialect: Dialect) => Record<string, Migration>;
 
 export interface Store {
   db: Kysely<DB>;
@@ -15,8 +17,12 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** `sqlite:PATH` or `postgres://...`. */
-export async function openStore(url: string): Promise<Store> {
+/**
+ * `sqlite:PATH` or `postgres://...`, migrated to the latest of the given sets (the server
+ * passes the core's and every capability's; see ../capabilities.ts). A name declared twice
+ * is a programming error.
+ */
+export async function openStore(url: string, sets: MigrationSet[]): Promise<Store> {
   let db: Kysely<DB>;
   let dialect: Dialect;
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
@@ -37,7 +43,13 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma("busy_timeout = 5000");
     db = new Kysely<DB>({ dialect: new SqliteDialect({ database: cachedStatements(sqlite) }) });
   }
-  const known = migrations(dialect);
+  const known: Record<string, Migration> = {};
+  for (const set of sets) {
+    for (const [name, m] of Object.entries(set(dialect))) {
+      if (known[name]) throw new Error(`migration ${name} is declared twice`);
+      known[name] = m;
+    }
+  }
   if (dialect === "postgres") {
     try {
       await sql`select 1`.execute(db);

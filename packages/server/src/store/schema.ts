@@ -11,8 +11,6 @@ export interface ProjectsTable {
   id: Generated<number>;
   name: string;
   created_at: string;
-  /** JSON array of user names `exec --user` may name. */
-  exec_users: Generated<string>;
 }
 export interface MembershipsTable {
   user_id: number;
@@ -109,41 +107,6 @@ export interface EchoRepliesTable {
   received_at: string;
 }
 
-export interface CommandsTable {
-  id: string;
-  project_id: number;
-  created_by: string;
-  created_at: string;
-  finished_at: string | null;
-  state: string;
-  /** JSON: argv, shell, cwd, env, user, timeoutMs, queueTtlMs, outputLimit, stdin */
-  spec: string;
-  /** JSON: how the devices were picked */
-  target: string;
-  concurrency: number;
-  max_failures: number | null;
-}
-export interface CommandRunsTable {
-  command_id: string;
-  device_id: string;
-  device_name: string;
-  seq: number;
-  status: string;
-  exit_code: number | null;
-  signal: string | null;
-  error: string | null;
-  /** The exec.start message id in the device's outbox while it is undelivered. */
-  mid: Generated<number | null>;
-  deliver_by: Generated<string | null>;
-  stdout_bytes: Generated<number>;
-  stderr_bytes: Generated<number>;
-  stdout_truncated: Generated<number>;
-  stderr_truncated: Generated<number>;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_ms: number | null;
-}
-
 export interface DB {
   users: UsersTable;
   projects: ProjectsTable;
@@ -157,6 +120,4 @@ export interface DB {
   outbox: OutboxTable;
   audit: AuditTable;
   echo_replies: EchoRepliesTable;
-  commands: CommandsTable;
-  command_runs: CommandRunsTable;
 }

@@ -1,15 +1,15 @@
 /** Remote command execution: run, list, show, cancel, live events (SSE), exec users. */
-import { Command, CreateCommand, ProjectSettings } from "@tether/protocol";
+import { Command, type CommandEvent, CreateCommand, ProjectSettings } from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
-import type { LiveEvent } from "../exec/exec-service.js";
-import { who } from "./auth.js";
-import type { Services } from "./context.js";
+import { who } from "../../http/auth.js";
+import type { ExecApi } from "./api.js";
+import { type ExecEvents, replayThenFollow } from "./events.js";
+import type { Spool } from "./spool.js";
 
 const Id = Type.Object({ id: Type.String({ pattern: "^cmd_[a-z0-9]{20}$" }) });
-const SSE_CHUNK = 48 * 1024;
 
-export async function commandRoutes(app: FastifyInstance, s: Services) {
+export async function execRoutes(app: FastifyInstance, s: { exec: ExecApi; events: ExecEvents; spool: Spool }) {
   app.post(
     "/api/v1/commands",
     {
@@ -108,65 +108,29 @@ export async function commandRoutes(app: FastifyInstance, s: Services) {
         "x-content-type-options": "nosniff",
       });
       let open = true;
-      const write = (e: LiveEvent) => {
-        if (!open) return;
-        const { off: _off, ...pub } = e as LiveEvent & { off?: number };
-        raw.write(`event: ${e.type}\ndata: ${JSON.stringify(pub)}\n\n`);
-        if (e.type === "done") end();
-      };
-      // Subscribe first and buffer, then replay; offsets drop what the replay already sent.
-      const buffered: LiveEvent[] = [];
-      let live = false;
-      const sentUpTo = new Map<string, number>();
-      const deliver = (e: LiveEvent) => {
-        if (e.type === "output") {
-          const off = (e as { off?: number }).off ?? 0;
-          const key = `${e.deviceId}/${e.stream}`;
-          const have = sentUpTo.get(key) ?? 0;
-          const data = Buffer.from(e.data, "base64");
-          if (off + data.length <= have) return;
-          const fresh = off < have ? data.subarray(have - off) : data;
-          sentUpTo.set(key, Math.max(have, off + data.length));
-          write({ ...e, data: fresh.toString("base64") });
-          return;
-        }
-        write(e);
-      };
-      const unsubscribe = s.exec.subscribe(id, (e) => (live ? deliver(e) : buffered.push(e)));
+      let unsubscribe = () => {};
       const heartbeat = setInterval(() => open && raw.write(": keepalive\n\n"), 15_000);
-      function end() {
+      const end = () => {
         if (!open) return;
         open = false;
         clearInterval(heartbeat);
         unsubscribe();
         raw.end();
-      }
+      };
       req.raw.on("close", end);
+      const write = (e: CommandEvent) => {
+        if (!open) return;
+        raw.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+        if (e.type === "done") end();
+      };
       try {
-        const c = await s.exec.get(p, id);
-        // Per device: its output first, then its state, as they happened live.
-        for (const run of c.runs ?? []) {
-          for (const stream of ["stdout", "stderr"] as const) {
-            const buf = await s.exec.spool.read(id, run.deviceId, stream);
-            for (let i = 0; i < buf.length; i += SSE_CHUNK) {
-              write({
-                type: "output",
-                deviceId: run.deviceId,
-                device: run.device,
-                stream,
-                data: buf.subarray(i, i + SSE_CHUNK).toString("base64"),
-              });
-            }
-            sentUpTo.set(`${run.deviceId}/${stream}`, buf.length);
-          }
-          write({ type: "run", run });
-        }
-        live = true;
-        for (const e of buffered.splice(0)) deliver(e);
-        if (c.finishedAt !== null) {
-          const { runs: _runs, ...rest } = c;
-          write({ type: "done", command: { ...rest } });
-        }
+        const stop = await replayThenFollow(
+          { events: s.events, spool: s.spool, get: () => s.exec.get(p, id) },
+          id,
+          { write },
+        );
+        if (open) unsubscribe = stop;
+        else stop();
       } catch (err) {
         req.log.error({ err }, "command event stream failed");
         end();

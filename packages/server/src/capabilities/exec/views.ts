@@ -2,7 +2,7 @@
 import { isUtf8 } from "node:buffer";
 import type { Command, CommandRun, CommandSummary, RunStatus } from "@tether/protocol";
 import type { Selectable } from "kysely";
-import type { CommandRunsTable, CommandsTable } from "../store/schema.js";
+import type { CommandRunsTable, CommandsTable } from "./schema.js";
 
 export type CommandRow = Selectable<CommandsTable>;
 export type RunRow = Selectable<CommandRunsTable>;

@@ -1,0 +1,27 @@
+/** Publishing to a device's down topic (docs/protocol.md §2) through whichever broker is attached. */
+import { deviceTopic } from "@tether/protocol";
+import type { BrokerLink } from "../broker/broker-link.js";
+import type { DeviceRow } from "../devices.js";
+
+export class Downlink {
+  private broker?: BrokerLink;
+
+  attach(broker: BrokerLink): void {
+    this.broker = broker;
+  }
+
+  async publish(device: Pick<DeviceRow, "id" | "shard">, frame: Buffer): Promise<void> {
+    if (!this.broker) throw new Error("no broker attached yet");
+    await this.broker.publish(deviceTopic(device.shard, device.id, "down"), frame);
+  }
+}
+
+/** Counters for tests and benchmarks, and the one place refused frames are logged. */
+export interface ControlStats {
+  handshakes: number;
+  refused: number;
+  decryptFailures: number;
+  durableBatches: number;
+}
+
+export type Refuse = (deviceId: string, why: string, err?: unknown) => void;
