@@ -153,7 +153,8 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
   };
   const capabilities = createCapabilities(ctx);
   control.route(capabilities.up, capabilities.delivered);
-  for (const c of capabilities.list) if (c.revokeDevice) revocation.join(c.revokeDevice.step, c.revokeDevice.run);
+  for (const c of capabilities.list)
+    if (c.revokeDevice) revocation.join(c.revokeDevice.step, c.revokeDevice.run);
   const websockets = new Map(capabilities.list.flatMap((c) => Object.entries(c.websockets ?? {})));
 
   const services: Services = {

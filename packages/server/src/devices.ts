@@ -70,7 +70,8 @@ export class Devices {
   /** DEVICE (id or name) that must be accepted for the action; TETHER_ERR_DEVICE_STATE otherwise. */
   async findAccepted(projectId: number, ref: string): Promise<DeviceRow> {
     const d = await this.find(projectId, ref);
-    if (d.state !== "accepted") throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
+    if (d.state !== "accepted")
+      throw new TetherError("TETHER_ERR_DEVICE_STATE", `device ${d.name} is ${d.state}`);
     return d;
   }
 

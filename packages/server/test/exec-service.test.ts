@@ -61,8 +61,7 @@ async function setup(online: string[] = []) {
     onOutput: (d: DeviceRow, b: UpBody<"exec.output">) => cap.up["exec.output"]({ device: d }, b),
     onResult: (trx: typeof db, d: DeviceRow, b: UpBody<"exec.result">, after: (fn: () => void) => void) =>
       cap.up["exec.result"]({ device: d, trx, after }, b),
-    onDelivered: (d: DeviceRow, body: { cmd: string }) =>
-      cap.delivered!["exec.start"]!(d, body as never, 0),
+    onDelivered: (d: DeviceRow, body: { cmd: string }) => cap.delivered!["exec.start"]!(d, body as never, 0),
     close: () => cap.close!(),
   };
   const p: Principal = { userId: 1, username: "op", projectId, project: "p", role: "admin", via: "token" };

@@ -35,7 +35,8 @@ export class FakeLink implements ControlLink {
   }
 
   async flush(device: DeviceRow, m: StoredMessage): Promise<void> {
-    if (this.connected.has(device.id)) this.sent.push({ device: device.id, t: m.type, b: m.body, mid: m.mid });
+    if (this.connected.has(device.id))
+      this.sent.push({ device: device.id, t: m.type, b: m.body, mid: m.mid });
   }
 
   cancel(deviceId: string, mid: number, trx?: Kysely<DB>): Promise<boolean> {

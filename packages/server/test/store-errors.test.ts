@@ -37,7 +37,10 @@ test("a SQLite database migrated by a newer server is refused with a clear messa
     .values({ name: "9999_from_the_future", timestamp: new Date().toISOString() } as any)
     .execute();
   await s.close();
-  await assert.rejects(openServerStore(`sqlite:${path}`), /schema is newer than this server.*9999_from_the_future/);
+  await assert.rejects(
+    openServerStore(`sqlite:${path}`),
+    /schema is newer than this server.*9999_from_the_future/,
+  );
 });
 
 test("an unreachable PostgreSQL gives one clear error naming it, without the password", async () => {

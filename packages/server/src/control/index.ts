@@ -102,7 +102,13 @@ export class Control {
       refuse,
       log,
     });
-    this.inbox = new DurableInbox(db, (ctx, msg) => this.router.dispatch(ctx, msg) as Promise<void>, this.sender, log, this.stats);
+    this.inbox = new DurableInbox(
+      db,
+      (ctx, msg) => this.router.dispatch(ctx, msg) as Promise<void>,
+      this.sender,
+      log,
+      this.stats,
+    );
   }
 
   /** The capabilities' handlers: every upstream type not handled by the transport, once. */
@@ -118,9 +124,9 @@ export class Control {
   }
 
   private async delivered(device: DeviceRow, m: OutboxMessage): Promise<void> {
-    const fn = (this.deliveredHandlers as Record<string, (d: DeviceRow, b: unknown, mid: number) => Promise<void>>)[
-      m.type
-    ];
+    const fn = (
+      this.deliveredHandlers as Record<string, (d: DeviceRow, b: unknown, mid: number) => Promise<void>>
+    )[m.type];
     if (!fn) return;
     try {
       await fn(device, m.body, m.mid);

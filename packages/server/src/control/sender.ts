@@ -3,7 +3,13 @@
  * sealed under its current session and published here. Implements the ControlLink port that
  * capabilities receive (./link.ts).
  */
-import { type DownBody, type DurableDownType, encodeMessage, isDurableDown, TetherError } from "@tether/protocol";
+import {
+  type DownBody,
+  type DurableDownType,
+  encodeMessage,
+  isDurableDown,
+  TetherError,
+} from "@tether/protocol";
 import type { Kysely, Transaction } from "kysely";
 import type { DeviceRow } from "../devices.js";
 import type { DB } from "../store/schema.js";

@@ -292,7 +292,8 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       let q = db.deleteFrom("api_tokens").where("id", "=", id).where("project_id", "=", p.projectId);
       if (p.role !== "admin") q = q.where("user_id", "=", p.userId);
       const r = await q.returning("user_id").executeTakeFirst();
-      if (!r) throw new TetherError("TETHER_ERR_TOKEN_NOT_FOUND", `no API token ${id} of yours in ${p.project}`);
+      if (!r)
+        throw new TetherError("TETHER_ERR_TOKEN_NOT_FOUND", `no API token ${id} of yours in ${p.project}`);
       await s.userChanged({ userId: r.user_id, projectId: p.projectId, kind: "token-revoked" });
       await s.audit.write({
         actor: p.username,

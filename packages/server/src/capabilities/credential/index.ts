@@ -13,8 +13,11 @@ export const credential: CapabilityModule<never, Credentials> = {
       name: "credential",
       api: credentials,
       up: {},
-      delivered: { "credential.rotate": (device, body, mid) => credentials.applied(device, body.password, mid) },
-      routes: (app) => credentialRoutes(app, { credentials, devices: ctx.devices, audit: ctx.audit, link: ctx.link }),
+      delivered: {
+        "credential.rotate": (device, body, mid) => credentials.applied(device, body.password, mid),
+      },
+      routes: (app) =>
+        credentialRoutes(app, { credentials, devices: ctx.devices, audit: ctx.audit, link: ctx.link }),
     };
   },
 };

@@ -219,8 +219,10 @@ export class ExecApi {
       const kill: RunRow[] = [];
       for (const r of live) {
         let dropped = r.status === "pending";
-        if (!dropped && r.status !== "running" && r.mid !== null) dropped = await this.link.cancel(r.device_id, r.mid);
-        if (dropped) await this.scheduler.finish(r, { status: "cancelled", error: "cancelled before it started" });
+        if (!dropped && r.status !== "running" && r.mid !== null)
+          dropped = await this.link.cancel(r.device_id, r.mid);
+        if (dropped)
+          await this.scheduler.finish(r, { status: "cancelled", error: "cancelled before it started" });
         else kill.push(r);
       }
       for (const r of kill) {

@@ -12,8 +12,15 @@ export type LiveEvent = CommandEvent | (CommandEvent & { type: "output"; off: nu
 
 const REPLAY_CHUNK = 48 * 1024;
 
+interface OpenStream {
+  userId: number;
+  projectId: number;
+  close(): void;
+}
+
 export class ExecEvents {
   private readonly emitter = new EventEmitter();
+  private readonly streams = new Set<OpenStream>();
 
   constructor() {
     this.emitter.setMaxListeners(0);
@@ -31,6 +38,27 @@ export class ExecEvents {
 
   emit(id: string, e: LiveEvent): void {
     if (this.emitter.listenerCount(id)) this.emitter.emit(id, e);
+  }
+
+  /** A user's open event stream; returns the function that forgets it. */
+  opened(s: OpenStream): () => void {
+    this.streams.add(s);
+    return () => this.streams.delete(s);
+  }
+
+  /**
+   * A user's access changed (removed, role changed, a token revoked): close their streams in
+   * that project; a client that may still read reconnects and is authorised afresh.
+   */
+  closeStreamsOf(userId: number, projectId?: number): number {
+    let n = 0;
+    for (const s of [...this.streams]) {
+      if (s.userId !== userId || (projectId !== undefined && s.projectId !== projectId)) continue;
+      this.streams.delete(s);
+      s.close();
+      n++;
+    }
+    return n;
   }
 }
 

@@ -47,7 +47,11 @@ export const exec: CapabilityModule<"exec.started" | "exec.output" | "exec.resul
       spool,
       state,
       log,
-      { sweepMs: o.sweepMs ?? 1000, deliverMs: o.deliverMs ?? 30_000, lostGraceMs: o.lostGraceMs ?? 10 * 60_000 },
+      {
+        sweepMs: o.sweepMs ?? 1000,
+        deliverMs: o.deliverMs ?? 30_000,
+        lostGraceMs: o.lostGraceMs ?? 10 * 60_000,
+      },
       (p, id) => api.get(p, id),
     );
     api = new ExecApi(store, ctx.devices, ctx.link, ctx.audit, spool, scheduler, log);
@@ -62,7 +66,11 @@ export const exec: CapabilityModule<"exec.started" | "exec.output" | "exec.resul
       },
       delivered: { "exec.start": (device, body) => inbound.delivered(device, body) },
       routes: (app) => execRoutes(app, { exec: api, events, spool }),
-      revokeDevice: { step: "exec: cancel queued commands, give up on running ones", run: (d) => api.revoke(d) },
+      revokeDevice: {
+        step: "exec: cancel queued commands, give up on running ones",
+        run: (d) => api.revoke(d),
+      },
+      userChanged: (change) => void events.closeStreamsOf(change.userId, change.projectId),
       start: () => scheduler.start(),
       async close() {
         await scheduler.close();

@@ -9,7 +9,10 @@ import type { Spool } from "./spool.js";
 
 const Id = Type.Object({ id: Type.String({ pattern: "^cmd_[a-z0-9]{20}$" }) });
 
-export async function execRoutes(app: FastifyInstance, s: { exec: ExecApi; events: ExecEvents; spool: Spool }) {
+export async function execRoutes(
+  app: FastifyInstance,
+  s: { exec: ExecApi; events: ExecEvents; spool: Spool },
+) {
   app.post(
     "/api/v1/commands",
     {
@@ -115,8 +118,10 @@ export async function execRoutes(app: FastifyInstance, s: { exec: ExecApi; event
         open = false;
         clearInterval(heartbeat);
         unsubscribe();
+        forget();
         raw.end();
       };
+      const forget = s.events.opened({ userId: p.userId, projectId: p.projectId, close: end });
       req.raw.on("close", end);
       const write = (e: CommandEvent) => {
         if (!open) return;

@@ -97,7 +97,10 @@ export class ExecScheduler {
         for (const r of skipped) this.events.emit(id, { type: "run", run: toRun(r) });
         return this.checkDone(id);
       }
-      const live = (["queued", "sent", "running"] as RunStatus[]).reduce((n, s) => n + (counts.get(s) ?? 0), 0);
+      const live = (["queued", "sent", "running"] as RunStatus[]).reduce(
+        (n, s) => n + (counts.get(s) ?? 0),
+        0,
+      );
       const slots = c.concurrency === 0 ? pending : Math.min(pending, c.concurrency - live);
       if (slots <= 0) return;
       const spec = JSON.parse(c.spec) as CommandSpec;

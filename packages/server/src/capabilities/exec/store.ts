@@ -96,7 +96,11 @@ export class ExecStore {
   }
 
   async projectName(projectId: number): Promise<string> {
-    const r = await this.db.selectFrom("projects").select("name").where("id", "=", projectId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom("projects")
+      .select("name")
+      .where("id", "=", projectId)
+      .executeTakeFirst();
     return r?.name ?? "";
   }
 
@@ -111,7 +115,12 @@ export class ExecStore {
   }
 
   runs(commandId: string): Promise<RunRow[]> {
-    return this.db.selectFrom("command_runs").selectAll().where("command_id", "=", commandId).orderBy("seq").execute();
+    return this.db
+      .selectFrom("command_runs")
+      .selectAll()
+      .where("command_id", "=", commandId)
+      .orderBy("seq")
+      .execute();
   }
 
   /** Newest first; with `deviceId`, only commands that ran there. */
@@ -165,7 +174,10 @@ export class ExecStore {
   }
 
   liveRuns(by: { commandId: string } | { deviceId: string }): Promise<RunRow[]> {
-    let q = this.db.selectFrom("command_runs").selectAll().where("status", "in", [...LIVE_RUN_STATUSES]);
+    let q = this.db
+      .selectFrom("command_runs")
+      .selectAll()
+      .where("status", "in", [...LIVE_RUN_STATUSES]);
     q = "commandId" in by ? q.where("command_id", "=", by.commandId) : q.where("device_id", "=", by.deviceId);
     return q.execute();
   }
@@ -207,7 +219,11 @@ export class ExecStore {
   }
 
   /** Set a final status; the row as it was if it is gone. */
-  async finish(trx: Tx, r: RunRow, f: { status: RunStatus; error: string | null; at: string }): Promise<RunRow> {
+  async finish(
+    trx: Tx,
+    r: RunRow,
+    f: { status: RunStatus; error: string | null; at: string },
+  ): Promise<RunRow> {
     return (
       (await trx
         .updateTable("command_runs")

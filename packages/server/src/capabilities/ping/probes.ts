@@ -53,7 +53,10 @@ export class Probes {
   }
 
   /** `echo.reply` (durable): stored once, inside the batch transaction; then the waiter learns. */
-  async echoReply({ device, trx, after }: DurableContext, body: { ref: string; data: string }): Promise<void> {
+  async echoReply(
+    { device, trx, after }: DurableContext,
+    body: { ref: string; data: string },
+  ): Promise<void> {
     await trx
       .insertInto("echo_replies")
       .values({ device_id: device.id, ref: body.ref, data: body.data, received_at: nowIso() })

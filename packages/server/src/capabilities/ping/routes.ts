@@ -10,7 +10,10 @@ import type { Probes } from "./probes.js";
 
 const Ref = Type.Object({ ref: Type.String({ minLength: 1, maxLength: 128 }) });
 
-export async function pingRoutes(app: FastifyInstance, s: { probes: Probes; devices: Devices; db: Kysely<DB> }) {
+export async function pingRoutes(
+  app: FastifyInstance,
+  s: { probes: Probes; devices: Devices; db: Kysely<DB> },
+) {
   app.post(
     "/api/v1/devices/:ref/ping",
     {
@@ -66,7 +69,9 @@ export async function pingRoutes(app: FastifyInstance, s: { probes: Probes; devi
         summary: "Echo replies received from the device (each stored once)",
         params: Ref,
         response: {
-          200: Type.Array(Type.Object({ ref: Type.String(), data: Type.String(), receivedAt: Type.String() })),
+          200: Type.Array(
+            Type.Object({ ref: Type.String(), data: Type.String(), receivedAt: Type.String() }),
+          ),
         },
       },
     },
