@@ -22,7 +22,7 @@ import https from "node:https";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
-import { TetherClient, type HttpResponse, type Transport } from "@tether/sdk";
+import { LIVE_RUN_STATUSES, TetherClient, type HttpResponse, type Transport } from "@tether/sdk";
 import { nodeTransport } from "@tether/sdk/node";
 import { startSshPeer } from "./lib/pssh.js";
 import { spawnLimit } from "./lib/spawn-limit.js";
@@ -316,8 +316,6 @@ async function startFleet(): Promise<Fleet> {
   return { server, agents, url: ready.url, token, ca, client, enrollS, connectS };
 }
 
-const LIVE = new Set(["pending", "queued", "sent", "running"]);
-
 /** Create a command and wait for its `done` event; client-side timings in ms from the POST. */
 async function execAndWait(client: TetherClient, input: Record<string, unknown>) {
   const wall0 = Date.now();
@@ -327,7 +325,7 @@ async function execAndWait(client: TetherClient, input: Record<string, unknown>)
   const finals: number[] = []; // arrival of each run's final state at the client
   const seen = new Set<string>();
   const done = await client.commandEvents(created.id, (ev) => {
-    if (ev.type === "run" && !LIVE.has(ev.run.status) && !seen.has(ev.run.deviceId)) {
+    if (ev.type === "run" && !LIVE_RUN_STATUSES.has(ev.run.status) && !seen.has(ev.run.deviceId)) {
       seen.add(ev.run.deviceId);
       finals.push(performance.now() - t0);
     }

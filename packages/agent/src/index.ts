@@ -1,6 +1,10 @@
 export * from "./agent.js";
 export * from "./backoff.js";
+export type { AnyCapability, CapabilityModule, CapabilityPorts } from "./capability.js";
+export { capabilities } from "./capabilities.js";
+export type { ExecOptions } from "./capabilities/exec/index.js";
 export * from "./control-client.js";
+export type { Link } from "./control/link.js";
 export * from "./enroll.js";
 export * from "./facts.js";
 export * from "./identity.js";

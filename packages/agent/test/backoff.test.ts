@@ -1,3 +1,4 @@
+// @matrix: once
 // Backoff: jittered exponential ("full jitter") with a floor of base/4 and a hard cap.
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -1,3 +1,4 @@
+// @matrix: once
 // Journal (docs/protocol.md §8): durable agent state, replayed on open and compacted into a snapshot.
 import assert from "node:assert/strict";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";

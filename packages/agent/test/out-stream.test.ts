@@ -1,7 +1,8 @@
+// @matrix: once
 // The credit window and output limit of one command stream (docs/protocol.md §13).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { OutStream } from "../src/exec/out-stream.js";
+import { OutStream } from "../src/capabilities/exec/out-stream.js";
 
 const bytes = (n: number, start = 0) => Buffer.from(Array.from({ length: n }, (_, i) => (start + i) % 251));
 

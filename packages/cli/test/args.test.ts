@@ -1,3 +1,4 @@
+// @matrix: once
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseDuration, parseHostPort, parseIntArg, parseLabels, parseRole } from "../src/args.js";

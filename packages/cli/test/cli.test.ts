@@ -1,3 +1,4 @@
+// @matrix: once
 /** The CLI against a real server (in-process), plus one spawn of the real entry point. */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";

@@ -1,8 +1,8 @@
 /** Small shared pieces: polling hook, chips, badges, error banner. */
+import type { Device } from "@tether/sdk";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { errorText } from "./api";
+import { errorText } from "./client";
 import { ago, fmtTime } from "./format";
-import type { Device } from "./types";
 
 /** Load now and every `ms` while mounted; `reload` forces a refresh (e.g. after an action). */
 export function usePoll<T>(load: () => Promise<T>, ms: number | null, deps: unknown[] = []) {
@@ -103,4 +103,58 @@ export function FactsSummary({ facts }: { facts: Device["facts"] }) {
 
 export function Ago({ iso, now }: { iso: string | null; now: number }) {
   return <time title={fmtTime(iso)}>{ago(iso, now)}</time>;
+}
+
+/** A small inline error (forms, actions); nothing when there is none. */
+export function InlineError({
+  error,
+  as = "div",
+}: {
+  error: string | null | undefined;
+  as?: "div" | "span";
+}) {
+  if (!error) return null;
+  const Tag = as;
+  return (
+    <Tag className="error small" role="alert">
+      {error}
+    </Tag>
+  );
+}
+
+/** The filter form of list pages: a text field applied on submit, and optionally Refresh. */
+export function FilterForm({
+  label,
+  placeholder,
+  onApply,
+  onRefresh,
+}: {
+  label: string;
+  placeholder: string;
+  onApply: (value: string) => void;
+  onRefresh?: () => void;
+}) {
+  const [value, setValue] = useState("");
+  return (
+    <form
+      className="filter"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onApply(value.trim());
+      }}
+    >
+      <input
+        aria-label={label}
+        placeholder={placeholder}
+        value={value}
+        onChange={(e) => setValue(e.target.value)}
+      />
+      <button type="submit">Filter</button>
+      {onRefresh && (
+        <button type="button" onClick={() => void onRefresh()}>
+          Refresh
+        </button>
+      )}
+    </form>
+  );
 }

@@ -145,7 +145,15 @@ export const RUN_STATUSES = [
 ] as const;
 export const RunStatus = Type.Enum(RUN_STATUSES);
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const LIVE_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(["pending", "queued", "sent", "running"]);
+const LIVE = ["pending", "queued", "sent", "running"] as const satisfies readonly RunStatus[];
+export type LiveRunStatus = (typeof LIVE)[number];
+export type FinalRunStatus = Exclude<RunStatus, LiveRunStatus>;
+/** The statuses that can still change. */
+export const LIVE_RUN_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(LIVE);
+/** The final statuses, in RUN_STATUSES order. */
+export const FINAL_RUN_STATUSES = RUN_STATUSES.filter(
+  (s): s is FinalRunStatus => !LIVE_RUN_STATUSES.has(s),
+) as readonly FinalRunStatus[];
 
 export const OutputEncoding = Type.Union([Type.Literal("utf8"), Type.Literal("base64")]);
 
@@ -223,6 +231,7 @@ export const Command = Type.Object({
 export type Command = Static<typeof Command>;
 
 export const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
+export const MAX_QUEUE_TTL_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
 export const MAX_OUTPUT_LIMIT = 64 * 1024 * 1024;
@@ -241,7 +250,7 @@ export const CreateCommand = Type.Object(
     user: Type.Optional(Type.String({ pattern: "^[a-z_][a-z0-9_.-]{0,31}$" })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_MS })),
     /** 0 (default): offline devices are reported offline at once. */
-    queueTtlMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600 * 1000 })),
+    queueTtlMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_QUEUE_TTL_MS })),
     /** Bytes kept per stream per device. */
     outputLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OUTPUT_LIMIT })),
     /** base64 */
@@ -261,18 +270,21 @@ export type CreateCommand = Static<typeof CreateCommand>;
 /**
  * Events of GET /api/v1/commands/{id}/events (Server-Sent Events, `event:` = type,
  * `data:` = JSON). On connect the server replays the output and states so far, so a
- * client that subscribes after creating a command misses nothing.
+ * client that subscribes after creating a command misses nothing. Output carries no offset:
+ * each connection replays every stream from its start (see OutputAssembler.replay()).
  */
-export type CommandEvent =
-  | { type: "run"; run: CommandRun }
-  | {
-      type: "output";
-      deviceId: string;
-      device: string;
-      stream: "stdout" | "stderr";
-      data: string /* base64 */;
-    }
-  | { type: "done"; command: Command };
+export const CommandRunEvent = Type.Object({ type: Type.Literal("run"), run: CommandRun });
+export const CommandOutputEvent = Type.Object({
+  type: Type.Literal("output"),
+  deviceId: Type.String(),
+  device: Type.String(),
+  stream: Type.Union([Type.Literal("stdout"), Type.Literal("stderr")]),
+  /** base64 */
+  data: Type.String(),
+});
+export const CommandDoneEvent = Type.Object({ type: Type.Literal("done"), command: Command });
+export const CommandEvent = Type.Union([CommandRunEvent, CommandOutputEvent, CommandDoneEvent]);
+export type CommandEvent = Static<typeof CommandEvent>;
 
 export const ProjectSettings = Type.Object({
   /** Users `tether exec --user` may run commands as; empty = only the agent's own user. */

@@ -63,7 +63,10 @@ export const ERRORS = {
   },
   TETHER_ERR_DECRYPT: { status: 400, when: "(frame) AES-GCM authentication failed" },
   TETHER_ERR_REPLAY: { status: 400, when: "(frame) counter already accepted or older than the window" },
-  TETHER_ERR_UNKNOWN_KEY: { status: 400, when: "(frame) a Data frame under a key id the receiver does not hold" },
+  TETHER_ERR_UNKNOWN_KEY: {
+    status: 400,
+    when: "(frame) a Data frame under a key id the receiver does not hold",
+  },
   TETHER_ERR_HANDSHAKE: {
     status: 400,
     when: "(frame) Noise handshake failed, wrong handshake id, bad counter payload",

@@ -6,3 +6,4 @@ export * from "./messages.js";
 export * from "./topics.js";
 export * from "./validate.js";
 export * from "./api.js";
+export * from "./output.js";

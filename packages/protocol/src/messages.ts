@@ -50,7 +50,9 @@ export type UpBody<T extends UpType> = Static<(typeof UpMessages)[T]["body"]>;
 export type DownBody<T extends DownType> = Static<(typeof DownMessages)[T]["body"]>;
 
 /** Up message types that ride the durable outbox (declared in the registry, nowhere else). */
-export type DurableUpType = { [K in UpType]: (typeof UpMessages)[K]["durable"] extends true ? K : never }[UpType];
+export type DurableUpType = {
+  [K in UpType]: (typeof UpMessages)[K]["durable"] extends true ? K : never;
+}[UpType];
 export type DurableDownType = {
   [K in DownType]: (typeof DownMessages)[K]["durable"] extends true ? K : never;
 }[DownType];

@@ -1,3 +1,4 @@
+// @matrix: once
 // Runs the cacophony vectors for every supported fundamental pattern (DESIGN §3).
 import { test } from "node:test";
 import assert from "node:assert/strict";

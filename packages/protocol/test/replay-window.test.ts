@@ -1,3 +1,4 @@
+// @matrix: once
 // The Noise vectors only cover in-order nonces; the anti-replay window needs its own tests (DESIGN §3).
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,10 +1,10 @@
+// @matrix: once
 // Handshake (docs/protocol.md §4) and Data frames (§5) between an agent and the server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   FrameType,
   PROTOCOL_VERSION,
-  ProtocolError,
   SUPPORTED_VERSIONS,
   generateX25519,
   peekFrame,
@@ -13,6 +13,7 @@ import {
   type KeyPair,
   type Session,
 } from "../src/crypto/index.js";
+import { ProtocolError } from "../src/errors.js";
 
 const agentKey = generateX25519();
 const serverKey = generateX25519();

@@ -1,3 +1,4 @@
+// @matrix: once
 // Signed plaintext frames: Will, RekeyRequest, Reject (docs/protocol.md §10).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -5,7 +6,6 @@ import { randomBytes } from "node:crypto";
 import {
   FrameType,
   PROTOCOL_VERSION,
-  ProtocolError,
   encodeRekeyRequest,
   encodeReject,
   encodeWill,
@@ -19,6 +19,7 @@ import {
   verifyReject,
   verifyWill,
 } from "../src/crypto/index.js";
+import { ProtocolError } from "../src/errors.js";
 
 const device = generateEd25519();
 const server = generateEd25519();

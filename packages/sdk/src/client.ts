@@ -1,31 +1,45 @@
 /**
  * TetherClient: typed access to every REST route. Works in browsers (session cookie, fetch
  * with credentials "same-origin") and in Node (API token; pin a private CA with caCert).
+ * Imports only the browser-safe parts of @tether/protocol (its root pulls in node:crypto).
  */
-import type {
-  ApiToken,
-  AuditEntry,
+import type { ErrorCode } from "@tether/protocol";
+import {
+  type ApiToken,
+  type AuditEntry,
   Command,
   CommandEvent,
-  CreateCommand,
-  Connection,
-  CreatedEnrollmentToken,
-  Device,
-  EchoResult,
-  EnrollmentToken,
-  Labels,
+  type Connection,
+  type CreateCommand,
+  type CreatedEnrollmentToken,
+  type Device,
+  type EchoResult,
+  type EnrollmentToken,
+  type Labels,
   Me,
-  PingResult,
-  Project,
-  Role,
-  User,
-} from "@tether/protocol";
+  PROJECT_HEADER,
+  type PingResult,
+  type Project,
+  type Role,
+  SESSION_COOKIE,
+  type User,
+} from "@tether/protocol/api";
+import { base64ToBytes, bytesToBase64, OutputAssembler, outputKey } from "@tether/protocol/output";
+import { type Validator, validator } from "@tether/protocol/validate";
 import { ApiError, unreachable } from "./errors.js";
 import { type FetchLike, fetchTransport, type HttpResponse, type Transport } from "./transport.js";
 
-/** Same as PROJECT_HEADER in @tether/protocol (kept as a literal so browsers need no runtime import). */
-const PROJECT_HEADER = "x-tether-project";
-const SESSION_COOKIE = "tether_session";
+const checkMe = validator(Me);
+const checkCommand = validator(Command);
+const checkCommands: Validator<Command[]> = {
+  check: (v: unknown): v is Command[] => Array.isArray(v) && v.every((c) => checkCommand.check(c)),
+  parse(v: unknown): Command[] {
+    if (!Array.isArray(v)) throw new Error("invalid message: / must be an array");
+    for (const c of v) checkCommand.parse(c);
+    return v;
+  },
+};
+const checkEvent = validator(CommandEvent);
 
 export interface TetherClientOptions {
   /** Server base URL, e.g. https://tether.example:8443 ("" or "/" for same origin in a browser). */
@@ -39,6 +53,16 @@ export interface TetherClientOptions {
   fetchImpl?: FetchLike;
   /** Full control of the HTTP layer (e.g. nodeTransport(caCert) from "@tether/sdk/node"). */
   transport?: Transport;
+  /** Told of every error answer (HTTP status >= 400) before it is thrown, e.g. to notice a 401. */
+  onHttpError?: (err: ApiError, request: { method: string; path: string }) => void;
+}
+
+export interface FollowOptions {
+  signal?: AbortSignal;
+  /** Each time a connection delivers its first event (`n` = 0 for the first connection). */
+  onOpen?: (n: number) => void;
+  /** The stream broke (server restart, network) and will be opened again after a pause. */
+  onRetry?: (err: ApiError, attempt: number) => void;
 }
 
 export interface CreateEnrollmentTokenInput {
@@ -69,9 +93,11 @@ export class TetherClient {
   private transport: Transport | Promise<Transport>;
   /** Session cookie captured from login() outside browsers. */
   private session: string | undefined;
+  private readonly onHttpError: TetherClientOptions["onHttpError"];
 
   constructor(o: TetherClientOptions) {
     this.url = o.url.replace(/\/+$/, "");
+    this.onHttpError = o.onHttpError;
     this.token = o.token;
     this.project = o.project;
     if (o.transport) this.transport = o.transport;
@@ -132,22 +158,42 @@ export class TetherClient {
     } catch {
       json = undefined;
     }
-    if (res.status >= 400) throw httpError(method, path, res.status, json);
+    if (res.status >= 400) throw this.failed(method, path, res.status, json);
     if (json === undefined && res.body) {
       throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: the server did not answer JSON`);
     }
     return json as T;
   }
 
+  /** request() whose answer is checked against its protocol schema. */
+  private async checked<T>(v: Validator<T>, method: string, path: string, body?: unknown, query?: Query) {
+    const json = await this.request<unknown>(method, path, body, query);
+    try {
+      return v.parse(json);
+    } catch (err) {
+      throw new ApiError(
+        502,
+        "TETHER_ERR_HTTP",
+        `${method} ${path}: unexpected answer (${(err as Error).message})`,
+      );
+    }
+  }
+
+  private failed(method: string, path: string, status: number, json: any): ApiError {
+    const err = httpError(method, path, status, json);
+    this.onHttpError?.(err, { method, path });
+    return err;
+  }
+
   // --- auth -----------------------------------------------------------------------------
 
   me(): Promise<Me> {
-    return this.request("GET", "/api/v1/auth/me");
+    return this.checked(checkMe, "GET", "/api/v1/auth/me");
   }
 
   /** Sign in with a password: sets the session cookie (kept in memory outside browsers). */
   login(username: string, password: string, project?: string): Promise<Me> {
-    return this.request("POST", "/api/v1/auth/login", {
+    return this.checked(checkMe, "POST", "/api/v1/auth/login", {
       username,
       password,
       ...(project ? { project } : {}),
@@ -275,19 +321,22 @@ export class TetherClient {
 
   /** Start a command on devices (`devices`, `selector` or `all`); returns at once. */
   createCommand(input: CreateCommand): Promise<Command> {
-    return this.request("POST", "/api/v1/commands", input);
+    return this.checked(checkCommand, "POST", "/api/v1/commands", input);
   }
 
   listCommands(o: { device?: string; limit?: number } = {}): Promise<Command[]> {
-    return this.request("GET", "/api/v1/commands", undefined, { device: o.device, limit: o.limit });
+    return this.checked(checkCommands, "GET", "/api/v1/commands", undefined, {
+      device: o.device,
+      limit: o.limit,
+    });
   }
 
   getCommand(id: string, o: { output?: boolean } = {}): Promise<Command> {
-    return this.request("GET", cmd(id), undefined, { output: o.output ? "true" : undefined });
+    return this.checked(checkCommand, "GET", cmd(id), undefined, { output: o.output ? "true" : undefined });
   }
 
   cancelCommand(id: string): Promise<Command> {
-    return this.request("POST", `${cmd(id)}/cancel`);
+    return this.checked(checkCommand, "POST", `${cmd(id)}/cancel`);
   }
 
   async getExecUsers(): Promise<string[]> {
@@ -303,22 +352,30 @@ export class TetherClient {
   /**
    * Follow a command's Server-Sent Events: everything so far, then live. Resolves with the
    * final command at the `done` event; rejects if the stream breaks first (call again: the
-   * replay repeats from the start, so track what you have already shown).
+   * replay repeats from the start, so track what you have already shown, or use
+   * followCommand()). Each event is checked against the protocol's CommandEvent schema.
+   * `onOpen` runs when the first bytes of the stream arrive.
    */
   async commandEvents(
     id: string,
     onEvent: (e: CommandEvent) => void,
-    o: { signal?: AbortSignal } = {},
+    o: { signal?: AbortSignal; onOpen?: () => void } = {},
   ): Promise<Command> {
     const path = `${cmd(id)}/events`;
     const url = this.buildUrl(path, this.project ? { project: this.project } : undefined);
     const t = await this.transport;
     if (!t.stream) throw new Error("this transport cannot stream");
     let done: Command | undefined;
+    let bad: ApiError | undefined;
+    let opened = false;
     let buf = "";
     const ctl = new AbortController();
     o.signal?.addEventListener("abort", () => ctl.abort(), { once: true });
     const onText = (text: string) => {
+      if (!opened) {
+        opened = true;
+        o.onOpen?.();
+      }
       buf += text;
       for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
         const block = buf.slice(0, i);
@@ -329,8 +386,20 @@ export class TetherClient {
           .map((l) => l.slice(5).trimStart())
           .join("\n");
         if (!data) continue;
-        const e = JSON.parse(data) as CommandEvent;
-        if (done) continue;
+        if (done || bad) continue;
+        let e: CommandEvent;
+        try {
+          e = checkEvent.parse(JSON.parse(data));
+        } catch (err) {
+          // Thrown after the stream ends: this runs inside the transport's data handler.
+          bad = new ApiError(
+            502,
+            "TETHER_ERR_HTTP",
+            `GET ${path}: unexpected event (${(err as Error).message})`,
+          );
+          ctl.abort();
+          continue;
+        }
         onEvent(e);
         if (e.type === "done") {
           done = e.command;
@@ -347,22 +416,66 @@ export class TetherClient {
       );
     } catch (err) {
       if (done) return done;
+      if (bad) throw bad;
       if (o.signal?.aborted) throw err;
       throw unreachable(this.url, err);
     }
     if (done) return done;
+    if (bad) throw bad;
     if (res.status >= 400) {
       let json: any;
       try {
         json = JSON.parse(res.body);
       } catch {}
-      throw httpError("GET", path, res.status, json);
+      throw this.failed("GET", path, res.status, json);
     }
     throw new ApiError(
       0,
       "TETHER_ERR_UNREACHABLE",
       `the event stream of ${id} ended before the command finished`,
     );
+  }
+
+  /**
+   * commandEvents() to the end, opening the stream again whenever it breaks (a server
+   * restart, the network: ApiError status 0), with a growing pause. Every connection replays
+   * the output from its start; output already delivered is dropped (OutputAssembler), so
+   * `onEvent` sees each byte once. Other errors (an HTTP error, an abort) are thrown.
+   */
+  async followCommand(
+    id: string,
+    onEvent: (e: CommandEvent) => void,
+    o: FollowOptions = {},
+  ): Promise<Command> {
+    const output = new OutputAssembler();
+    for (let attempt = 0, n = 0; ; attempt++) {
+      const cursor = output.replay();
+      const conn = n;
+      try {
+        return await this.commandEvents(
+          id,
+          (e) => {
+            if (e.type !== "output") return onEvent(e);
+            const data = base64ToBytes(e.data);
+            const fresh = cursor.accept(outputKey(e.deviceId, e.stream), data);
+            if (fresh === data) onEvent(e);
+            else if (fresh) onEvent({ ...e, data: bytesToBase64(fresh) });
+          },
+          {
+            signal: o.signal,
+            onOpen: () => {
+              n++;
+              o.onOpen?.(conn);
+            },
+          },
+        );
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 0 || o.signal?.aborted) throw err;
+        o.onRetry?.(err, attempt);
+        await pause(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)), o.signal);
+        if (o.signal?.aborted) throw err;
+      }
+    }
   }
 
   // --- audit ----------------------------------------------------------------------------
@@ -375,8 +488,21 @@ export class TetherClient {
 const dev = (ref: string) => `/api/v1/devices/${encodeURIComponent(ref)}`;
 const cmd = (id: string) => `/api/v1/commands/${encodeURIComponent(id)}`;
 
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
 function httpError(method: string, path: string, status: number, json: any): ApiError {
   const e = json?.error;
-  if (e && typeof e.code === "string") return new ApiError(status, e.code, String(e.message ?? e.code));
+  if (e && typeof e.code === "string")
+    return new ApiError(status, e.code as ErrorCode, String(e.message ?? e.code));
   return new ApiError(status, "TETHER_ERR_HTTP", `${method} ${path}: HTTP ${status}`);
 }

@@ -1,13 +1,14 @@
 /** Errors the SDK throws: always an ApiError with the server's stable code when it sent one. */
+import type { ErrorCode } from "@tether/protocol";
 
-export const UNREACHABLE = "TETHER_ERR_UNREACHABLE";
+export const UNREACHABLE = "TETHER_ERR_UNREACHABLE" satisfies ErrorCode;
 
 export class ApiError extends Error {
   constructor(
     /** HTTP status; 0 when the server could not be reached. */
     readonly status: number,
     /** A TETHER_ERR_* code (the server's, or TETHER_ERR_UNREACHABLE / TETHER_ERR_HTTP). */
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);

@@ -1,27 +1,19 @@
 /**
  * @tether/sdk: a typed client for the Tether REST API (browser and Node).
  * Node callers that must trust a private CA: `nodeTransport(pem)` from "@tether/sdk/node".
+ * Also re-exports the REST shapes and constants of @tether/protocol (its browser-safe part).
  */
 export * from "./client.js";
 export * from "./errors.js";
+export * from "./format.js";
 export * from "./transport.js";
-export type {
-  ApiToken,
-  AuditEntry,
-  Command,
-  CommandEvent,
-  CommandRun,
-  CommandSummary,
-  Connection,
-  CreateCommand,
-  CreatedEnrollmentToken,
-  Device,
-  EchoResult,
-  EnrollmentToken,
-  Labels,
-  Me,
-  PingResult,
-  Project,
-  Role,
-  User,
-} from "@tether/protocol";
+export * from "@tether/protocol/api";
+export {
+  base64ToBytes,
+  bytesToBase64,
+  OutputAssembler,
+  type OutputCursor,
+  type OutputStreamName,
+  outputKey,
+} from "@tether/protocol/output";
+export type { ErrorCode } from "@tether/protocol";

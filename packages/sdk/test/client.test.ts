@@ -1,3 +1,4 @@
+// @matrix: once
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ApiError, TetherClient, type HttpRequest, type Transport } from "../src/index.js";
@@ -119,4 +120,122 @@ test("without a token: fetch with same-origin credentials; login keeps the sessi
 test("caCert loads the node transport lazily and pins the CA", async () => {
   const c = new TetherClient({ url: "https://127.0.0.1:1", caCert: "-----BEGIN CERTIFICATE-----\n" });
   await assert.rejects(c.me(), (e: any) => e.code === "TETHER_ERR_UNREACHABLE");
+});
+
+const RUN = {
+  command: "cmd_1",
+  device: "d",
+  deviceId: "dev_1",
+  status: "running",
+  exitCode: null,
+  signal: null,
+  error: null,
+  stdoutBytes: 0,
+  stderrBytes: 0,
+  stdoutTruncated: false,
+  stderrTruncated: false,
+  startedAt: null,
+  finishedAt: null,
+  durationMs: null,
+};
+const zero = Object.fromEntries(
+  ["total", "pending", "queued", "sent", "running", "succeeded", "failed", "timed_out"]
+    .concat(["error", "offline", "expired", "cancelled", "lost", "skipped"])
+    .map((k) => [k, 0]),
+);
+const COMMAND = {
+  id: "cmd_1",
+  project: "default",
+  createdBy: "admin",
+  createdAt: "2025-01-01T00:00:00Z",
+  finishedAt: "2025-01-01T00:00:01Z",
+  state: "done",
+  argv: ["echo"],
+  shell: false,
+  cwd: null,
+  env: {},
+  user: null,
+  timeoutMs: 60000,
+  queueTtlMs: 0,
+  outputLimit: 1024,
+  concurrency: 100,
+  maxFailures: null,
+  target: { devices: ["d"] },
+  summary: { ...zero, total: 1, succeeded: 1 },
+};
+const sse = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+const out = (text: string) =>
+  sse("output", {
+    type: "output",
+    deviceId: "dev_1",
+    device: "d",
+    stream: "stdout",
+    data: Buffer.from(text).toString("base64"),
+  });
+
+/** A transport whose event stream serves `connections` in turn (each a list of text pieces). */
+function streaming(connections: { pieces: string[]; breaks?: boolean }[]): Transport {
+  const t: Transport = async () => ({ status: 200, headers: {}, setCookies: [], body: "{}" });
+  let n = 0;
+  t.stream = async (_req, onText, signal) => {
+    const conn = connections[n++];
+    for (const p of conn.pieces) {
+      if (signal.aborted) break;
+      onText(p);
+    }
+    if (conn.breaks) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+    return { status: 200, body: "" };
+  };
+  return t;
+}
+
+test("followCommand reconnects after a break and passes each output byte once", async () => {
+  const c = new TetherClient({
+    url: "https://x",
+    token: "t",
+    transport: streaming([
+      { pieces: [sse("run", { type: "run", run: RUN }), out("hel")], breaks: true },
+      // The replay after the reconnect repeats everything, in other chunks, then goes on.
+      {
+        pieces: [
+          out("h"),
+          out("el"),
+          out("lo"),
+          out(" world"),
+          sse("done", { type: "done", command: COMMAND }),
+        ],
+      },
+    ]),
+  });
+  const opened: number[] = [];
+  const retried: string[] = [];
+  let text = "";
+  const events: string[] = [];
+  const done = await c.followCommand(
+    "cmd_1",
+    (e) => {
+      events.push(e.type);
+      if (e.type === "output") text += Buffer.from(e.data, "base64").toString();
+    },
+    { onOpen: (n) => opened.push(n), onRetry: (err) => retried.push(err.code) },
+  );
+  assert.equal(done.id, "cmd_1");
+  assert.equal(text, "hello world");
+  assert.deepEqual(opened, [0, 1]);
+  assert.deepEqual(retried, ["TETHER_ERR_UNREACHABLE"]);
+  assert.deepEqual(events, ["run", "output", "output", "output", "done"]);
+});
+
+test("an event that does not match the protocol schema is an error, not a retry", async () => {
+  const c = new TetherClient({
+    url: "https://x",
+    token: "t",
+    transport: streaming([{ pieces: [sse("run", { type: "run", run: { ...RUN, status: "bogus" } })] }]),
+  });
+  let retried = 0;
+  await assert.rejects(
+    c.followCommand("cmd_1", () => {}, { onRetry: () => retried++ }),
+    (e: any) => e instanceof ApiError && e.code === "TETHER_ERR_HTTP" && /unexpected event/.test(e.message),
+  );
+  assert.equal(retried, 0);
 });

@@ -1,12 +1,10 @@
 /** tether commands list | show | cancel: command history and control. */
-import type { Command as Cmd, CommandRun } from "@tether/sdk";
+import { type Command as Cmd, type CommandRun, commandText as argvText } from "@tether/sdk";
 import type { Command } from "commander";
 import { parseIntArg } from "../args.js";
 import { type Ctx, client, printJson, printList } from "../context.js";
 import { escapeControl, table } from "../table.js";
 
-const argvText = (c: Cmd) => (c.shell ? c.argv.join(" ") : c.argv.map(quote).join(" "));
-const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
 const target = (c: Cmd) =>
   c.target.all
     ? "all"

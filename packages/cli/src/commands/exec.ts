@@ -9,6 +9,11 @@ import {
   type CommandEvent,
   type CommandRun,
   type CreateCommand,
+  type FinalRunStatus,
+  LIVE_RUN_STATUSES,
+  MAX_QUEUE_TTL_MS,
+  MAX_STDIN_BYTES,
+  MAX_TIMEOUT_MS,
   type TetherClient,
 } from "@tether/sdk";
 import type { Command } from "commander";
@@ -16,11 +21,6 @@ import { collect, parseEnv, parseIntArg, parseSize, parseTimeoutMs } from "../ar
 import { type Ctx, client, printJson } from "../context.js";
 import { CliError, EXIT } from "../io.js";
 import { escapeControl } from "../table.js";
-
-// Same values as @tether/protocol (the CLI talks to the server through the SDK only).
-const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
-const MAX_QUEUE_TTL_MS = 30 * 24 * 3600 * 1000;
-const MAX_STDIN_BYTES = 128 * 1024;
 
 /** Exit codes of `tether exec` besides the remote command's own (documented in --help). */
 export const EXEC_EXIT = {
@@ -32,8 +32,6 @@ export const EXEC_EXIT = {
   cancelled: 130,
   unreachable: 255,
 } as const;
-
-const LIVE = new Set(["pending", "queued", "sent", "running"]);
 
 const HELP = `
 Examples:
@@ -215,35 +213,12 @@ function refusedOrUnreachable(err: unknown): unknown {
  * Follow the event stream to the end, reconnecting if the server goes away (a restart);
  * the replay after a reconnect starts from the beginning, so bytes already shown are skipped.
  */
-export async function follow(
-  ctx: Ctx,
-  c: TetherClient,
-  id: string,
-  on: (e: CommandEvent) => void,
-): Promise<Cmd> {
-  const shown = new Map<string, number>();
-  let warned = false;
-  for (let attempt = 0; ; attempt++) {
-    const pos = new Map<string, number>();
-    try {
-      return await c.commandEvents(id, (e) => {
-        if (e.type !== "output") return on(e);
-        const key = `${e.deviceId}/${e.stream}`;
-        const data = Buffer.from(e.data, "base64");
-        const at = pos.get(key) ?? 0;
-        pos.set(key, at + data.length);
-        const have = shown.get(key) ?? 0;
-        if (at + data.length <= have) return;
-        shown.set(key, at + data.length);
-        on({ ...e, data: (at < have ? data.subarray(have - at) : data).toString("base64") });
-      });
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 0) throw err;
-      if (!warned) ctx.io.stderr(`tether: ${err.message}; reconnecting (the command goes on)\n`);
-      warned = true;
-      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
-    }
-  }
+export function follow(ctx: Ctx, c: TetherClient, id: string, on: (e: CommandEvent) => void): Promise<Cmd> {
+  return c.followCommand(id, on, {
+    onRetry: (err, attempt) => {
+      if (attempt === 0) ctx.io.stderr(`tether: ${err.message}; reconnecting (the command goes on)\n`);
+    },
+  });
 }
 
 export function exitCodeOf(run: CommandRun): number {
@@ -297,7 +272,7 @@ class SinglePrinter {
   }
 }
 
-const LABEL: Record<string, string> = {
+const LABEL: Record<FinalRunStatus, string> = {
   succeeded: "SUCCESS",
   failed: "FAILURE",
   timed_out: "TIMEOUT",
@@ -331,7 +306,11 @@ class FleetPrinter {
       const o = this.out.get(e.deviceId) ?? { stdout: [], stderr: [] };
       o[e.stream].push(b);
       this.out.set(e.deviceId, o);
-    } else if (e.type === "run" && !LIVE.has(e.run.status) && !this.printed.has(e.run.deviceId)) {
+    } else if (
+      e.type === "run" &&
+      !LIVE_RUN_STATUSES.has(e.run.status) &&
+      !this.printed.has(e.run.deviceId)
+    ) {
       this.printed.add(e.run.deviceId);
       this.report(e.run);
     }
@@ -359,7 +338,9 @@ class FleetPrinter {
       this.lines(run.deviceId, run.device, "stdout", "", true);
       this.lines(run.deviceId, run.device, "stderr", "", true);
     }
-    this.ctx.io.stdout(`[${++this.n}] ${time} [${LABEL[run.status] ?? run.status}] ${name}${tail}\n`);
+    this.ctx.io.stdout(
+      `[${++this.n}] ${time} [${LABEL[run.status as FinalRunStatus] ?? run.status}] ${name}${tail}\n`,
+    );
     if (this.prefix) return;
     const o = this.out.get(run.deviceId);
     this.out.delete(run.deviceId);
@@ -372,7 +353,7 @@ class FleetPrinter {
 
   finish(c: Cmd): void {
     for (const run of c.runs ?? []) {
-      if (!this.printed.has(run.deviceId) && !LIVE.has(run.status)) {
+      if (!this.printed.has(run.deviceId) && !LIVE_RUN_STATUSES.has(run.status)) {
         this.printed.add(run.deviceId);
         this.report(run);
       }
@@ -384,7 +365,13 @@ class FleetPrinter {
       `${s.timed_out} timed out`,
       `${s.offline} offline`,
     ];
-    for (const k of ["error", "lost", "expired", "cancelled", "skipped"] as const) {
+    for (const k of [
+      "error",
+      "lost",
+      "expired",
+      "cancelled",
+      "skipped",
+    ] as const satisfies FinalRunStatus[]) {
       if (s[k]) parts.push(`${s[k]} ${k === "error" ? "could not start" : k}`);
     }
     this.ctx.io.stdout(`${c.id}: ${parts.join(", ")} (of ${s.total})\n`);

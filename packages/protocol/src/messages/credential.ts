@@ -11,7 +11,10 @@ export const credentialMessages = {
      * secret first on its next connection and drops the old one once it works.
      */
     "credential.rotate": durable(
-      Type.Object({ password: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }) }, { additionalProperties: false }),
+      Type.Object(
+        { password: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }) },
+        { additionalProperties: false },
+      ),
     ),
   },
 } as const satisfies CapabilityMessages;

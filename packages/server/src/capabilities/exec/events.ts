@@ -4,7 +4,7 @@
  * with output de-duplicated by offset so nothing is sent twice or skipped.
  */
 import { EventEmitter } from "node:events";
-import type { Command, CommandEvent } from "@tether/protocol";
+import { type Command, type CommandEvent, OutputAssembler, outputKey } from "@tether/protocol";
 import type { Spool } from "./spool.js";
 
 /** Output event inside the server: carries the offset so late subscribers can de-duplicate. */
@@ -77,7 +77,7 @@ export async function replayThenFollow(
 ): Promise<() => void> {
   const buffered: LiveEvent[] = [];
   let live = false;
-  const sentUpTo = new Map<string, number>();
+  const sent = new OutputAssembler();
   const write = (e: LiveEvent) => {
     const { off: _off, ...pub } = e as LiveEvent & { off?: number };
     sink.write(pub as CommandEvent);
@@ -85,13 +85,8 @@ export async function replayThenFollow(
   const deliver = (e: LiveEvent) => {
     if (e.type === "output") {
       const off = (e as { off?: number }).off ?? 0;
-      const key = `${e.deviceId}/${e.stream}`;
-      const have = sentUpTo.get(key) ?? 0;
-      const data = Buffer.from(e.data, "base64");
-      if (off + data.length <= have) return;
-      const fresh = off < have ? data.subarray(have - off) : data;
-      sentUpTo.set(key, Math.max(have, off + data.length));
-      write({ ...e, data: fresh.toString("base64") });
+      const fresh = sent.accept(outputKey(e.deviceId, e.stream), off, Buffer.from(e.data, "base64"));
+      if (fresh) write({ ...e, data: fresh.toString("base64") });
       return;
     }
     write(e);
@@ -112,7 +107,7 @@ export async function replayThenFollow(
             data: buf.subarray(i, i + REPLAY_CHUNK).toString("base64"),
           });
         }
-        sentUpTo.set(`${run.deviceId}/${stream}`, buf.length);
+        sent.markDelivered(outputKey(run.deviceId, stream), buf.length);
       }
       write({ type: "run", run });
     }

@@ -1,0 +1,292 @@
+/**
+ * Pieces shared by the device page's Run panel, the Commands page and a command's page.
+ * Device output is hostile: it is only ever rendered as React text (never as HTML).
+ */
+import {
+  type Command,
+  type CommandRun,
+  type CommandSummary,
+  commandText,
+  LIVE_RUN_STATUSES,
+  type RunStatus,
+} from "@tether/sdk";
+import { useLayoutEffect, useRef, useState } from "react";
+import { client, errorText } from "../../client";
+import { fmtBytes, fmtTime } from "../../format";
+import { Ago } from "../../ui";
+import { fmtDuration, statusLabel, statusTone, summaryParts, targetText } from "./exec";
+import type { RunOutput } from "./useCommand";
+
+export function RunStatusBadge({ status }: { status: RunStatus }) {
+  return (
+    <span className={`badge run-${statusTone(status)}`} data-status={status}>
+      {statusLabel(status)}
+    </span>
+  );
+}
+
+export function CommandStateBadge({ state }: { state: Command["state"] }) {
+  const tone = state === "running" ? "live" : state === "cancelled" ? "off" : "done";
+  return (
+    <span className={`badge run-${tone}`} data-state={state}>
+      {state}
+    </span>
+  );
+}
+
+export function SummaryBadges({ summary }: { summary: CommandSummary }) {
+  const parts = summaryParts(summary);
+  if (parts.length === 0) return <span className="muted">no devices</span>;
+  return (
+    <span className="summary-badges">
+      {parts.map((p) => (
+        <span key={p.status} className={`badge run-${statusTone(p.status)}`}>
+          {p.n} {statusLabel(p.status)}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+/** Status, exit code, duration and flags of one run. */
+export function RunFacts({ run }: { run: CommandRun }) {
+  return (
+    <div className="run-facts" data-status={run.status}>
+      <span>
+        <span className="muted">Status</span> <RunStatusBadge status={run.status} />
+      </span>
+      <span>
+        <span className="muted">Exit code</span>{" "}
+        <b className="exit-code">{run.exitCode === null ? "—" : run.exitCode}</b>
+      </span>
+      {run.signal && (
+        <span>
+          <span className="muted">Signal</span> <b className="signal">{run.signal}</b>
+        </span>
+      )}
+      <span>
+        <span className="muted">Duration</span> <b className="duration">{fmtDuration(run.durationMs)}</b>
+      </span>
+      {run.stdoutTruncated && <span className="badge run-wait">stdout truncated</span>}
+      {run.stderrTruncated && <span className="badge run-wait">stderr truncated</span>}
+      {run.error && (
+        <span className="error small run-error" role="alert">
+          {run.error}
+        </span>
+      )}
+    </div>
+  );
+}
+
+/** A run's stdout and stderr as text, following the end while new output arrives. */
+export function RunOutputView({ run, output }: { run: CommandRun; output: RunOutput | undefined }) {
+  const final = !LIVE_RUN_STATUSES.has(run.status);
+  return (
+    <div className="run-output">
+      <OutputBlock
+        stream="stdout"
+        text={output?.stdout ?? ""}
+        bytes={final ? run.stdoutBytes : null}
+        truncated={run.stdoutTruncated}
+        waiting={!final}
+      />
+      <OutputBlock
+        stream="stderr"
+        text={output?.stderr ?? ""}
+        bytes={final ? run.stderrBytes : null}
+        truncated={run.stderrTruncated}
+        waiting={!final}
+      />
+      {output?.clipped && <p className="muted small">The page shows only the first 4 MiB of each stream.</p>}
+    </div>
+  );
+}
+
+function OutputBlock({
+  stream,
+  text,
+  bytes,
+  truncated,
+  waiting,
+}: {
+  stream: "stdout" | "stderr";
+  text: string;
+  bytes: number | null;
+  truncated: boolean;
+  waiting: boolean;
+}) {
+  const ref = useRef<HTMLPreElement>(null);
+  const [stick, setStick] = useState(true);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: scroll when the text grows
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el && stick) el.scrollTop = el.scrollHeight;
+  }, [text, stick]);
+  return (
+    <div className={`output-block ${stream}`}>
+      <div className="output-head">
+        <span className="output-name">{stream}</span>
+        <span className="muted">
+          {bytes !== null && fmtBytes(bytes)}
+          {truncated && " · truncated"}
+        </span>
+      </div>
+      <pre
+        ref={ref}
+        className={`output ${stream}${text ? "" : " empty-output"}`}
+        role="log"
+        aria-label={stream}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          setStick(el.scrollTop + el.clientHeight >= el.scrollHeight - 8);
+        }}
+      >
+        {text || (waiting ? "…" : "(no output)")}
+      </pre>
+    </div>
+  );
+}
+
+/** The command history (newest first). */
+export function CommandsTable({ commands, now }: { commands: Command[]; now: number }) {
+  return (
+    <table className="commands">
+      <thead>
+        <tr>
+          <th>ID</th>
+          <th>When</th>
+          <th>By</th>
+          <th>Command</th>
+          <th>Target</th>
+          <th>Result</th>
+        </tr>
+      </thead>
+      <tbody>
+        {commands.map((c) => (
+          <tr key={c.id} data-command-id={c.id}>
+            <td className="mono nowrap">
+              <a href={`#/commands/${encodeURIComponent(c.id)}`}>{c.id}</a>
+            </td>
+            <td className="nowrap">
+              <Ago iso={c.createdAt} now={now} />
+              <div className="sub">{fmtTime(c.createdAt)}</div>
+            </td>
+            <td className="actor">{c.createdBy}</td>
+            <td>
+              <code className="cmd-text">{commandText(c)}</code>
+            </td>
+            <td className="target">{targetText(c)}</td>
+            <td className="result">
+              <div className="result-line">
+                <CommandStateBadge state={c.state} />
+                <SummaryBadges summary={c.summary} />
+              </div>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Per-device results; clicking a row picks the device whose output is shown. */
+export function RunsTable({
+  runs,
+  selected,
+  onSelect,
+}: {
+  runs: CommandRun[];
+  selected: string | null;
+  onSelect: (deviceId: string) => void;
+}) {
+  return (
+    <table className="runs">
+      <thead>
+        <tr>
+          <th>Device</th>
+          <th>Status</th>
+          <th>Exit code</th>
+          <th>Duration</th>
+          <th>Stdout / stderr</th>
+          <th>Error</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map((r) => (
+          <tr
+            key={r.deviceId}
+            data-device-id={r.deviceId}
+            data-device={r.device}
+            className={`clickable${selected === r.deviceId ? " selected" : ""}`}
+            aria-selected={selected === r.deviceId}
+            onClick={() => onSelect(r.deviceId)}
+          >
+            <td className="name">
+              <button
+                type="button"
+                className="linklike"
+                title="Show this device's output"
+                onClick={(e) => {
+                  e.stopPropagation();
+                  onSelect(r.deviceId);
+                }}
+              >
+                {r.device}
+              </button>
+              <div className="sub mono">
+                <a href={`#/devices/${encodeURIComponent(r.deviceId)}`} onClick={(e) => e.stopPropagation()}>
+                  {r.deviceId}
+                </a>
+              </div>
+            </td>
+            <td className="status">
+              <RunStatusBadge status={r.status} />
+            </td>
+            <td className="exit-code mono">{r.exitCode === null ? (r.signal ?? "—") : r.exitCode}</td>
+            <td className="nowrap">{fmtDuration(r.durationMs)}</td>
+            <td className="nowrap sub">
+              {fmtBytes(r.stdoutBytes)} / {fmtBytes(r.stderrBytes)}
+              {(r.stdoutTruncated || r.stderrTruncated) && " · truncated"}
+            </td>
+            <td className="run-error-cell">{r.error ?? <span className="muted">—</span>}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Cancel a running command; reports the updated command, or the error text (null on retry). */
+export function CancelCommandButton({
+  id,
+  className,
+  onCancelled,
+  onError,
+}: {
+  id: string;
+  className: string;
+  onCancelled: (c: Command) => void;
+  onError: (message: string | null) => void;
+}) {
+  const [cancelling, setCancelling] = useState(false);
+  return (
+    <button
+      type="button"
+      className={className}
+      disabled={cancelling}
+      onClick={async () => {
+        setCancelling(true);
+        onError(null);
+        try {
+          onCancelled(await client.cancelCommand(id));
+        } catch (err) {
+          onError(errorText(err));
+        } finally {
+          setCancelling(false);
+        }
+      }}
+    >
+      {cancelling ? "Cancelling…" : "Cancel"}
+    </button>
+  );
+}

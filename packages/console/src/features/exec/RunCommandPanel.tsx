@@ -1,0 +1,128 @@
+/** The device page's "Run command" panel (operators and admins): one shell command, live output. */
+import { type Command, type Device, MAX_TIMEOUT_MS } from "@tether/sdk";
+import { useEffect, useRef, useState } from "react";
+import { client, errorText } from "../../client";
+import { InlineError } from "../../ui";
+import { CancelCommandButton, CommandStateBadge, RunFacts, RunOutputView } from "./CommandParts";
+import { secondsToMs } from "./exec";
+import { useCommand } from "./useCommand";
+
+export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () => void }) {
+  const [text, setText] = useState("");
+  const [timeout, setTimeoutText] = useState("60");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [created, setCreated] = useState<Command | null>(null);
+  const [running, setRunning] = useState(false);
+
+  const submit = async () => {
+    const cmd = text.trim();
+    if (!cmd) return setError("Type a command.");
+    const timeoutMs = secondsToMs(timeout, MAX_TIMEOUT_MS);
+    if (timeoutMs === null) return setError("The timeout is a number of seconds, at most 86400.");
+    setBusy(true);
+    setError(null);
+    try {
+      const c = await client.createCommand({ argv: [cmd], shell: true, timeoutMs, devices: [device.id] });
+      setCreated(c);
+      setRunning(true);
+      onRan?.();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="card run-panel">
+      <h2>Run command</h2>
+      <form
+        className="run-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <label className="grow">
+          <span className="label-text">Command</span>
+          <input
+            className="mono"
+            placeholder="uptime; df -h /"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            autoComplete="off"
+            spellCheck={false}
+          />
+        </label>
+        <label className="narrow">
+          <span className="label-text">Timeout (s)</span>
+          <input inputMode="decimal" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} />
+        </label>
+        <button type="submit" className="primary" disabled={busy || running}>
+          {busy ? "Starting…" : "Run"}
+        </button>
+      </form>
+      <p className="muted small hint">
+        Runs through <code>/bin/sh -c</code> as the agent's user
+        {!device.online && " — the device is offline now, so the run will be reported offline"}.
+      </p>
+      <InlineError error={error} />
+      {created && (
+        <CommandResult
+          key={created.id}
+          initial={created}
+          onFinished={() => {
+            setRunning(false);
+            onRan?.();
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+/** The single run of a one-device command, live. */
+function CommandResult({ initial, onFinished }: { initial: Command; onFinished: () => void }) {
+  const v = useCommand(initial.id, initial);
+  const [cancelError, setCancelError] = useState<string | null>(null);
+  const c = v.command;
+  const run = v.runs[0];
+  const running = c?.state === "running";
+  const finished = !!c && !running;
+  const onFinishedRef = useRef(onFinished);
+  onFinishedRef.current = onFinished;
+  useEffect(() => {
+    if (finished) onFinishedRef.current();
+  }, [finished]);
+
+  return (
+    <div className="run-result" data-command-id={initial.id}>
+      <div className="run-result-head">
+        {c && <CommandStateBadge state={c.state} />}
+        <a className="mono small" href={`#/commands/${encodeURIComponent(initial.id)}`}>
+          {initial.id}
+        </a>
+        {v.live && <span className="live-dot">live</span>}
+        {running && (
+          <CancelCommandButton
+            id={initial.id}
+            className="danger-outline small"
+            onCancelled={v.applyNow}
+            onError={setCancelError}
+          />
+        )}
+      </div>
+      <InlineError error={cancelError} />
+      <InlineError error={v.error} />
+      {run ? (
+        <>
+          <RunFacts run={run} />
+          <RunOutputView run={run} output={v.output[run.deviceId]} />
+        </>
+      ) : (
+        <p className="muted">Starting…</p>
+      )}
+    </div>
+  );
+}

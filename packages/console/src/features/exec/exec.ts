@@ -1,0 +1,91 @@
+/** Pure helpers for remote command execution: statuses, display text (no React). */
+import {
+  type Command,
+  type CommandRun,
+  type CommandSummary,
+  FINAL_RUN_STATUSES,
+  LIVE_RUN_STATUSES,
+  type RunStatus,
+} from "@tether/sdk";
+
+/** Summary order: outcomes first, then what is still in flight (latest stage first). */
+const SUMMARY_ORDER: readonly RunStatus[] = [...FINAL_RUN_STATUSES, ...[...LIVE_RUN_STATUSES].reverse()];
+
+export function statusLabel(s: string): string {
+  return s.replace(/_/g, " ");
+}
+
+/** The colour family of each run status. */
+const TONE: Record<RunStatus, "ok" | "bad" | "live" | "wait" | "off"> = {
+  succeeded: "ok",
+  failed: "bad",
+  timed_out: "bad",
+  error: "bad",
+  lost: "bad",
+  running: "live",
+  sent: "live",
+  pending: "wait",
+  queued: "wait",
+  offline: "off",
+  expired: "off",
+  cancelled: "off",
+  skipped: "off",
+};
+
+/** "ok" | "bad" | "live" | "wait" | "off": the colour family of a run status. */
+export function statusTone(s: RunStatus): string {
+  return TONE[s] ?? "off";
+}
+
+/** Non-zero counts of a summary, in display order. */
+export function summaryParts(s: CommandSummary): { status: RunStatus; n: number }[] {
+  return SUMMARY_ORDER.map((status) => ({ status, n: s[status] ?? 0 })).filter((p) => p.n > 0);
+}
+
+/** A summary counted from the runs themselves (current while the stored one is not). */
+export function summarize(runs: CommandRun[]): CommandSummary {
+  const s = Object.fromEntries([
+    ...SUMMARY_ORDER.map((k) => [k, 0]),
+    ["total", runs.length],
+  ]) as CommandSummary;
+  for (const r of runs) if (r.status in s) s[r.status]++;
+  return s;
+}
+
+export function summaryText(s: CommandSummary): string {
+  const parts = summaryParts(s);
+  return parts.length ? parts.map((p) => `${p.n} ${statusLabel(p.status)}`).join(" · ") : "no devices";
+}
+
+export function targetText(c: Pick<Command, "target">): string {
+  const t = c.target ?? {};
+  const parts: string[] = [];
+  if (t.all) parts.push("all devices");
+  if (t.selector) parts.push(t.selector);
+  if (t.devices?.length) parts.push(t.devices.length === 1 ? t.devices[0] : `${t.devices.length} devices`);
+  return parts.join(" · ") || "—";
+}
+
+export function fmtDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** Seconds typed in a form → milliseconds; null if not a positive number within `maxMs`. */
+export function secondsToMs(s: string, maxMs: number): number | null {
+  const v = Number(s.trim());
+  if (!s.trim() || !Number.isFinite(v) || v <= 0) return null;
+  const ms = Math.round(v * 1000);
+  return ms >= 1 && ms <= maxMs ? ms : null;
+}
+
+/** An optional non-negative integer field: "" → undefined, bad → null. */
+export function optionalInt(s: string, min: number): number | undefined | null {
+  if (!s.trim()) return undefined;
+  const v = Number(s.trim());
+  return Number.isInteger(v) && v >= min ? v : null;
+}

@@ -1,0 +1,46 @@
+/** The one route table: every feature's pages, top-bar entries and device-page panels. */
+import type { Role } from "@tether/sdk";
+import { audit } from "./features/audit";
+import { devices } from "./features/devices";
+import { enrollment } from "./features/enrollment";
+import { exec } from "./features/exec";
+import type { DevicePanel, Feature, FeatureRoute } from "./features/feature";
+
+/** In top-bar order. */
+export const FEATURES: readonly Feature[] = [devices, exec, enrollment, audit];
+
+export const DEFAULT_PATH = "/devices";
+
+export interface Match {
+  feature: Feature;
+  route: FeatureRoute;
+  params: Record<string, string>;
+  minRole: Role;
+}
+
+/** The route of a location hash ("#/devices/dev_1"), or null for no page. */
+export function matchHash(hash: string): Match | null {
+  const path = hash.replace(/^#/, "") || DEFAULT_PATH;
+  const parts = path.split("/").filter(Boolean);
+  for (const feature of FEATURES) {
+    for (const route of feature.routes) {
+      const pattern = route.path.split("/");
+      if (pattern.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      const ok = pattern.every((p, i) => {
+        if (p.startsWith(":")) {
+          params[p.slice(1)] = decodeURIComponent(parts[i]);
+          return true;
+        }
+        return p === parts[i];
+      });
+      if (ok) return { feature, route, params, minRole: route.minRole ?? feature.minRole };
+    }
+  }
+  return null;
+}
+
+/** Every feature's device-page panels, in order. */
+export const DEVICE_PANELS: readonly DevicePanel[] = FEATURES.flatMap((f) => f.devicePanels ?? []).sort(
+  (a, b) => a.order - b.order,
+);
