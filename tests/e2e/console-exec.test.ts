@@ -1,3 +1,4 @@
+// @matrix: browser
 /**
  * Remote command execution in the web console, in a real browser (Debian chromium driven by
  * playwright-core) against a real server process and two real agents: the device page's Run
@@ -6,28 +7,23 @@
  * who gets no Run controls. Every wait is on page state, never a sleep.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import { chromiumSkipReason, ensureConsoleBuilt, launchChromium } from "../support/browser.js";
 import {
   type AgentHandle,
   cleanupTempDirs,
   type Device,
   enrollOnline,
-  ROOT,
   type ServerHandle,
   startServer,
   TEST_BROKER,
   TEST_DB,
 } from "./harness.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-// Outside CI a missing browser skips these tests with a one-line reason; in CI it fails loudly.
-const NO_CHROMIUM = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
-if (NO_CHROMIUM && process.env.CI) throw new Error(`browser tests need Chromium: ${NO_CHROMIUM}`);
-if (NO_CHROMIUM) process.stderr.write(`SKIPPING console exec browser tests: ${NO_CHROMIUM}\n`);
+const NO_CHROMIUM = chromiumSkipReason("console exec browser tests");
 // The page does not depend on the store or the broker: run once, in the first pass.
 const SKIP =
   TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
@@ -55,26 +51,6 @@ const textOf = async (l: Locator): Promise<string> => (await l.textContent()) ??
 async function shot(p: Page, name: string): Promise<void> {
   const dir = process.env.CONSOLE_SCREENSHOTS;
   if (dir) await p.screenshot({ path: join(dir, `exec-${name}.png`), fullPage: true });
-}
-
-/** Newest modification time under a directory (the console sources). */
-function newest(dir: string): number {
-  let t = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    t = Math.max(t, st.isDirectory() ? newest(p) : st.mtimeMs);
-  }
-  return t;
-}
-
-/** The server serves packages/console/dist: build it when missing or older than its sources. */
-function ensureConsoleBuilt(): void {
-  const index = join(ROOT, "packages/console/dist/index.html");
-  const src = join(ROOT, "packages/console/src");
-  if (existsSync(index) && statSync(index).mtimeMs >= newest(src)) return;
-  const b = spawnSync("npm", ["run", "build", "-w", "@tether/console"], { cwd: ROOT, stdio: "inherit" });
-  assert.equal(b.status, 0, "console build failed");
 }
 
 async function signIn(p: Page, username: string, password: string): Promise<void> {
@@ -105,18 +81,7 @@ before(async () => {
   devB = b.device;
   await server.api.call("POST", "/api/v1/users", { ...VIEWER, role: "viewer" });
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
   page = await context.newPage();
   watch(page);

@@ -1,11 +1,11 @@
+// @matrix: browser
 /**
  * The web console in a real browser (Debian chromium driven by playwright-core) against a
  * real in-process server: sign-in, enrollment tokens, a pending device with hostile
  * strings, accept, the audit log, and the cookie/Origin rules.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,16 +13,12 @@ import { after, before, test } from "node:test";
 import { enroll } from "@tether/agent";
 import { generateEd25519, generateX25519 } from "@tether/protocol";
 import { createServer, type TetherServer } from "@tether/server";
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import pino from "pino";
+import { chromiumSkipReason, ensureConsoleBuilt, launchChromium } from "../support/browser.js";
 import { TEST_BROKER, TEST_DB } from "./harness.js";
 
-const root = new URL("../..", import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-// Outside CI a missing browser skips these tests with a one-line reason; in CI it fails loudly.
-const NO_CHROMIUM = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
-if (NO_CHROMIUM && process.env.CI) throw new Error(`browser tests need Chromium: ${NO_CHROMIUM}`);
-if (NO_CHROMIUM) process.stderr.write(`SKIPPING console browser tests: ${NO_CHROMIUM}\n`);
+const NO_CHROMIUM = chromiumSkipReason("console browser tests");
 // Runs once, in the first pass: it uses its own in-process server on SQLite and the embedded broker.
 const SKIP =
   TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
@@ -102,10 +98,7 @@ function rawRequest(
 
 before(async () => {
   if (SKIP) return;
-  if (!existsSync(join(root, "packages/console/dist/index.html"))) {
-    const b = spawnSync("npm", ["run", "build", "-w", "@tether/console"], { cwd: root, stdio: "inherit" });
-    assert.equal(b.status, 0, "console build failed");
-  }
+  ensureConsoleBuilt();
   tmp = mkdtempSync(join(tmpdir(), "tether-console-"));
   srv = await createServer({
     dataDir: tmp,
@@ -115,18 +108,7 @@ before(async () => {
   const info = await srv.listen();
   url = info.url;
   adminToken = readFileSync(join(tmp, "admin.token"), "utf8").trim();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 800 } });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: url });
   page = await context.newPage();

@@ -1,3 +1,4 @@
+// @matrix: store
 /**
  * The control channel under attack (docs/protocol.md §4–9): the test itself plays the
  * device with a raw MQTT client, A's real broker credentials and A's real keys (its agent

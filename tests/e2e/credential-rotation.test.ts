@@ -1,3 +1,4 @@
+// @matrix: store broker smoke
 /** Rotating a device's broker secret on request, over the control channel (both brokers). */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";

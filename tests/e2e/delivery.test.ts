@@ -1,17 +1,16 @@
+// @matrix: store broker
 /**
  * Delivery that survives restarts and silent drops (docs/protocol.md §8): durable echoes
  * ride both outboxes; every one is answered exactly once whatever dies in between.
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { createFaultProxy } from "../support/fault-proxy.js";
 import {
-  type AgentHandle,
   cleanupTempDirs,
   device,
+  enrollBehindProxy,
   enrollOnline,
   freePort,
-  redirectAgentBroker,
   type ServerHandle,
   startAgent,
   startServer,
@@ -122,16 +121,12 @@ describe("delivery", () => {
   test("a silent network drop is noticed by both sides; messages sent meanwhile arrive once", async () => {
     const server = await startServer();
     running.push(server);
-    const { agent } = await enrollOnline(server, { name: "drop-1" });
-    await agent.stop();
-    // Route the agent through a fault-injecting proxy in front of the broker.
-    const proxy = await createFaultProxy({ targetPort: server.mqttPort });
-    running.push({ stop: () => proxy.close() });
-    redirectAgentBroker(agent.dataDir, proxy.port);
-    const env = { AGENT_KEEPALIVE: "2", AGENT_BACKOFF_MAX_MS: "2000" };
-    const a2: AgentHandle = startAgent({ dataDir: agent.dataDir, env });
-    running.push(a2);
-    await waitFor(async () => (await device(server.api, "drop-1")).online, "online through proxy");
+    // The agent reaches the broker through a fault-injecting proxy.
+    const { agent: a2, proxy } = await enrollBehindProxy(server, {
+      name: "drop-1",
+      env: { AGENT_KEEPALIVE: "2", AGENT_BACKOFF_MAX_MS: "2000" },
+    });
+    running.push({ stop: () => proxy.close() }, a2);
     proxy.blackhole(true);
     // The broker notices the silence (1.5 x keepalive) and the device goes offline.
     await waitFor(

@@ -1,3 +1,4 @@
+// @matrix: store broker smoke
 /** Enrollment as an agent meets it: tokens, pending/accept, refusals, revocation. */
 import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";

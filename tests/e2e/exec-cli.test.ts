@@ -1,3 +1,4 @@
+// @matrix: once
 /**
  * `tether exec` and `tether commands` end to end (docs/protocol.md §13): the real CLI as a
  * subprocess against a real server process and real agent processes. Output bytes, exit
@@ -7,17 +8,17 @@
  * Every wait is on a condition (the API's state, a file, a process), never a sleep.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { commandMentioning, commandsOf, runOf, userToken } from "../support/api-lookups.js";
+import { Cli, expectExit, stopClis } from "../support/cli-driver.js";
+import { killLeftovers, pidsIn, waitGone } from "../support/processes.js";
 import {
   type AgentHandle,
   cleanupTempDirs,
   enrollOnline,
-  makeApi,
-  ROOT,
   type ServerHandle,
   startAgent,
   startServer,
@@ -25,187 +26,13 @@ import {
   waitFor,
 } from "./harness.js";
 
-const CLI = join(ROOT, "packages/cli/src/main.ts");
 const CMD_ID = /^cmd_[a-z0-9]{20}$/;
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** stdout as bytes (remote output passes through unchanged) */
-  out: Buffer;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOpts {
-  /** Another API token instead of the admin's. */
-  token?: string;
-  /** Bytes for the CLI's stdin (else it reads /dev/null). */
-  input?: Buffer | string;
-}
-
-/** CLI processes still running (a failed test must not leave them behind). */
-const running = new Set<ChildProcess>();
-/** Remote processes our commands started (killed in `after` if a test failed midway). */
-const remotePids = new Set<number>();
-
-/** The `tether` CLI, talking to one server. */
-class Cli {
-  readonly caFile: string;
-  private readonly configHome = tempDir("exec-cli-config-");
-
-  constructor(private readonly server: ServerHandle) {
-    this.caFile = join(tempDir("exec-cli-ca-"), "ca.pem");
-    writeFileSync(this.caFile, server.ca);
-  }
-
-  start(
-    args: string[],
-    o: RunOpts = {},
-  ): { proc: ChildProcess; result: Promise<CliResult>; stdoutSoFar: () => string } {
-    const env: Record<string, string | undefined> = { ...process.env };
-    for (const k of Object.keys(env))
-      if (/^TETHER_(URL|TOKEN|CA_CERT|PROJECT|DATA|HOME)$/.test(k)) delete env[k];
-    env.XDG_CONFIG_HOME = this.configHome; // never the user's own `tether login`
-    env.TETHER_URL = this.server.info.url;
-    env.TETHER_TOKEN = o.token ?? this.server.token;
-    env.TETHER_CA_CERT = this.caFile;
-    const proc = spawn(process.execPath, ["--import", "tsx", "--conditions=source", CLI, ...args], {
-      cwd: ROOT,
-      env,
-      stdio: [o.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
-    });
-    running.add(proc);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    proc.stdout!.on("data", (c: Buffer) => out.push(c));
-    proc.stderr!.on("data", (c: Buffer) => err.push(c));
-    if (o.input !== undefined) {
-      proc.stdin!.on("error", () => {}); // the CLI may stop reading (too much input)
-      proc.stdin!.end(o.input);
-    }
-    const cap = setTimeout(() => proc.kill("SIGKILL"), 120_000);
-    const result = new Promise<CliResult>((resolve, reject) => {
-      proc.on("error", reject);
-      proc.on("close", (code, signal) => {
-        clearTimeout(cap);
-        running.delete(proc);
-        const b = Buffer.concat(out);
-        resolve({
-          code,
-          signal,
-          out: b,
-          stdout: b.toString("utf8"),
-          stderr: Buffer.concat(err).toString("utf8"),
-        });
-      });
-    });
-    return { proc, result, stdoutSoFar: () => Buffer.concat(out).toString("utf8") };
-  }
-
-  run(args: string[], o: RunOpts = {}): Promise<CliResult> {
-    return this.start(args, o).result;
-  }
-
-  async json<T = any>(args: string[], o: RunOpts = {}): Promise<T> {
-    const r = await this.run([...args, "--json"], o);
-    expectExit(r, 0, args.join(" "));
-    return JSON.parse(r.stdout) as T;
-  }
-}
-
-function expectExit(r: CliResult, code: number, what = ""): void {
-  assert.equal(
-    r.code,
-    code,
-    `${what ? `${what}: ` : ""}exit ${r.code ?? r.signal}, wanted ${code}\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`,
-  );
-}
-
-/**
- * A process has ended: no such pid, or a zombie. (This sandbox's init does not reap the
- * orphans a killed process group leaves, so a dead background child stays a zombie; its
- * state letter is what tells it from a running one.)
- */
-function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ESRCH") return true;
-    throw err;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return true;
-  }
-}
-
-/** Pids a remote command wrote to a file (space-separated). */
-async function pidsIn(file: string): Promise<number[]> {
-  const pids = await waitFor(() => {
-    if (!existsSync(file)) return undefined;
-    const t = readFileSync(file, "utf8");
-    return t.endsWith("\n") ? t.trim().split(/\s+/).map(Number) : undefined;
-  }, `pids in ${file}`);
-  for (const p of pids) {
-    assert.ok(Number.isInteger(p) && p > 1, `pid ${p} from ${file}`);
-    remotePids.add(p);
-  }
-  return pids;
-}
-
-async function waitGone(pids: number[], what: string): Promise<void> {
-  await waitFor(() => pids.every(gone), what);
-  for (const p of pids) remotePids.delete(p);
-}
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
-async function commandsOf(server: ServerHandle): Promise<any[]> {
-  return server.api.call<any[]>("GET", "/api/v1/commands?limit=1000");
-}
-
-async function runOf(server: ServerHandle, id: string, device?: string): Promise<any> {
-  const c = await server.api.call<any>("GET", `/api/v1/commands/${id}`);
-  return device ? c.runs.find((r: any) => r.device === device) : c.runs[0];
-}
-
-/** The newest command whose argv mentions `needle` (the id of an attached `tether exec`). */
-async function commandMentioning(server: ServerHandle, needle: string): Promise<any> {
-  return waitFor(
-    async () => (await commandsOf(server)).find((c) => c.argv.join(" ").includes(needle)),
-    `a command mentioning ${needle}`,
-  );
-}
-
-/** A user with `role` signs in (as the console does) and makes an API token. */
-async function userToken(server: ServerHandle, username: string, role: string): Promise<string> {
-  const password = `${username}-password-1`;
-  await server.api.call("POST", "/api/v1/users", { username, role, password });
-  const origin = new URL(server.info.url).origin;
-  const anon = makeApi(server.info.url, server.ca);
-  const login = await anon.request("POST", "/api/v1/auth/login", { username, password }, { origin });
-  assert.equal(login.status, 200, JSON.stringify(login.body));
-  assert.equal(login.body.role, role);
-  const cookie = ([] as string[])
-    .concat(login.headers["set-cookie"] ?? [])
-    .find((c) => c.startsWith("tether_session="))
-    ?.split(";")[0];
-  assert.ok(cookie, "session cookie");
-  const t = await anon.request("POST", "/api/v1/api-tokens", { name: `${username}-cli` }, { cookie, origin });
-  assert.equal(t.status, 200, JSON.stringify(t.body));
-  return t.body.token;
-}
-
 after(async () => {
-  for (const p of running) p.kill("SIGKILL");
-  for (const pid of remotePids) {
-    try {
-      if (!gone(pid)) process.kill(pid, "SIGKILL");
-    } catch {}
-  }
+  stopClis();
+  killLeftovers();
   await cleanupTempDirs();
 });
 

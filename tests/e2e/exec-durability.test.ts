@@ -1,3 +1,4 @@
+// @matrix: store broker
 /**
  * Remote execution when things die (docs/protocol.md §13): a command never runs twice, an
  * agent killed mid-command reports it lost, a server killed with 100 commands in flight
@@ -5,72 +6,37 @@
  * command printing a gigabyte exhausts nothing.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { createFaultProxy } from "../support/fault-proxy.js";
+import {
+  createCommand as run,
+  finishedCommand as finished,
+  showCommand as show,
+} from "../support/api-lookups.js";
+import { Cli, stopClis } from "../support/cli-driver.js";
+import { alive, peakRssKiB } from "../support/processes.js";
 import {
   type AgentHandle,
   cleanupTempDirs,
   device,
+  enrollBehindProxy,
   enrollOnline,
   freePort,
-  redirectAgentBroker,
-  ROOT,
-  type ServerHandle,
   startAgent,
   startServer,
   tempDir,
   waitFor,
 } from "./harness.js";
 
-interface Run {
-  device: string;
-  status: string;
-  exitCode: number | null;
-  error: string | null;
-  stdout?: string;
-  stdoutEncoding?: string;
-  stdoutBytes: number;
-  stdoutTruncated: boolean;
-}
-interface Cmd {
-  id: string;
-  state: string;
-  finishedAt: string | null;
-  runs?: Run[];
-}
-
-const run = (server: ServerHandle, body: Record<string, unknown>) =>
-  server.api.call<Cmd>("POST", "/api/v1/commands", body);
-const show = (server: ServerHandle, id: string) =>
-  server.api.call<Cmd>("GET", `/api/v1/commands/${id}?output=true`);
-const finished = (server: ServerHandle, id: string, timeoutMs = 60_000) =>
-  waitFor(
-    async () => {
-      const c = await show(server, id);
-      return c.finishedAt ? c : undefined;
-    },
-    `command ${id} finished`,
-    timeoutMs,
-  );
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-const peakRssKiB = (pid: number) =>
-  Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 describe("exec durability", () => {
   const running: { stop(): Promise<unknown> }[] = [];
   after(async () => {
+    stopClis();
     for (const r of running.reverse()) await r.stop().catch(() => {});
     await cleanupTempDirs();
   });
@@ -160,63 +126,33 @@ describe("exec durability", () => {
     const server = await startServer({ dataDir, httpPort, mqttPort });
     running.push(server);
     await enrollOnline(server, { name: "follow-1" });
-    const dir = tempDir();
-    writeFileSync(join(dir, "ca.pem"), server.ca);
-    const gate = join(dir, "gate");
-    const cli = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--conditions=source",
-        join(ROOT, "packages/cli/src/main.ts"),
-        "exec",
-        "follow-1",
-        "--shell",
-        "--",
-        `echo before; while [ ! -e ${gate} ]; do sleep 0.1; done; echo after; exit 7`,
-      ],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          TETHER_URL: server.info.url,
-          TETHER_TOKEN: server.token,
-          TETHER_CA_CERT: join(dir, "ca.pem"),
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let out = "";
-    let err = "";
-    cli.stdout.on("data", (c) => {
-      out += c;
-    });
-    cli.stderr.on("data", (c) => {
-      err += c;
-    });
-    const exit = new Promise<number | null>((resolve) => cli.on("exit", resolve));
-    await waitFor(() => out.includes("before"), "first output line");
+    const gate = join(tempDir(), "gate");
+    const follow = new Cli(server).start([
+      "exec",
+      "follow-1",
+      "--shell",
+      "--",
+      `echo before; while [ ! -e ${gate} ]; do sleep 0.1; done; echo after; exit 7`,
+    ]);
+    await waitFor(() => follow.stdoutSoFar().includes("before"), "first output line");
     await server.kill();
     writeFileSync(gate, ""); // the command finishes while the server is down
     const back = await startServer({ dataDir, httpPort, mqttPort });
     running.push(back);
-    assert.equal(await exit, 7, err);
-    assert.equal(out, "before\nafter\n", "each byte once, across the reconnect");
-    assert.match(err, /reconnecting/);
+    const r = await follow.result;
+    assert.equal(r.code, 7, r.stderr);
+    assert.equal(r.stdout, "before\nafter\n", "each byte once, across the reconnect");
+    assert.match(r.stderr, /reconnecting/);
   });
 
   test("output is complete and in order across a broken connection (credit window + resend)", async () => {
     const server = await startServer();
     running.push(server);
-    const { agent } = await enrollOnline(server, { name: "cut-1" });
-    await agent.stop();
-    const proxy = await createFaultProxy({ targetPort: server.mqttPort });
-    running.push({ stop: () => proxy.close() });
-    redirectAgentBroker(agent.dataDir, proxy.port);
-    const a2 = startAgent({ dataDir: agent.dataDir, env: { AGENT_BACKOFF_MAX_MS: "1000" } });
-    running.push(a2);
-    await waitFor(async () => (await device(server.api, "cut-1")).online, "online through the proxy");
+    const { agent: a2, proxy } = await enrollBehindProxy(server, {
+      name: "cut-1",
+      env: { AGENT_BACKOFF_MAX_MS: "1000" },
+    });
+    running.push({ stop: () => proxy.close() }, a2);
 
     const script = "for i in $(seq 1 30); do seq $i 4000; sleep 0.1; done";
     const expected = execFileSync("/bin/sh", ["-c", script], { maxBuffer: 64 << 20 });

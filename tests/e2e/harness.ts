@@ -8,11 +8,12 @@ import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { createFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { type MosquittoHandle, startMosquitto } from "../support/mosquitto.js";
+import { readResponse } from "../support/net.js";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 const TSX = ["--import", "tsx", "--conditions=source"];
@@ -95,14 +96,7 @@ async function dropTestDatabases(): Promise<void> {
   }).catch((err) => process.stderr.write(`could not drop test databases: ${err.message}\n`));
 }
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from "../support/net.js";
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -138,20 +132,7 @@ export function makeApi(url: string, ca: string, token?: string, extra: Record<s
             ...headers,
           },
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c) => chunks.push(c));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            let parsed: any = text;
-            try {
-              parsed = text ? JSON.parse(text) : undefined;
-            } catch {
-              /* not JSON */
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
-          });
-        },
+        (res) => readResponse(res).then(resolve, reject),
       );
       req.on("error", reject);
       if (data) req.write(data);
@@ -383,4 +364,22 @@ export function redirectAgentBroker(agentDataDir: string, port: number): void {
   // Keep the scheme: mqtts:// for the embedded broker, mqtt:// for a loopback Mosquitto.
   id.broker.url = `${new URL(id.broker.url).protocol}//127.0.0.1:${port}`;
   writeFileSync(idFile, JSON.stringify(id));
+}
+
+/**
+ * Enroll a device, then run its agent again behind a fault-injecting proxy in front of the
+ * broker (tests/support/fault-proxy.ts) with `env`; resolves once it is online through the
+ * proxy. The caller stops both.
+ */
+export async function enrollBehindProxy(
+  server: ServerHandle,
+  o: { name: string; env?: Record<string, string> },
+): Promise<{ agent: AgentHandle; proxy: FaultProxy }> {
+  const first = (await enrollOnline(server, { name: o.name })).agent;
+  await first.stop();
+  const proxy = await createFaultProxy({ targetPort: server.mqttPort });
+  redirectAgentBroker(first.dataDir, proxy.port);
+  const agent = startAgent({ dataDir: first.dataDir, env: o.env });
+  await waitFor(async () => (await device(server.api, o.name)).online, `${o.name} online through the proxy`);
+  return { agent, proxy };
 }

@@ -1,3 +1,4 @@
+// @matrix: once
 /**
  * The HTTPS API against hostile callers: missing and bogus credentials, project isolation,
  * roles, cookie CSRF defences, malformed and oversize bodies, garbage on the socket.
@@ -9,6 +10,7 @@ import https from "node:https";
 import net from "node:net";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
+import { closeOf, readResponse } from "../support/net.js";
 import {
   type ApiResponse,
   cleanupTempDirs,
@@ -21,11 +23,6 @@ import {
   type AgentHandle,
 } from "./harness.js";
 
-/** Resolves on 'close' (events.once would reject on an 'error' that precedes it, e.g. ECONNRESET). */
-function closeOf(e: { once(ev: "close", fn: () => void): unknown }): Promise<void> {
-  return new Promise((resolve) => e.once("close", () => resolve()));
-}
-
 /** A request with a raw body (not necessarily JSON) and arbitrary headers. */
 function rawRequest(
   server: ServerHandle,
@@ -35,20 +32,9 @@ function rawRequest(
   body?: Buffer,
 ): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL(path, server.info.url), { method, ca: server.ca, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let parsed: any = text;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
-      });
-    });
+    const req = https.request(new URL(path, server.info.url), { method, ca: server.ca, headers }, (res) =>
+      readResponse(res).then(resolve, reject),
+    );
     // The server may answer (413) and close before the whole body is written.
     req.on("error", (err: any) => {
       if (err?.code === "EPIPE" || err?.code === "ECONNRESET") return;

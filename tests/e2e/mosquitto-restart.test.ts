@@ -1,3 +1,4 @@
+// @matrix: store
 /**
  * External broker resilience (docs/architecture.md §2, §6): Mosquitto restarted under load, and a
  * dynamic-security command that fails half-way because the broker is down. In-process server
@@ -7,18 +8,17 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createServer, type TetherServer } from "@tether/server";
-import pino from "pino";
+import {
+  type InProcessServer,
+  logged as loggedBy,
+  startInProcessServer,
+} from "../support/in-process-server.js";
 import { type MosquittoHandle, mosquittoSkipReason, startMosquitto } from "../support/mosquitto.js";
 import {
   type AgentHandle,
-  type Api,
   cleanupTempDirs,
   createToken,
-  databaseFor,
   device,
-  freePort,
-  makeApi,
   startAgent,
   TEST_BROKER,
   tempDir,
@@ -31,13 +31,6 @@ const skip =
     ? "runs in the embedded-broker passes; it brings its own Mosquitto"
     : mosquittoSkipReason();
 const AGENT_ENV = { AGENT_BACKOFF_MAX_MS: "2000" };
-
-interface Running {
-  srv: TetherServer;
-  api: Api;
-  url: string;
-  logs: string[];
-}
 
 /** The pid of this handle's Mosquitto: the process whose command line names its config file. */
 function mosquittoPid(mosq: MosquittoHandle): number {
@@ -72,34 +65,21 @@ async function stopOnly(mosq: MosquittoHandle): Promise<void> {
 
 describe("external broker: Mosquitto restarts and dynsec failures", { skip }, () => {
   let mosq: MosquittoHandle;
-  let server: Running;
+  let server: InProcessServer;
   const agents: AgentHandle[] = [];
 
-  async function startTether(): Promise<Running> {
-    const dataDir = join(tempDir(), "server");
-    const logs: string[] = [];
-    const log = pino({ level: "info" }, { write: (s: string) => void logs.push(s) });
-    const srv = await createServer({
-      dataDir,
-      listen: { host: "127.0.0.1", port: await freePort() },
-      mqttListen: { host: "127.0.0.1", port: 0 },
-      database: await databaseFor(dataDir),
+  const startTether = () =>
+    startInProcessServer({
+      dataDir: join(tempDir(), "server"),
       broker: { url: mosq.url, adminFile: mosq.adminFile },
-      log,
     });
-    const info = await srv.listen();
-    const ca = readFileSync(info.caCert, "utf8");
-    const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
-    return { srv, api: makeApi(info.url, ca, token), url: info.url, logs };
-  }
 
   const online = async (name: string, agent: AgentHandle) => {
     if (agent.proc.exitCode !== null) throw new Error(`agent exited: ${agent.stderr().slice(-2000)}`);
     const r = await server.api.request("GET", `/api/v1/devices/${name}`);
     return r.status === 200 && r.body.online;
   };
-  const logged = (msg: string, deviceId?: string) =>
-    server.logs.filter((l) => l.includes(msg) && (!deviceId || l.includes(deviceId)));
+  const logged = (msg: string, deviceId?: string) => loggedBy(server, msg, deviceId);
 
   before(async () => {
     mosq = await startMosquitto();

@@ -1,3 +1,4 @@
+// @matrix: once
 /**
  * An external Mosquitto over TLS with its own CA (not Tether's): `--broker-ca` makes the
  * server trust it and hands it to agents in the signed enrollment answer.
@@ -7,15 +8,13 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { createServer, type TetherServer } from "@tether/server";
-import pino from "pino";
+import { type InProcessServer, startInProcessServer } from "../support/in-process-server.js";
 import { type MosquittoHandle, mosquittoSkipReason, startMosquitto } from "../support/mosquitto.js";
 import {
   type AgentHandle,
   cleanupTempDirs,
   createToken,
   freePort,
-  makeApi,
   startAgent,
   TEST_BROKER,
   TEST_DB,
@@ -85,11 +84,11 @@ function makeCa(dir: string): { ca: string; cert: string; key: string } {
 
 describe("external broker over TLS with its own CA", { skip }, () => {
   let mosq: MosquittoHandle | undefined;
-  let srv: TetherServer | undefined;
+  let server: InProcessServer | undefined;
   let agent: AgentHandle | undefined;
   after(async () => {
     await agent?.stop();
-    await srv?.close();
+    await server?.srv.close();
     await mosq?.stop();
     await cleanupTempDirs();
   });
@@ -105,22 +104,13 @@ describe("external broker over TLS with its own CA", { skip }, () => {
         `keyfile ${certs.key}`,
       ],
     });
-    const dataDir = join(tempDir(), "server");
-    srv = await createServer({
-      dataDir,
-      listen: { host: "127.0.0.1", port: 0 },
-      mqttListen: { host: "127.0.0.1", port: 0 },
+    server = await startInProcessServer({
+      dataDir: join(tempDir(), "server"),
       broker: { url: `mqtts://localhost:${tlsPort}`, adminFile: mosq.adminFile, caFile: certs.ca },
-      log: pino({ level: "warn" }),
     });
-    const info = await srv.listen();
-    const api = makeApi(
-      info.url,
-      readFileSync(info.caCert, "utf8"),
-      readFileSync(join(dataDir, "admin.token"), "utf8").trim(),
-    );
+    const { api, url } = server;
     const token = await createToken(api, { autoAccept: true });
-    agent = startAgent({ dataDir: join(tempDir(), "agent"), url: info.url, token, name: "tls-1" });
+    agent = startAgent({ dataDir: join(tempDir(), "agent"), url, token, name: "tls-1" });
     await waitFor(async () => {
       if (agent!.proc.exitCode !== null) throw new Error(`agent exited: ${agent!.stderr().slice(-2000)}`);
       return (await api.request("GET", "/api/v1/devices/tls-1")).body?.online;

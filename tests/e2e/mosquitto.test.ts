@@ -1,3 +1,4 @@
+// @matrix: once
 /**
  * External broker (docs/architecture.md §2, §6; docs/protocol.md §3): a private Mosquitto 2.0 with the
  * dynamic-security plugin, a Tether server in this process managing it, real agent processes.
@@ -5,26 +6,22 @@
  * achieves nothing.
  */
 import assert from "node:assert/strict";
-import { type Attempt, attempt, readDeviceCreds } from "../support/raw-device.js";
+import { type Attempt, attempt, readDeviceCreds, suback } from "../support/raw-device.js";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { deviceTopic } from "@tether/protocol";
-import { createServer, type TetherServer } from "@tether/server";
 import type { MqttClient } from "mqtt";
 import pino from "pino";
 import { DynsecClient } from "../../packages/server/src/broker/dynsec.js";
+import { type InProcessServer, logged, startInProcessServer } from "../support/in-process-server.js";
 import { type MosquittoHandle, mosquittoSkipReason, startMosquitto } from "../support/mosquitto.js";
 import {
   type AgentHandle,
-  type Api,
   cleanupTempDirs,
   createToken,
-  databaseFor,
   device,
   freePort,
-  makeApi,
   startAgent,
   TEST_BROKER,
   TEST_DB,
@@ -38,47 +35,17 @@ const skip =
     ? "runs once, in the first pass (SQLite, embedded broker); it brings its own Mosquitto"
     : mosquittoSkipReason();
 
-async function suback(c: MqttClient, filter: string): Promise<number[]> {
-  try {
-    return (await c.subscribeAsync(filter, { qos: 1 })).map((g) => g.qos);
-  } catch (err: any) {
-    if (Array.isArray(err?.packet?.granted)) return err.packet.granted;
-    throw err;
-  }
-}
-
-interface Running {
-  srv: TetherServer;
-  api: Api;
-  url: string;
-  logs: string[];
-}
-
 describe("external broker: Mosquitto with dynamic security", { skip }, () => {
   let mosq: MosquittoHandle;
   let dataDir: string;
   let httpPort: number;
-  let server: Running;
+  let server: InProcessServer;
   let dynsec: DynsecClient;
   const agents: AgentHandle[] = [];
   const extra: MqttClient[] = [];
 
-  async function startTether(): Promise<Running> {
-    const logs: string[] = [];
-    const log = pino({ level: "info" }, { write: (s: string) => void logs.push(s) });
-    const srv = await createServer({
-      dataDir,
-      listen: { host: "127.0.0.1", port: httpPort },
-      mqttListen: { host: "127.0.0.1", port: 0 },
-      database: await databaseFor(dataDir),
-      broker: { url: mosq.url, adminFile: mosq.adminFile },
-      log,
-    });
-    const info = await srv.listen();
-    const ca = readFileSync(info.caCert, "utf8");
-    const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
-    return { srv, api: makeApi(info.url, ca, token), url: info.url, logs };
-  }
+  const startTether = () =>
+    startInProcessServer({ dataDir, httpPort, broker: { url: mosq.url, adminFile: mosq.adminFile } });
 
   async function enrollOnline(name: string): Promise<AgentHandle> {
     const token = await createToken(server.api, { autoAccept: true });
@@ -104,8 +71,7 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
   };
   const echoes = (name: string) =>
     server.api.call<{ ref: string; data: string }[]>("GET", `/api/v1/devices/${name}/echoes`);
-  const hasLog = (logs: string[], msg: string, deviceId?: string) =>
-    logs.some((l) => l.includes(msg) && (!deviceId || l.includes(deviceId)));
+  const hasLog = (msg: string, deviceId?: string) => logged(server, msg, deviceId).length > 0;
 
   before(async () => {
     mosq = await startMosquitto();
@@ -208,10 +174,7 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
       "the forgeries were delivered",
     );
     // Both ends saw them and refused them.
-    await waitFor(
-      () => hasLog(server.logs, "refused control frame", c.deviceId),
-      "the server refused replays",
-    );
+    await waitFor(() => hasLog("refused control frame", c.deviceId), "the server refused replays");
     await waitFor(
       () => /dropped control message|data under an unknown key/.test(agents[0].stderr()),
       "the agent refused forgeries",
@@ -328,10 +291,10 @@ describe("external broker: Mosquitto with dynamic security", { skip }, () => {
     await server.srv.close();
     server = await startTether();
     assert.ok(
-      hasLog(server.logs, "deleted broker client of a device that does not exist", ghost),
+      hasLog("deleted broker client of a device that does not exist", ghost),
       `reconciliation logged the ghost:\n${server.logs.join("")}`,
     );
-    assert.ok(hasLog(server.logs, "broker reconciliation done"));
+    assert.ok(hasLog("broker reconciliation done"));
     assert.equal(await dynsec.getClient(ghost), undefined, "the ghost client is gone");
     assert.ok(!(await dynsec.listRoles()).includes(`tether-dev-${ghost}`), "and its role");
     assert.ok(await dynsec.getClient(c3.deviceId), "a live device's client stays");

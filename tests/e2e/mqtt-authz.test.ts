@@ -1,14 +1,16 @@
+// @matrix: store
 /**
  * Adversarial broker authorisation (embedded broker, docs/protocol.md §3): a raw MQTT
  * client holding a real device's credentials tries everything a compromised device could.
  */
 import assert from "node:assert/strict";
-import { type Attempt, attempt, type DeviceCreds, readDeviceCreds } from "../support/raw-device.js";
+import { type Attempt, attempt, type DeviceCreds, readDeviceCreds, suback } from "../support/raw-device.js";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
+import { closeOf } from "../support/net.js";
 import { deviceTopic, encodeWill } from "@tether/protocol";
 import type { IClientOptions, MqttClient } from "mqtt";
 import {
@@ -27,11 +29,6 @@ const SKIP =
   TEST_BROKER === "mosquitto"
     ? "embedded-broker authorisation semantics; Mosquitto's dynsec rules are covered by tests/e2e/mosquitto.test.ts"
     : false;
-
-/** Resolves on 'close' (events.once would reject on an 'error' that precedes it, e.g. ECONNRESET). */
-function closeOf(e: { once(ev: "close", fn: () => void): unknown }): Promise<void> {
-  return new Promise((resolve) => e.once("close", () => resolve()));
-}
 
 function asDevice(c: DeviceCreds, extra: IClientOptions = {}): Promise<Attempt> {
   return attempt(c.url, {
@@ -55,17 +52,6 @@ function assertRefused(r: Attempt, what: string): void {
     assert.fail(`${what}: CONNECT was accepted`);
   }
   if (r.code !== undefined) assert.ok([2, 4, 5].includes(r.code), `${what}: refused with code ${r.code}`);
-}
-
-/** SUBACK return codes, in order (MQTT.js rejects on any 0x80; the packet is on the error). */
-async function suback(c: MqttClient, filters: string[]): Promise<number[]> {
-  try {
-    const g = await c.subscribeAsync(Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }])));
-    return g.map((x) => x.qos);
-  } catch (err: any) {
-    if (Array.isArray(err?.packet?.granted)) return err.packet.granted;
-    throw err;
-  }
 }
 
 /** Wait for the broker to drop a connection (the 'close' event). */

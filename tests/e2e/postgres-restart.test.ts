@@ -1,3 +1,4 @@
+// @matrix: once
 /**
  * PostgreSQL restarted under load (a private cluster, never the shared service): requests
  * fail cleanly with 503 while it is down, the server stays up, and everything recovers.

@@ -1,3 +1,4 @@
+// @matrix: once
 /** Key rotation on a timer, and MQTT over WebSocket at /mqtt on the HTTPS port. */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";

@@ -1,3 +1,4 @@
+// @matrix: once
 // Tests for the fault-injecting TCP proxy. Deterministic: every wait is on an event, never a sleep.
 // Run: node --import tsx --test tests/support/fault-proxy.test.ts
 import assert from "node:assert/strict";

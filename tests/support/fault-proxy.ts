@@ -342,13 +342,11 @@ export async function createFaultProxy(opts: FaultProxyOptions): Promise<FaultPr
   let refusing = false;
   let closing: Promise<void> | null = null;
   let nextId = 1;
-  const onIdle: (() => void) | null = null;
 
   const finish = (pair: Pair): void => {
     pairs.delete(pair);
     const info: FaultConnectionInfo = { id: pair.id };
     events.emit("close", info);
-    if (pairs.size === 0 && onIdle) onIdle();
   };
 
   const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {

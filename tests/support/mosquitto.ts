@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./net.js";
 
 export const MOSQUITTO = process.env.TETHER_TEST_MOSQUITTO ?? "/usr/sbin/mosquitto";
 export const MOSQUITTO_CTRL = process.env.TETHER_TEST_MOSQUITTO_CTRL ?? "/usr/bin/mosquitto_ctrl";
@@ -43,15 +44,6 @@ export interface MosquittoHandle {
   /** Stop and start again on the same port, same dynsec file (clients and roles survive). */
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function waitForPort(port: number, proc: ChildProcess, output: () => string): Promise<void> {

@@ -60,3 +60,18 @@ export function attempt(url: string, opts: IClientOptions): Promise<Attempt> {
     c.on("close", () => fin({ ok: false, how: "closed before CONNACK" }));
   });
 }
+
+/**
+ * SUBSCRIBE at QoS 1 and return the SUBACK return codes, in order (0x80 = refused). MQTT.js
+ * rejects on any 0x80; the packet is on the error.
+ */
+export async function suback(c: MqttClient, filters: string | string[]): Promise<number[]> {
+  const list = typeof filters === "string" ? [filters] : filters;
+  try {
+    const g = await c.subscribeAsync(Object.fromEntries(list.map((f) => [f, { qos: 1 as const }])));
+    return g.map((x) => x.qos);
+  } catch (err: any) {
+    if (Array.isArray(err?.packet?.granted)) return err.packet.granted;
+    throw err;
+  }
+}

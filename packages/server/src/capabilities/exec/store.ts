@@ -1,9 +1,9 @@
 /** Every query of the exec capability (docs/protocol.md §13): commands and their per-device runs. */
 import { LIVE_RUN_STATUSES, type RunStatus, type UpBody } from "@tether/protocol";
-import type { Kysely, Transaction } from "kysely";
+import type { Insertable, Kysely, Transaction } from "kysely";
 import type { DeviceRow } from "../../devices.js";
 import { nowIso } from "../../store/db.js";
-import type { DB } from "../../store/schema.js";
+import type { AuditTable, DB } from "../../store/schema.js";
 import { type ExecDB, execDb } from "./schema.js";
 import type { CommandRow, CommandSpec, RunRow } from "./views.js";
 
@@ -20,14 +20,7 @@ export interface NewCommand {
   maxFailures: number | null;
 }
 
-export interface AuditRow {
-  at: string;
-  actor: string;
-  action: string;
-  project_id: number;
-  device_id: string | null;
-  detail: string;
-}
+export type AuditRow = Insertable<AuditTable>;
 
 export class ExecStore {
   readonly db: Kysely<ExecDB>;
