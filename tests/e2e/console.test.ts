@@ -186,13 +186,17 @@ test("pending device: verification details, hostile strings shown as text, accep
   const id = await enroll({
     url,
     token: uiToken,
-    name: EVIL_NAME,
+    name: "evil-to-be",
     keys: { sign: generateEd25519(), noise: generateX25519() },
     facts: facts(EVIL_HOST),
     log,
   });
   assert.equal(id.state, "pending");
   evilId = id.deviceId;
+  // Enrollment now refuses such names (one name rule); a device named before the rule keeps
+  // its name, and the console must still show it as text.
+  await srv.store.db.updateTable("devices").set({ name: EVIL_NAME }).where("id", "=", evilId).execute();
+  srv.control.invalidate(evilId);
   const dev = await apiJson("GET", `/api/v1/devices/${evilId}`);
 
   // A second, well-behaved device (auto-accepted) so the list has both kinds.

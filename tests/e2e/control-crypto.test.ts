@@ -91,6 +91,8 @@ class RawDevice {
   connId?: string;
   /** Counter of the last handshake this device completed. */
   lastCounter = 0n;
+  /** False plays a device whose connection is gone: pings go unanswered. */
+  answerPings = true;
   private counter = BigInt(Date.now()) * 1000n;
   readonly up: string;
   readonly down: string;
@@ -132,7 +134,7 @@ class RawDevice {
       return;
     }
     this.messages.push(msg);
-    if (msg.t === "ping") void this.send({ t: "pong", b: { ref: msg.b.ref } });
+    if (msg.t === "ping" && this.answerPings) void this.send({ t: "pong", b: { ref: msg.b.ref } });
     if (msg.t === "echo") void this.send({ t: "ack", b: { mids: [msg.mid!] } });
   }
 
@@ -228,7 +230,7 @@ describe("control channel crypto (raw device)", { skip: SKIP }, () => {
   }
 
   before(async () => {
-    server = await startServer();
+    server = await startServer({ env: { TETHER_WILL_CONFIRM_MS: "1000" } });
     api = server.api;
     const { agent } = await enrollOnline(server, { name: NAME });
     id = readIdent(agent.dataDir);
@@ -424,8 +426,12 @@ describe("control channel crypto (raw device)", { skip: SKIP }, () => {
       connId: Buffer.from(current, "hex"),
       signKey: id.sign.privateKey,
     });
+    // The server confirms a will of the current connection with a ping (docs/protocol.md §9):
+    // play a device that is really gone (an answering one is tests/e2e/abuse/device.test.ts).
+    raw.answerPings = false;
     await raw.publish(genuine);
     await waitFor(async () => !(await device(api, NAME)).online, "offline after the genuine will");
+    raw.answerPings = true;
     const c = await conns();
     assert.equal(c[0].connId, current);
     assert.equal(c[0].reason, "connection lost");

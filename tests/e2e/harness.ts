@@ -196,32 +196,48 @@ export interface ServerHandle {
 }
 
 export async function startServer(
-  o: { dataDir?: string; httpPort?: number; mqttPort?: number; env?: Record<string, string> } = {},
+  o: {
+    dataDir?: string;
+    httpPort?: number;
+    mqttPort?: number;
+    env?: Record<string, string>;
+    /** Run the server under this hard limit on open files (`ulimit -Hn`). */
+    fdLimit?: number;
+  } = {},
 ): Promise<ServerHandle> {
   const dataDir = o.dataDir ?? join(tempDir(), "server");
   const database = await databaseFor(dataDir);
   const broker = await brokerFor(dataDir);
-  const proc = spawn(
-    process.execPath,
-    [
-      ...TSX,
-      join(ROOT, "tests/e2e/fixtures/server-main.ts"),
-      dataDir,
-      String(o.httpPort ?? 0),
-      String(o.mqttPort ?? 0),
-    ],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TETHER_LOG_LEVEL: "info",
-        ...(database ? { TETHER_DATABASE_URL: database } : {}),
-        ...(broker ? { TETHER_BROKER_URL: broker.url, TETHER_BROKER_ADMIN_FILE: broker.adminFile } : {}),
-        ...o.env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const args = [
+    ...TSX,
+    join(ROOT, "tests/e2e/fixtures/server-main.ts"),
+    dataDir,
+    String(o.httpPort ?? 0),
+    String(o.mqttPort ?? 0),
+  ];
+  // Node raises its soft limit to the hard one by itself, so a low limit must be the hard one.
+  const [cmd, argv] = o.fdLimit
+    ? [
+        "sh",
+        [
+          "-c",
+          `ulimit -Sn ${o.fdLimit} && ulimit -Hn ${o.fdLimit} && exec "$0" "$@"`,
+          process.execPath,
+          ...args,
+        ],
+      ]
+    : [process.execPath, args];
+  const proc = spawn(cmd, argv, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      TETHER_LOG_LEVEL: "info",
+      ...(database ? { TETHER_DATABASE_URL: database } : {}),
+      ...(broker ? { TETHER_BROKER_URL: broker.url, TETHER_BROKER_ADMIN_FILE: broker.adminFile } : {}),
+      ...o.env,
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   proc.stderr!.on("data", (c) => {
     err += c;

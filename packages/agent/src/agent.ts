@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { deviceNameFromHostname } from "@tether/protocol";
 import pino, { type Logger } from "pino";
 import { Backoff } from "./backoff.js";
 import { ControlClient } from "./control-client.js";
@@ -62,13 +63,15 @@ export async function prepareIdentity(
         2,
       );
     }
-    const name = o.name ?? hostname();
+    // --name is sent as given (the server refuses a bad one); the hostname is made to fit the rule.
+    const name = o.name ?? deviceNameFromHostname(hostname());
     for (let attempt = 0; ; attempt++) {
       try {
         identity = await enroll({ url: o.url, token, name, keys, facts: collectFacts(), log });
         break;
       } catch (err) {
-        if (err instanceof HttpError)
+        // 429: the server's enrollment rate limit (many devices behind one address): retry later.
+        if (err instanceof HttpError && err.status !== 429)
           throw new AgentError(`enrollment refused: ${err.message} (${err.code})`, 3);
         if (err instanceof EnrollError) throw new AgentError(`enrollment failed: ${err.message}`, 3);
         // Network trouble: retry (idempotent per key, so a lost answer burns nothing).

@@ -13,8 +13,8 @@ import { registerPing } from "./commands/ping.js";
 import { registerServer } from "./commands/server.js";
 import { registerToken } from "./commands/token.js";
 import type { Ctx } from "./context.js";
+import { escapeControl, guardIo } from "./escape.js";
 import { EXIT, exitCodeFor, type Io, messageFor } from "./io.js";
-import { escapeControl } from "./table.js";
 
 function version(): string {
   try {
@@ -62,7 +62,9 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not authenticated/forbidden, 4 not found,
 }
 
 /** Run the CLI; never calls process.exit. */
-export async function run(argv: string[], io: Io): Promise<number> {
+export async function run(argv: string[], rawIo: Io): Promise<number> {
+  // Every string the CLI prints is escaped on the way out (escape.ts); bytes pass unchanged.
+  const io = guardIo(rawIo);
   const program = buildProgram({ io }, argv);
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -1,18 +1,8 @@
 /** Plain padded tables, with device-supplied text made safe for terminals. */
 
-/**
- * Escape C0/C1 control characters, DEL and bidi/format overrides so a device cannot
- * inject terminal escape sequences (or reorder text) through its name, labels or facts.
- */
-export function escapeControl(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => {
-    const n = c.charCodeAt(0);
-    if (c === "\n") return "\\n";
-    if (c === "\r") return "\\r";
-    if (c === "\t") return "\\t";
-    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
-  });
-}
+import { escapeControl } from "./escape.js";
+
+export { escapeControl };
 
 export type Cell = string | number | boolean | null | undefined;
 

@@ -23,6 +23,7 @@ export function App() {
   const [me, setMe] = useState<Me | null>(null);
   const [checking, setChecking] = useState(true);
   const [bootError, setBootError] = useState<string | null>(null);
+  const [defaultError, setDefaultError] = useState<string | null>(null);
   const route = useRoute();
   const session = useMemo(() => (me ? sessionOf(me) : null), [me]);
 
@@ -88,6 +89,16 @@ export function App() {
     await loadMe();
   };
 
+  // Where the user's sign-ins land: theirs to choose (PUT /api/v1/me/default-project).
+  const makeDefault = async () => {
+    try {
+      const r = await client.setDefaultProject(me.project);
+      setMe({ ...me, defaultProject: r.defaultProject });
+    } catch (err) {
+      setDefaultError(errorText(err));
+    }
+  };
+
   let page: ReactNode;
   if (!route)
     page = (
@@ -136,6 +147,16 @@ export function App() {
               </select>
             ) : (
               <span className="project">{me.project}</span>
+            )}
+            {me.projects.length > 1 && me.defaultProject !== me.project && (
+              <button type="button" title="Sign in to this project from now on" onClick={makeDefault}>
+                Make default
+              </button>
+            )}
+            {defaultError && (
+              <span className="error" role="alert">
+                {defaultError}
+              </span>
             )}
             <span className="user">
               {me.username} <span className="muted">({me.role})</span>

@@ -34,6 +34,8 @@ export const Device = Type.Object({
   hostname: Type.String(),
   sourceAddress: Type.String(),
   shard: Type.Integer(),
+  /** Control messages the server dropped because the device exceeded its rate limit (in all). */
+  rateLimited: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type Device = Static<typeof Device>;
 
@@ -68,6 +70,9 @@ export const ApiToken = Type.Object({
   project: Type.String(),
   createdAt: Type.String(),
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+  /** When it stops working (null: never); `expired` once that time has passed. */
+  expiresAt: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  expired: Type.Optional(Type.Boolean()),
 });
 export type ApiToken = Static<typeof ApiToken>;
 
@@ -108,6 +113,8 @@ export const Me = Type.Object({
   project: Type.String(),
   role: Role,
   projects: Type.Array(Type.Object({ name: Type.String(), role: Role })),
+  /** The project a sign-in naming none lands in, as the user chose it (null: the first by name). */
+  defaultProject: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type Me = Static<typeof Me>;
 
@@ -172,6 +179,12 @@ export const CommandRun = Type.Object({
   stderr: Type.Optional(Type.String()),
   stdoutEncoding: Type.Optional(OutputEncoding),
   stderrEncoding: Type.Optional(OutputEncoding),
+  /**
+   * Present with the output only when the answer carries less than is stored (large output
+   * is paged): the byte offset where the rest starts, for GET /commands/{id}/output.
+   */
+  stdoutNext: Type.Optional(Type.Integer({ minimum: 0 })),
+  stderrNext: Type.Optional(Type.Integer({ minimum: 0 })),
   stdoutBytes: Type.Integer(),
   stderrBytes: Type.Integer(),
   stdoutTruncated: Type.Boolean(),
@@ -266,6 +279,21 @@ export const CreateCommand = Type.Object(
   { additionalProperties: false },
 );
 export type CreateCommand = Static<typeof CreateCommand>;
+
+/** GET /api/v1/commands/{id}/output: one page of one device's stored stream. */
+export const CommandOutputPage = Type.Object({
+  deviceId: Type.String(),
+  stream: Type.Union([Type.Literal("stdout"), Type.Literal("stderr")]),
+  /** Where `data` starts in the stream. */
+  offset: Type.Integer({ minimum: 0 }),
+  /** base64 of the bytes [offset, offset + length). */
+  data: Type.String(),
+  /** Bytes stored so far (grows while the command runs). */
+  size: Type.Integer({ minimum: 0 }),
+  /** The offset of the next page, or null when this page reaches the end of what is stored. */
+  next: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+});
+export type CommandOutputPage = Static<typeof CommandOutputPage>;
 
 /**
  * Events of GET /api/v1/commands/{id}/events (Server-Sent Events, `event:` = type,

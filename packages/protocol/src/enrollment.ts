@@ -6,6 +6,7 @@
  */
 import { type Static, Type } from "typebox";
 import { Facts } from "./messages.js";
+import { DeviceNameField } from "./names.js";
 
 export const LABEL_INFO = "tether-enroll-info-v1";
 export const LABEL_ENROLL = "tether-enroll-v1";
@@ -41,7 +42,8 @@ export const EnrollRequestBody = Type.Object(
     serverFingerprint: Key32,
     signKey: Key32,
     noiseKey: Key32,
-    name: Type.String({ minLength: 1, maxLength: 64 }),
+    /** Checked against the device-name rule (names.ts) by the server, with a clear error. */
+    name: DeviceNameField,
     facts: Facts,
   },
   { additionalProperties: false },

@@ -4,7 +4,10 @@
  */
 export const ERRORS = {
   TETHER_ERR_BAD_REQUEST: { status: 400, when: "the request body, query or parameters fail validation" },
-  TETHER_ERR_UNAUTHENTICATED: { status: 401, when: "no valid API token or session cookie was presented" },
+  TETHER_ERR_UNAUTHENTICATED: {
+    status: 401,
+    when: "no valid API token or session cookie was presented (or the token expired)",
+  },
   TETHER_ERR_FORBIDDEN: { status: 403, when: "the caller's role in the project does not allow the action" },
   TETHER_ERR_NOT_FOUND: { status: 404, when: "no API route matches the method and path" },
   TETHER_ERR_BAD_ORIGIN: { status: 403, when: "a cookie-authenticated request came from another origin" },
@@ -13,7 +16,14 @@ export const ERRORS = {
     when: "the selected project does not exist or the caller has no role in it",
   },
   TETHER_ERR_DEVICE_NOT_FOUND: { status: 404, when: "no device with that id or name exists in the project" },
-  TETHER_ERR_DEVICE_AMBIGUOUS: { status: 409, when: "a device name matches several devices; use the id" },
+  TETHER_ERR_BAD_DEVICE_NAME: {
+    status: 400,
+    when: "a device name (at enrollment or rename) is not letters, digits, . _ - (1-64 characters)",
+  },
+  TETHER_ERR_DEVICE_AMBIGUOUS: {
+    status: 409,
+    when: "a device name matches several accepted devices (or, none accepted, several others); use the id",
+  },
   TETHER_ERR_DEVICE_STATE: { status: 409, when: "the device is not in a state that allows the action" },
   TETHER_ERR_DEVICE_OFFLINE: { status: 409, when: "the device is not connected" },
   TETHER_ERR_DEVICE_TIMEOUT: { status: 504, when: "the device did not answer in time" },
@@ -24,7 +34,10 @@ export const ERRORS = {
     when: "exec --user names a user the project does not allow commands to run as",
   },
   TETHER_ERR_USER_NOT_FOUND: { status: 404, when: "no such user" },
-  TETHER_ERR_USER_EXISTS: { status: 409, when: "a user with that name already exists" },
+  TETHER_ERR_USER_EXISTS: {
+    status: 409,
+    when: "the username is taken (adding an existing user to a project is for the server admin)",
+  },
   TETHER_ERR_PROJECT_EXISTS: { status: 409, when: "a project with that name already exists" },
   TETHER_ERR_TOKEN_NOT_FOUND: { status: 404, when: "no such API or enrollment token" },
   TETHER_ERR_LOGIN_FAILED: { status: 401, when: "username or password is wrong" },
@@ -40,7 +53,14 @@ export const ERRORS = {
   TETHER_ERR_ENROLL_KEY_BLOCKED: { status: 403, when: "the device key belongs to a revoked device" },
   TETHER_ERR_ENROLL_REJECTED: { status: 403, when: "an operator rejected this device" },
   TETHER_ERR_PAYLOAD_TOO_LARGE: { status: 413, when: "a request or message exceeds the size limit" },
-  TETHER_ERR_RATE_LIMITED: { status: 429, when: "too many requests from one source" },
+  TETHER_ERR_RATE_LIMITED: {
+    status: 429,
+    when: "too many sign-in attempts (per address, or failures per username) or enrollment requests per address; see Retry-After",
+  },
+  TETHER_ERR_TOO_MANY_STREAMS: {
+    status: 429,
+    when: "a user already has the most command event streams open at once (server --max-event-streams)",
+  },
   TETHER_ERR_STORE_UNAVAILABLE: { status: 503, when: "the database cannot be reached right now; retry" },
   TETHER_ERR_INTERNAL: { status: 500, when: "an unexpected server error" },
   // Raised by clients (SDK, CLI), never sent by the server.

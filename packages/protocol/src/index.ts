@@ -7,3 +7,4 @@ export * from "./topics.js";
 export * from "./validate.js";
 export * from "./api.js";
 export * from "./output.js";
+export * from "./names.js";

@@ -91,7 +91,8 @@ function decode(
 ) {
   if (buf.length > MAX_MESSAGE_BYTES) throw new Error("message too large");
   const env = envelopeV.parse(JSON.parse(buf.toString("utf8")));
-  const v = table[env.t];
+  // Own keys only: "constructor" or "toString" must be unknown types, not Object.prototype's.
+  const v = Object.hasOwn(table, env.t) ? table[env.t] : undefined;
   if (!v) throw new Error(`unknown message type ${JSON.stringify(env.t)}`);
   v.parse(env.b);
   if (durable.has(env.t) !== (env.mid !== undefined))

@@ -17,6 +17,7 @@ import {
   peekFrame,
   verifyRekeyRequest,
   verifyReject,
+  rejectBinding,
   verifyWill,
 } from "../src/crypto/index.js";
 import { ProtocolError } from "../src/errors.js";
@@ -120,6 +121,7 @@ test("reject: round trip", () => {
     deviceId: DEVICE,
     code: "TETHER_ERR_DEVICE_REVOKED",
     message: "revoked — bye",
+    init: Buffer.from("a handshake init"),
     signKey: server.privateKey,
   });
   assert.equal(f[0], PROTOCOL_VERSION);
@@ -129,6 +131,26 @@ test("reject: round trip", () => {
   assert.equal(r.message, "revoked — bye");
   assert.deepEqual(r.supportedVersions, [1]);
   assert.equal(r.version, 1);
+  assert.equal(r.init, rejectBinding(Buffer.from("a handshake init")));
+});
+
+test("reject: bound to the HandshakeInit it answers, and the binding is signed", () => {
+  const init = randomBytes(66);
+  const f = encodeReject({
+    deviceId: DEVICE,
+    code: "TETHER_ERR_UNSUPPORTED_VERSION",
+    message: "x",
+    init,
+    signKey: server.privateKey,
+  });
+  const r = verifyReject(f, DEVICE, server.publicKey);
+  assert.equal(r.init, rejectBinding(init));
+  assert.notEqual(r.init, rejectBinding(randomBytes(66)));
+  // Rewriting the binding inside the JSON breaks the signature.
+  const i = f.indexOf(Buffer.from(r.init!));
+  const forged = Buffer.from(f);
+  forged[i] = forged[i] === 0x61 ? 0x62 : 0x61;
+  assert.throws(() => verifyReject(forged, DEVICE, server.publicKey), isCode("TETHER_ERR_SIGNATURE"));
 });
 
 test("reject: forgery, tampering and wrong device are rejected", () => {
@@ -136,6 +158,7 @@ test("reject: forgery, tampering and wrong device are rejected", () => {
     deviceId: DEVICE,
     code: "TETHER_ERR_UNSUPPORTED_VERSION",
     message: "upgrade",
+    init: randomBytes(66),
     signKey: server.privateKey,
   });
   assert.throws(() => verifyReject(f, "dev-0002", server.publicKey), isCode("TETHER_ERR_SIGNATURE"));

@@ -9,6 +9,8 @@ import {
   type AuditEntry,
   Command,
   CommandEvent,
+  type CommandOutputPage,
+  type CommandRun,
   type Connection,
   type CreateCommand,
   type CreatedEnrollmentToken,
@@ -158,7 +160,7 @@ export class TetherClient {
     } catch {
       json = undefined;
     }
-    if (res.status >= 400) throw this.failed(method, path, res.status, json);
+    if (res.status >= 400) throw this.failed(method, path, res.status, json, res.headers["retry-after"]);
     if (json === undefined && res.body) {
       throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: the server did not answer JSON`);
     }
@@ -179,8 +181,8 @@ export class TetherClient {
     }
   }
 
-  private failed(method: string, path: string, status: number, json: any): ApiError {
-    const err = httpError(method, path, status, json);
+  private failed(method: string, path: string, status: number, json: any, retryAfter?: string): ApiError {
+    const err = httpError(method, path, status, json, retryAfter);
     this.onHttpError?.(err, { method, path });
     return err;
   }
@@ -309,8 +311,25 @@ export class TetherClient {
     return this.request("GET", "/api/v1/api-tokens");
   }
 
-  createApiToken(name: string): Promise<{ id: number; name: string; token: string }> {
-    return this.request("POST", "/api/v1/api-tokens", { name });
+  /** `expiresInSeconds`: the token is refused (401) after that long; no expiry without it. */
+  createApiToken(
+    name: string,
+    expiresInSeconds?: number,
+  ): Promise<{ id: number; name: string; token: string; expiresAt?: string | null }> {
+    return this.request("POST", "/api/v1/api-tokens", {
+      name,
+      ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}),
+    });
+  }
+
+  /** End all of a user's sign-ins and API tokens, in every project (admin). */
+  revokeUserAccess(username: string): Promise<{ username: string; sessions: number; apiTokens: number }> {
+    return this.request("POST", `/api/v1/users/${encodeURIComponent(username)}/revoke-access`, {});
+  }
+
+  /** Choose the project your sign-ins land in (one where you have a role). */
+  setDefaultProject(project: string): Promise<{ defaultProject: string; role: Role }> {
+    return this.request("PUT", "/api/v1/me/default-project", { project });
   }
 
   async revokeApiToken(id: number): Promise<void> {
@@ -331,8 +350,73 @@ export class TetherClient {
     });
   }
 
-  getCommand(id: string, o: { output?: boolean } = {}): Promise<Command> {
-    return this.checked(checkCommand, "GET", cmd(id), undefined, { output: o.output ? "true" : undefined });
+  /**
+   * One command with its runs. `output: true` adds each run's stdout/stderr: the server
+   * answers large output in part (`stdoutNext`/`stderrNext`), and the rest is fetched page by
+   * page here, up to `maxOutputBytes` per stream (default: all of it). A stream cut short at
+   * that limit keeps its `…Next` offset.
+   */
+  async getCommand(id: string, o: { output?: boolean; maxOutputBytes?: number } = {}): Promise<Command> {
+    const c = await this.checked(checkCommand, "GET", cmd(id), undefined, {
+      output: o.output ? "true" : undefined,
+    });
+    if (o.output)
+      for (const run of c.runs ?? [])
+        for (const s of ["stdout", "stderr"] as const) await this.completeOutput(run, s, o.maxOutputBytes);
+    return c;
+  }
+
+  /** One page of a device's stored stream (`device`: its id or name) from byte `offset`. */
+  readCommandOutput(
+    id: string,
+    q: { device: string; stream: "stdout" | "stderr"; offset?: number; limit?: number },
+  ): Promise<CommandOutputPage> {
+    return this.request("GET", `${cmd(id)}/output`, undefined, {
+      device: q.device,
+      stream: q.stream,
+      offset: q.offset,
+      limit: q.limit,
+    });
+  }
+
+  private async completeOutput(
+    run: CommandRun,
+    s: "stdout" | "stderr",
+    max = Number.POSITIVE_INFINITY,
+  ): Promise<void> {
+    let next: number | null | undefined = run[`${s}Next`];
+    if (next === undefined || run[s] === undefined) return;
+    const first = run[`${s}Encoding`] === "base64" ? base64ToBytes(run[s]) : new TextEncoder().encode(run[s]);
+    const parts: Uint8Array[] = [first];
+    let have = first.length;
+    while (next !== null && have < max) {
+      const page = await this.readCommandOutput(run.command, {
+        device: run.deviceId,
+        stream: s,
+        offset: next,
+        limit: Number.isFinite(max) ? max - have : undefined,
+      });
+      const bytes = base64ToBytes(page.data);
+      if (bytes.length === 0) break;
+      parts.push(bytes);
+      have += bytes.length;
+      next = page.next;
+    }
+    const all = new Uint8Array(have);
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    try {
+      run[s] = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(all);
+      run[`${s}Encoding`] = "utf8";
+    } catch {
+      run[s] = bytesToBase64(all);
+      run[`${s}Encoding`] = "base64";
+    }
+    if (next === null) delete run[`${s}Next`];
+    else run[`${s}Next`] = next;
   }
 
   cancelCommand(id: string): Promise<Command> {
@@ -500,8 +584,20 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function httpError(method: string, path: string, status: number, json: any): ApiError {
+function httpError(method: string, path: string, status: number, json: any, retryAfter?: string): ApiError {
   const e = json?.error;
+  if (status === 429 && (typeof e?.code !== "string" || e.code === "TETHER_ERR_RATE_LIMITED")) {
+    // Rate limited: say how long to wait, from Retry-After (seconds).
+    const n = retryAfter !== undefined && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : undefined;
+    return new ApiError(
+      status,
+      "TETHER_ERR_RATE_LIMITED",
+      n !== undefined
+        ? `too many attempts; retry in ${n} s`
+        : String(e?.message ?? "too many attempts; retry later"),
+      n,
+    );
+  }
   if (e && typeof e.code === "string")
     return new ApiError(status, e.code as ErrorCode, String(e.message ?? e.code));
   return new ApiError(status, "TETHER_ERR_HTTP", `${method} ${path}: HTTP ${status}`);

@@ -10,6 +10,8 @@ export class ApiError extends Error {
     /** A TETHER_ERR_* code (the server's, or TETHER_ERR_UNREACHABLE / TETHER_ERR_HTTP). */
     readonly code: ErrorCode,
     message: string,
+    /** From Retry-After on a 429 (TETHER_ERR_RATE_LIMITED): seconds to wait before trying again. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = "ApiError";

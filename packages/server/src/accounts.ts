@@ -20,6 +20,11 @@ export interface Principal {
 
 export const API_TOKEN_PREFIX = "tth_";
 const SESSION_HOURS = 12;
+/** The project created at first start; its admins are the server's admins (docs/security.md). */
+export const DEFAULT_PROJECT = "default";
+
+/** Checks a password against a stored hash (injectable so tests can count the work done). */
+export type PasswordVerifier = (password: string, hash: string) => Promise<boolean>;
 
 export function hasRole(p: Principal, need: Role): boolean {
   return ROLE_RANK[p.role] >= ROLE_RANK[need];
@@ -35,6 +40,15 @@ export function requireRole(p: Principal, need: Role): void {
 }
 
 export class Accounts {
+  /**
+   * A real scrypt hash of a random password, checked when the username is unknown so that a
+   * failed sign-in costs the same work whether or not the user exists (no timing oracle).
+   */
+  private dummyHash: Promise<string> | undefined;
+
+  /** How passwords are checked; replaceable so a test can count the hash work a sign-in does. */
+  verifier: PasswordVerifier = verifyPassword;
+
   constructor(private readonly db: Kysely<DB>) {}
 
   async ensureProject(name: string): Promise<number> {
@@ -54,7 +68,8 @@ export class Accounts {
     return p.id;
   }
 
-  async createUser(username: string, password: string): Promise<number> {
+  /** `homeProjectId`: where the user's sign-ins land until they choose otherwise. */
+  async createUser(username: string, password: string, homeProjectId: number | null = null): Promise<number> {
     const exists = await this.db
       .selectFrom("users")
       .select("id")
@@ -63,7 +78,12 @@ export class Accounts {
     if (exists) throw new TetherError("TETHER_ERR_USER_EXISTS", `user ${username} already exists`);
     const r = await this.db
       .insertInto("users")
-      .values({ username, password_hash: await hashPassword(password), created_at: nowIso() })
+      .values({
+        username,
+        password_hash: await hashPassword(password),
+        created_at: nowIso(),
+        default_project_id: homeProjectId,
+      })
       .returning("id")
       .executeTakeFirstOrThrow();
     return r.id;
@@ -79,13 +99,72 @@ export class Accounts {
     return u.id;
   }
 
-  async setPassword(username: string, password: string): Promise<void> {
+  /** A new password ends every sign-in (console session) of the user; API tokens are kept. */
+  async setPassword(username: string, password: string): Promise<number> {
     const id = await this.userId(username);
     await this.db
       .updateTable("users")
       .set({ password_hash: await hashPassword(password) })
       .where("id", "=", id)
       .execute();
+    await this.db.deleteFrom("sessions").where("user_id", "=", id).execute();
+    return id;
+  }
+
+  /**
+   * End all of a user's sign-ins and API tokens at once (all projects), except the token with
+   * id `keepTokenId`. Answers how many of each were ended.
+   */
+  async revokeAccess(userId: number, keepTokenId?: number): Promise<{ sessions: number; tokens: number }> {
+    const s = await this.db.deleteFrom("sessions").where("user_id", "=", userId).executeTakeFirst();
+    let q = this.db.deleteFrom("api_tokens").where("user_id", "=", userId);
+    if (keepTokenId !== undefined) q = q.where("id", "!=", keepTokenId);
+    const t = await q.executeTakeFirst();
+    return { sessions: Number(s.numDeletedRows), tokens: Number(t.numDeletedRows) };
+  }
+
+  /** Admin of the default project: may add existing users to any project and create projects. */
+  async isServerAdmin(userId: number): Promise<boolean> {
+    const p = await this.db
+      .selectFrom("projects")
+      .select("id")
+      .where("name", "=", DEFAULT_PROJECT)
+      .executeTakeFirst();
+    return !!p && (await this.roleIn(userId, p.id)) === "admin";
+  }
+
+  /** The project a sign-in naming none lands in: the user's choice if still a member, else the first by name. */
+  async landingProject(userId: number): Promise<{ name: string; id: number; role: Role } | undefined> {
+    const roles = await this.rolesOf(userId);
+    const u = await this.db
+      .selectFrom("users")
+      .select("default_project_id")
+      .where("id", "=", userId)
+      .executeTakeFirst();
+    return roles.find((r) => r.id === u?.default_project_id) ?? roles[0];
+  }
+
+  async defaultProjectOf(userId: number): Promise<string | null> {
+    const u = await this.db
+      .selectFrom("users")
+      .select("default_project_id")
+      .where("id", "=", userId)
+      .executeTakeFirst();
+    if (u?.default_project_id == null) return null;
+    const roles = await this.rolesOf(userId);
+    return roles.find((r) => r.id === u.default_project_id)?.name ?? null;
+  }
+
+  /** Only the user sets this, and only to a project where they have a role. */
+  async setDefaultProject(userId: number, projectName: string): Promise<{ name: string; role: Role }> {
+    const r = (await this.rolesOf(userId)).find((x) => x.name === projectName);
+    if (!r)
+      throw new TetherError(
+        "TETHER_ERR_PROJECT_NOT_FOUND",
+        `no project named ${projectName} that you can use`,
+      );
+    await this.db.updateTable("users").set({ default_project_id: r.id }).where("id", "=", userId).execute();
+    return { name: r.name, role: r.role };
   }
 
   async setRole(userId: number, projectId: number, role: Role | null): Promise<void> {
@@ -128,7 +207,11 @@ export class Accounts {
       .select(["id", "password_hash"])
       .where("username", "=", username)
       .executeTakeFirst();
-    if (!u || !(await verifyPassword(password, u.password_hash))) {
+    // An unknown user costs the same scrypt work as a wrong password (issue 9, finding 9).
+    this.dummyHash ??= hashPassword(randomToken(18));
+    const hash = u ? u.password_hash : await this.dummyHash;
+    const ok = await this.verifier(password, hash);
+    if (!u || !ok) {
       throw new TetherError("TETHER_ERR_LOGIN_FAILED", "wrong username or password");
     }
     return u.id;
@@ -138,6 +221,7 @@ export class Accounts {
     userId: number,
     projectId: number,
     name: string,
+    expiresAt: string | null = null,
   ): Promise<{ id: number; token: string }> {
     const token = API_TOKEN_PREFIX + randomToken(32);
     const r = await this.db
@@ -149,6 +233,7 @@ export class Accounts {
         token_hash: digest(token),
         created_at: nowIso(),
         last_used_at: null,
+        expires_at: expiresAt,
       })
       .returning("id")
       .executeTakeFirstOrThrow();
@@ -186,10 +271,12 @@ export class Accounts {
     if (cred.token) {
       const t = await this.db
         .selectFrom("api_tokens")
-        .select(["id", "user_id", "project_id"])
+        .select(["id", "user_id", "project_id", "expires_at"])
         .where("token_hash", "=", digest(cred.token))
         .executeTakeFirst();
       if (!t) return null;
+      if (t.expires_at !== null && t.expires_at <= nowIso())
+        throw new TetherError("TETHER_ERR_UNAUTHENTICATED", `the API token expired at ${t.expires_at}`);
       userId = t.user_id;
       projectId = t.project_id;
       via = "token";

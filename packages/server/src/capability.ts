@@ -41,12 +41,15 @@ export interface BrokerPort {
 /** A WebSocket endpoint of a capability, on the server's HTTPS port. */
 export type WebSocketHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-/** A user lost access: removed, role changed, or an API token revoked. */
+/**
+ * A user lost access: removed, role changed, an API token revoked, or all sign-ins and
+ * tokens ended (password reset, `tether users revoke-access`).
+ */
 export interface UserChange {
   userId: number;
-  /** The project whose role changed; undefined when the user was removed everywhere. */
+  /** The project whose role changed; undefined when the change covers every project. */
   projectId?: number;
-  kind: "removed" | "role-changed" | "token-revoked";
+  kind: "removed" | "role-changed" | "token-revoked" | "access-revoked";
 }
 
 /** A running capability. `U` is the set of upstream message types it handles. */

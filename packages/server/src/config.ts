@@ -15,6 +15,12 @@ export interface ServerConfig {
   tlsCert?: string;
   tlsKey?: string;
   rekeySeconds?: number;
+  /**
+   * A hostile device's limits (docs/security.md "A hostile device"); defaults in
+   * DEFAULT_CONTROL_OPTIONS: messages per second and burst per device, ms between rate-limit
+   * reports per device, ms a will of the current connection waits for the device to answer.
+   */
+  control?: { deviceRate?: number; deviceBurst?: number; rateReportMs?: number; willConfirmMs?: number };
   logLevel?: string;
   log?: Logger;
   /**
@@ -23,6 +29,73 @@ export interface ServerConfig {
    * `agentUrl` is what agents are told (default `url`). mqttListen is then unused.
    */
   broker?: { url: string; adminFile: string; agentUrl?: string; caFile?: string };
-  /** Remote execution timings (tests shorten them). */
-  exec?: { sweepMs?: number; deliverMs?: number; lostGraceMs?: number };
+  /** Request rate limits on sign-in and enrollment; defaults in DEFAULT_RATE_LIMITS. */
+  rateLimits?: Partial<RateLimits>;
+  /** Limits on the listeners (MQTT TLS, MQTT over WebSocket, HTTPS); defaults in DEFAULT_LISTENER_LIMITS. */
+  listeners?: Partial<ListenerLimits>;
+  /** Remote execution timings (tests shorten them) and the limits on reading stored output. */
+  exec?: {
+    sweepMs?: number;
+    deliverMs?: number;
+    lostGraceMs?: number;
+    /** Event streams (GET /commands/{id}/events) one user may have open at once (default 16). */
+    maxStreamsPerUser?: number;
+    /** Bytes of one stream of one run in an answer; more is paged (default 1 MiB). */
+    outputPageBytes?: number;
+    /** Bytes of output in one GET /commands/{id}?output=1 answer, all runs together (default 8 MiB). */
+    outputResponseBytes?: number;
+  };
 }
+
+/** Listener hardening (docs/security.md "Listeners"). */
+export interface ListenerLimits {
+  /** Connections not yet authenticated, per listener (MQTT: CONNECT accepted; HTTPS: a complete request head). */
+  maxPreauth: number;
+  /** The same, per source address (a whole site behind one NAT shares one address). */
+  maxPreauthPerAddress: number;
+  /** Time from accept to authentication (TLS handshake included), ms. */
+  preauthTimeoutMs: number;
+  /** Bytes an MQTT client may send before it is authenticated (its CONNECT; the will included). */
+  mqttMaxPreauthBytes: number;
+  /** Largest MQTT keepalive a client may ask for, seconds (0, i.e. none, is refused too). */
+  mqttMaxKeepaliveSeconds: number;
+  /** Time to receive a whole HTTP request, body included, ms. */
+  httpRequestTimeoutMs: number;
+  /** Idle time of a kept-alive HTTP connection between requests, ms. */
+  httpKeepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_LISTENER_LIMITS: ListenerLimits = {
+  maxPreauth: 4096,
+  maxPreauthPerAddress: 1024,
+  preauthTimeoutMs: 15_000,
+  mqttMaxPreauthBytes: 8192,
+  mqttMaxKeepaliveSeconds: 300,
+  httpRequestTimeoutMs: 60_000,
+  httpKeepAliveTimeoutMs: 10_000,
+};
+
+/**
+ * Rate limits of the routes reachable without a token (docs/security.md "Accounts"), per
+ * window. Beyond them: 429 TETHER_ERR_RATE_LIMITED with Retry-After, and a warning logged.
+ */
+export interface RateLimits {
+  /** The window the counts below are over, ms. */
+  windowMs: number;
+  /** Failed sign-ins (POST /api/v1/auth/login) per username, from anywhere. */
+  loginPerUsername: number;
+  /** Sign-in attempts per source address. */
+  loginPerAddress: number;
+  /** GET /api/v1/enroll/info and POST /api/v1/enroll, each, per source address (a fleet behind one NAT shares one). */
+  enrollPerAddress: number;
+  /** POST /api/v1/enroll/poll per source address (pending devices poll every few seconds). */
+  enrollPollPerAddress: number;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  windowMs: 60_000,
+  loginPerUsername: 10,
+  loginPerAddress: 60,
+  enrollPerAddress: 2000,
+  enrollPollPerAddress: 12_000,
+};

@@ -18,13 +18,14 @@ import { startEmbeddedBroker } from "./broker/embedded.js";
 import { type ExternalBroker, loadReconcileDevices, startExternalBroker } from "./broker/external.js";
 import type { CapabilityContext } from "./capability.js";
 import { capabilityMigrations, createCapabilities, type RunningCapabilities } from "./capabilities.js";
-import type { HostPort, ServerConfig } from "./config.js";
+import { DEFAULT_LISTENER_LIMITS, DEFAULT_RATE_LIMITS, type HostPort, type ServerConfig } from "./config.js";
 import { Control, DEFAULT_CONTROL_OPTIONS } from "./control/index.js";
 import { DeviceOps } from "./device-ops.js";
 import { Devices } from "./devices.js";
 import { Enrollment } from "./enrollment.js";
 import { buildApp } from "./http/app.js";
 import type { Services } from "./http/context.js";
+import { fitToFdLimit, PreauthGate } from "./net/preauth.js";
 import { Revocation } from "./revocation.js";
 import { digestEquals } from "./security/secrets.js";
 import { loadOrCreateServerKeys, type ServerKeys } from "./security/server-keys.js";
@@ -83,6 +84,16 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
   chmodSync(dataDir, 0o700);
   const log =
     cfg.log ?? pino({ level: cfg.logLevel ?? process.env.TETHER_LOG_LEVEL ?? "info" }, pino.destination(2));
+  // Listener limits (docs/security.md "Listeners"): two gated listeners, MQTT and HTTPS.
+  const limits = {
+    ...DEFAULT_LISTENER_LIMITS,
+    ...Object.fromEntries(Object.entries(cfg.listeners ?? {}).filter(([, v]) => v !== undefined)),
+  };
+  const preauth = fitToFdLimit(
+    { max: limits.maxPreauth, perAddress: limits.maxPreauthPerAddress, timeoutMs: limits.preauthTimeoutMs },
+    2,
+    log,
+  );
   const store = await openServerStore(cfg.database ?? `sqlite:${join(dataDir, "tether.db")}`);
   const keys = loadOrCreateServerKeys(dataDir);
   const publicHost = cfg.publicUrl ? new URL(cfg.publicUrl).hostname.replace(/^\[|\]$/g, "") : undefined;
@@ -100,6 +111,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
   const control = new Control(db, devices, keys, log, {
     ...DEFAULT_CONTROL_OPTIONS,
     rekeySeconds: cfg.rekeySeconds ?? DEFAULT_CONTROL_OPTIONS.rekeySeconds,
+    ...Object.fromEntries(Object.entries(cfg.control ?? {}).filter(([, v]) => v !== undefined)),
   });
   let broker: BrokerLink | null = null;
   let external: ExternalBroker | null = null;
@@ -175,16 +187,31 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       }
     },
     allowedOrigins: () => (cfg.publicUrl ? [new URL(cfg.publicUrl).origin] : []),
+    rateLimits: {
+      ...DEFAULT_RATE_LIMITS,
+      ...Object.fromEntries(Object.entries(cfg.rateLimits ?? {}).filter(([, v]) => v !== undefined)),
+    },
   };
   await ensureAdmin(accounts, dataDir);
   const app = await buildApp(services, {
     https: { cert: tls.cert, key: tls.key },
+    timeouts: {
+      requestMs: limits.httpRequestTimeoutMs,
+      keepAliveMs: limits.httpKeepAliveTimeoutMs,
+      handshakeMs: preauth.timeoutMs,
+      // Node checks request and header timeouts only this often.
+      checkEveryMs: Math.max(
+        100,
+        Math.min(30_000, Math.floor(Math.min(limits.httpRequestTimeoutMs, preauth.timeoutMs) / 4)),
+      ),
+    },
     log,
     version: VERSION,
     plugins: capabilities.list.flatMap((c) => (c.routes ? [c.routes] : [])),
   });
 
   let closed = false;
+  let closeGate = () => {};
   return {
     app,
     services,
@@ -218,6 +245,9 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
           tls: { cert: tls.cert, key: tls.key },
           log: log.child({ part: "broker" }),
           publicHost: advertisedHost,
+          preauth,
+          preauthBytes: limits.mqttMaxPreauthBytes,
+          maxKeepaliveSeconds: limits.mqttMaxKeepaliveSeconds,
           hooks: {
             async authenticate(clientId, username, password) {
               if (!password || clientId !== username) return null;
@@ -235,7 +265,29 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       control.attach(broker);
       for (const c of capabilities.list) await c.start?.();
       const wss = new WebSocketServer({ noServer: true, maxPayload: 512 * 1024 });
+      // HTTPS connections count as unauthenticated until they send a complete request head,
+      // and again while idle between requests (docs/security.md "Listeners").
+      const httpGate = new PreauthGate("HTTPS", preauth, log);
+      closeGate = () => httpGate.closeAll();
+      const rawOf = (s: any) => s?._parent ?? s;
+      const inFlight = new WeakMap<object, number>();
+      app.server.headersTimeout = Math.min(preauth.timeoutMs, limits.httpRequestTimeoutMs);
+      app.server.on("connection", (raw: any) => {
+        raw.on("error", () => {});
+        httpGate.admit(raw, raw.remoteAddress);
+      });
+      app.server.on("request", (req, res) => {
+        const raw = rawOf(req.socket);
+        httpGate.authenticated(raw);
+        inFlight.set(raw, (inFlight.get(raw) ?? 0) + 1);
+        res.once("close", () => {
+          const n = (inFlight.get(raw) ?? 1) - 1;
+          inFlight.set(raw, n);
+          if (n === 0 && !raw.destroyed && !req.socket.destroyed) httpGate.admit(raw, raw.remoteAddress);
+        });
+      });
       app.server.on("upgrade", (req, socket, head) => {
+        httpGate.authenticated(rawOf(socket));
         const path = (req.url ?? "").split("?")[0];
         const own = websockets.get(path);
         if (own) return own(req, socket, head);
@@ -286,6 +338,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
         clearTimeout(timer);
       };
       await bounded("closing the broker", broker?.close() ?? Promise.resolve());
+      closeGate();
       await bounded("closing HTTP", app.close());
       await bounded("flushing control state", control.close());
       for (const c of capabilities.list) {

@@ -1,5 +1,5 @@
 /** Operator actions on devices, each audited. */
-import { TetherError } from "@tether/protocol";
+import { checkDeviceName, TetherError } from "@tether/protocol";
 import type { Kysely } from "kysely";
 import type { Principal } from "./accounts.js";
 import type { Audit } from "./audit.js";
@@ -92,6 +92,7 @@ export class DeviceOps {
   }
 
   async rename(p: Principal, ref: string, name: string): Promise<DeviceRow> {
+    checkDeviceName(name, "device name");
     const d = await this.devices.find(p.projectId, ref);
     await this.devices.update(d.id, { name });
     await this.log(p, "device.rename", d, { from: d.name, to: name });

@@ -21,6 +21,7 @@ export function toDevice(r: DeviceRow, project: string): Device {
     hostname: r.hostname,
     sourceAddress: r.source_address,
     shard: r.shard,
+    rateLimited: r.rate_limited,
   };
 }
 
@@ -41,7 +42,13 @@ export class Devices {
     return rows.filter((r) => matches(terms, JSON.parse(r.labels), r.facts ? JSON.parse(r.facts) : null));
   }
 
-  /** DEVICE = id or unique name, inside the project only. */
+  /**
+   * DEVICE = id or name, inside the project only. A name resolves among accepted devices
+   * first, then among the others, so a pending device enrolled under an accepted device's
+   * name (anyone with a token can choose any name) never takes it over or makes it
+   * ambiguous (docs/security.md "Device names"). Two devices of the same tier with the name
+   * are ambiguous: use the id.
+   */
   async find(projectId: number, ref: string): Promise<DeviceRow> {
     const byId = await this.db
       .selectFrom("devices")
@@ -50,17 +57,18 @@ export class Devices {
       .where("id", "=", ref)
       .executeTakeFirst();
     if (byId) return byId;
-    const byName = await this.db
+    let byName = await this.db
       .selectFrom("devices")
       .selectAll()
       .where("project_id", "=", projectId)
       .where("name", "=", ref)
-      .limit(2)
       .execute();
+    const accepted = byName.filter((d) => d.state === "accepted");
+    if (accepted.length) byName = accepted;
     if (byName.length > 1) {
       throw new TetherError(
         "TETHER_ERR_DEVICE_AMBIGUOUS",
-        `several devices are named ${ref}; use the device id`,
+        `several ${accepted.length ? "accepted " : ""}devices are named ${ref}; use the device id`,
       );
     }
     if (!byName[0]) throw new TetherError("TETHER_ERR_DEVICE_NOT_FOUND", `no device ${ref} in this project`);

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import {
   type BrokerCredential,
+  checkDeviceName,
   ed25519Sign,
   ed25519Verify,
   type EnrollmentToken,
@@ -177,6 +178,8 @@ export class Enrollment {
 
   async enroll(req: EnrollRequest, sourceAddress: string): Promise<EnrollResponse> {
     const r = req.request;
+    // The rename rule (names.ts): a name full of control characters is refused, not stored.
+    checkDeviceName(r.name, "device name (tether agent --name, else the hostname)");
     this.verifySigned(LABEL_ENROLL, r, r.signKey, req.signature);
     if (r.serverFingerprint !== this.d.keys.fingerprint) {
       throw new TetherError("TETHER_ERR_ENROLL_WRONG_SERVER", "the request is for another server's key");
@@ -263,6 +266,7 @@ export class Enrollment {
         down_next_mid: 1,
         up_low: 0,
         up_above: "[]",
+        rate_limited: 0,
       };
       await trx.insertInto("devices").values(row).execute();
       return row;

@@ -24,7 +24,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const log = pino({ level: "silent" });
 
 let n = 0;
-async function setup(online: string[] = []) {
+async function setup(online: string[] = [], execConfig: ServerConfig["exec"] = {}) {
   const dir = join(root, `s${n++}`);
   const store = await openServerStore(`sqlite:${join(dir, "tether.db")}`);
   const db = store.db;
@@ -46,13 +46,14 @@ async function setup(online: string[] = []) {
     broker: { applySecret: async () => {} },
     log,
     dataDir: dir,
-    config: { exec: { deliverMs: 60_000 } } as ServerConfig,
+    config: { exec: { deliverMs: 60_000, ...execConfig } } as ServerConfig,
   });
   const { api } = cap.api;
   // The names the tests use, mapped onto the module's parts.
   const exec = {
     create: api.create.bind(api),
     get: api.get.bind(api),
+    readOutput: api.readOutput.bind(api),
     cancel: api.cancel.bind(api),
     setExecUsers: api.setExecUsers.bind(api),
     sweep: cap.api.sweep,
@@ -135,6 +136,46 @@ test("output: appended only at the stored offset; duplicates dropped, a gap asks
     await out(6, "ghijklmnop"); // more than the limit of 10
     const got = await s.exec.get(s.p, c.id, { output: true });
     assert.equal(got.runs?.[0].stdout, "abcdefghij", "in order, once, capped at the limit");
+  } finally {
+    await s.exec.close();
+    await s.store.close();
+  }
+});
+
+test("stored output is answered a page per stream within a budget per answer; the rest page by page", async () => {
+  const s = await setup(["dev-a", "dev-b"], { outputPageBytes: 8, outputResponseBytes: 14 });
+  try {
+    const a = await s.add("dev-a");
+    const b = await s.add("dev-b");
+    const c = await s.exec.create(s.p, { argv: ["x"], devices: ["dev-a", "dev-b"] });
+    const out = (d: DeviceRow, st: "o" | "e", text: string) =>
+      s.exec.onOutput(d, { cmd: c.id, s: st, off: 0, d: Buffer.from(text).toString("base64") });
+    await out(a, "o", "0123456789");
+    await out(a, "e", "aaaaaé"); // 7 bytes: "é" is bytes 5-6
+    await out(b, "o", "xy");
+    const got = await s.exec.get(s.p, c.id, { output: true });
+    const [ra, rb] = got.runs!;
+    assert.equal(ra.stdout, "01234567");
+    assert.equal(ra.stdoutNext, 8);
+    // 6 bytes of the budget left would split the "é": the page stops before it.
+    assert.equal(ra.stderr, "aaaaa");
+    assert.equal(ra.stderrEncoding, "utf8");
+    assert.equal(ra.stderrNext, 5);
+    assert.equal(rb.stdout, "x", "what is left of the answer's budget");
+    assert.equal(rb.stdoutNext, 1);
+    assert.equal(rb.stderr, "");
+    assert.equal(rb.stderrNext, undefined, "nothing stored, nothing more");
+    const page = await s.exec.readOutput(s.p, c.id, { device: "dev-a", stream: "stdout", offset: 8 });
+    assert.deepEqual(
+      { ...page, data: Buffer.from(page.data, "base64").toString() },
+      { deviceId: "dev-a", stream: "stdout", offset: 8, data: "89", size: 10, next: null },
+    );
+    const first = await s.exec.readOutput(s.p, c.id, { device: "dev-a", stream: "stdout", limit: 100 });
+    assert.equal(first.next, 8, "at most a page");
+    await assert.rejects(
+      s.exec.readOutput(s.p, c.id, { device: "../dev-a", stream: "stdout" }),
+      /TETHER_ERR_DEVICE_NOT_FOUND|did not run/,
+    );
   } finally {
     await s.exec.close();
     await s.store.close();

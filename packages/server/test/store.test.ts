@@ -1,7 +1,7 @@
 // @matrix: once
 // openStore (docs/architecture.md §6) on SQLite: migrations, idempotent reopen, pragmas, bad paths.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -21,6 +21,7 @@ const TABLES = [
   "connections",
   "devices",
   "echo_replies",
+  "echo_sent",
   "enrollment_tokens",
   "memberships",
   "outbox",
@@ -28,6 +29,8 @@ const TABLES = [
   "sessions",
   "users",
 ];
+/** Every migration, core and capabilities', in name order. */
+const MIGRATIONS = ["0001_init", "0002_exec", "0003_device_rate_limited", "0003_echo_sent", "0004_accounts"];
 
 test("openStore on a new file (in a new directory) runs the migrations", async () => {
   const path = join(root, "fresh", "nested", "tether.db");
@@ -42,11 +45,29 @@ test("openStore on a new file (in a new directory) runs the migrations", async (
     );
     assert.deepEqual(
       rows.map((r) => r.name),
-      ["0001_init", "0002_exec"],
+      MIGRATIONS,
     );
   } finally {
     await store.close();
   }
+});
+
+test("the database file and its -wal/-shm are 0600, and an older 0644 file is narrowed", async () => {
+  const fresh = join(root, "mode-fresh", "tether.db");
+  const store = await openServerStore(`sqlite:${fresh}`);
+  try {
+    for (const f of [fresh, `${fresh}-wal`, `${fresh}-shm`])
+      assert.equal((statSync(f).mode & 0o777).toString(8), "600", f);
+  } finally {
+    await store.close();
+  }
+  const old = join(root, "mode-old", "tether.db");
+  mkdirSync(join(root, "mode-old"));
+  writeFileSync(old, "");
+  chmodSync(old, 0o644);
+  const again = await openServerStore(`sqlite:${old}`);
+  await again.close();
+  assert.equal((statSync(old).mode & 0o777).toString(8), "600");
 });
 
 test("tables have the columns and defaults the code relies on", async () => {
@@ -103,7 +124,7 @@ test("reopening is idempotent and keeps the data", async () => {
       const rows = await b.db.selectFrom("projects").select("name").execute();
       assert.deepEqual(rows, [{ name: "kept" }]);
       const { rows: migs } = await sql<{ name: string }>`select name from kysely_migration`.execute(b.db);
-      assert.equal(migs.length, 2, "each migration ran once");
+      assert.equal(migs.length, MIGRATIONS.length, "each migration ran once");
       assert.equal((await b.db.introspection.getTables()).length, TABLES.length);
     } finally {
       await b.close();

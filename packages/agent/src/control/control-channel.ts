@@ -20,6 +20,7 @@ import {
   isDurableDown,
   peekFrame,
   type PendingHandshake,
+  rejectBinding,
   type Session,
   startHandshake,
   type UpBody,
@@ -362,11 +363,21 @@ export class ControlChannel extends EventEmitter {
   }
 
   private onReject(frame: Buffer): void {
-    let info: { code: string; message: string; supportedVersions: number[] };
+    let info: ReturnType<typeof verifyReject>;
     try {
       info = verifyReject(frame, this.id.deviceId, Buffer.from(this.id.serverSignKey, "base64url"));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "ignored bad reject frame");
+      return;
+    }
+    // A Reject answers one HandshakeInit (docs/protocol.md §10): one that names no handshake,
+    // or not the pending one, is a replayed copy and changes nothing.
+    const pending = this.pendingHs?.hs.frame;
+    if (!pending || info.init !== rejectBinding(pending)) {
+      this.log.warn(
+        { code: info.code, bound: info.init !== undefined },
+        "ignored a Reject that does not answer the pending handshake (replayed?)",
+      );
       return;
     }
     this.log.error({ code: info.code, supportedVersions: info.supportedVersions }, info.message);

@@ -1,6 +1,6 @@
 /** tether users | api-tokens | projects */
 import type { Command } from "commander";
-import { parseIntArg, parseRole, ROLES } from "../args.js";
+import { parseDuration, parseIntArg, parseRole, ROLES } from "../args.js";
 import { type Ctx, client, printJson, printList } from "../context.js";
 
 export function registerUsers(program: Command, ctx: Ctx): void {
@@ -29,7 +29,9 @@ export function registerUsers(program: Command, ctx: Ctx): void {
   users
     .command("create")
     .alias("add")
-    .description("create a user (or add an existing one to this project) with a role")
+    .description(
+      "create a user with a role in this project (adding an existing user of another project needs the server admin)",
+    )
     .argument("<name>", "username")
     .requiredOption("-r, --role <role>", `one of ${ROLES.join(", ")}`)
     .option("-p, --password <password>", "initial password (generated and printed once otherwise)")
@@ -65,6 +67,21 @@ export function registerUsers(program: Command, ctx: Ctx): void {
       await client(ctx, cmd).removeUser(name);
       ctx.io.stdout(`${name} removed\n`);
     });
+
+  users
+    .command("revoke-access")
+    .description(
+      "end all of a user's console sign-ins and API tokens at once, in every project (audited; the user keeps their roles and password)",
+    )
+    .argument("<name>", "username")
+    .option("--json", 'print {"username","sessions","apiTokens"}')
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      const r = await client(ctx, cmd).revokeUserAccess(name);
+      if (o.json) return printJson(ctx, r);
+      ctx.io.stdout(
+        `${r.username}: ended ${r.sessions} sign-in(s) and revoked ${r.apiTokens} API token(s)\n`,
+      );
+    });
 }
 
 export function registerApiTokens(program: Command, ctx: Ctx): void {
@@ -83,8 +100,15 @@ export function registerApiTokens(program: Command, ctx: Ctx): void {
         ctx,
         o.json,
         list,
-        ["id", "name", "user", "created", "last used"],
-        (x) => [x.id, x.name, x.username, x.createdAt, x.lastUsedAt ?? "never"],
+        ["id", "name", "user", "created", "last used", "expires"],
+        (x) => [
+          x.id,
+          x.name,
+          x.username,
+          x.createdAt,
+          x.lastUsedAt ?? "never",
+          x.expired ? `expired ${x.expiresAt}` : (x.expiresAt ?? "never"),
+        ],
         "no API tokens",
       );
     });
@@ -92,12 +116,16 @@ export function registerApiTokens(program: Command, ctx: Ctx): void {
   t.command("create")
     .description("create an API token acting as you in this project (printed once)")
     .argument("<name>", "a name to recognise it by")
-    .option("--json", 'print {"id","name","token"}')
-    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
-      const r = await client(ctx, cmd).createApiToken(name);
+    .option("--expires <duration>", "refused after this long, e.g. 30d, 12h (default: never)")
+    .option("--json", 'print {"id","name","token","expiresAt"}')
+    .action(async (name: string, o: { json?: boolean; expires?: string }, cmd: Command) => {
+      const seconds = o.expires !== undefined ? Math.max(1, Math.round(parseDuration(o.expires))) : undefined;
+      const r = await client(ctx, cmd).createApiToken(name, seconds);
       if (o.json) return printJson(ctx, r);
       ctx.io.stdout(`${r.token}\n`);
-      ctx.io.stderr(`API token ${r.id} (${r.name}) created; it is shown only once\n`);
+      ctx.io.stderr(
+        `API token ${r.id} (${r.name}) created${r.expiresAt ? `, expires ${r.expiresAt}` : ""}; it is shown only once\n`,
+      );
     });
 
   t.command("revoke")
@@ -129,8 +157,25 @@ export function registerProjects(program: Command, ctx: Ctx): void {
       );
     });
 
+  p.command("default")
+    .description("the project your sign-ins land in (yours to choose); no argument: show it")
+    .argument("[name]", "a project where you have a role")
+    .option("--json", 'print {"defaultProject"}')
+    .action(async (name: string | undefined, o: { json?: boolean }, cmd: Command) => {
+      const c = client(ctx, cmd);
+      const current = name
+        ? (await c.setDefaultProject(name)).defaultProject
+        : ((await c.me()).defaultProject ?? null);
+      if (o.json) return printJson(ctx, { defaultProject: current });
+      ctx.io.stdout(
+        current
+          ? `sign-ins land in project ${current}\n`
+          : "no default project chosen: sign-ins land in the first of your projects by name\n",
+      );
+    });
+
   p.command("create")
-    .description("create a project; you become its admin")
+    .description("create a project; you become its admin (server admin only)")
     .argument("<name>", "letters, digits, . _ - (1-64)")
     .option("--json", "print the project as JSON")
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {

@@ -16,7 +16,7 @@ export function registerAgent(program: Command, ctx: Ctx): void {
       "--data <dir>",
       "agent data directory (default: $TETHER_HOME/agent, /var/lib/tether/agent as root, else ~/.local/share/tether/agent)",
     )
-    .option("--name <name>", "device name (default: the hostname)")
+    .option("--name <name>", "device name: letters, digits, . _ - (1-64) (default: the hostname)")
     .option("--websocket", "reach the broker over WebSocket (wss://.../mqtt) instead of MQTT/TLS")
     .action(
       async (o: {

@@ -86,7 +86,8 @@ export function registerCommands(program: Command, ctx: Ctx): void {
           ctx.io.stdout(
             `\n--- ${escapeControl(r.device)} ${s}${r[`${s}Encoding`] === "base64" ? " (binary, base64)" : ""} ---\n`,
           );
-          ctx.io.stdout(text.endsWith("\n") ? text : `${text}\n`);
+          // The command's own output: bytes, printed unchanged like `tether exec` (escape.ts).
+          ctx.io.stdout(Buffer.from(text.endsWith("\n") ? text : `${text}\n`));
         }
       }
     });

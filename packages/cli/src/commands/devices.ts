@@ -1,4 +1,5 @@
 /** tether devices list|show|accept|reject|revoke|delete|label|rename */
+import { DEVICE_NAME_RULE, isDeviceName } from "@tether/protocol";
 import type { Device } from "@tether/sdk";
 import type { Command } from "commander";
 import { parseLabels } from "../args.js";
@@ -67,6 +68,11 @@ export function registerDevices(program: Command, ctx: Ctx): void {
         ["source address", d.sourceAddress],
         ["labels", formatLabels(d.labels)],
         ["shard", d.shard],
+        ...(d.rateLimited
+          ? ([
+              ["rate-limited", `${d.rateLimited} messages dropped (over the control message rate limit)`],
+            ] as [string, string][])
+          : []),
       ]);
       if (f) {
         out += "\nfacts:\n";
@@ -164,8 +170,9 @@ export function registerDevices(program: Command, ctx: Ctx): void {
     .argument("<new-name>", "letters, digits, . _ - (1-64)")
     .option("--json", "print the device as JSON")
     .action(async (ref: string, name: string, o: { json?: boolean }, cmd: Command) => {
-      if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
-        throw new CliError(`bad name ${JSON.stringify(name)}: letters, digits, . _ - (1-64)`, EXIT.usage);
+      // The same rule as the server's, at enrollment and rename (protocol names.ts).
+      if (!isDeviceName(name))
+        throw new CliError(`bad name ${JSON.stringify(name)}: use ${DEVICE_NAME_RULE}`, EXIT.usage);
       const d = await client(ctx, cmd).updateDevice(ref, { name });
       if (o.json) return printJson(ctx, d);
       ctx.io.stdout(`${d.id} is now ${escapeControl(d.name)}\n`);

@@ -39,8 +39,13 @@ Examples:
   tether exec robot-7 --shell -- 'journalctl -u app | tail -n 50'
   tether exec robot-7 --timeout 5m --cwd /opt/app --env MODE=test -- ./selftest
   tar c logs | tether exec robot-7 --stdin -- tar x -C /tmp
-  tether exec --selector site=tokyo,fact.arch=arm64 --concurrency 20 -- systemctl restart app
+  tether exec --selector site=tokyo,role=web --concurrency 20 -- systemctl restart app
   tether exec --all --queue-ttl 2h --json -- cat /etc/machine-id
+
+Selectors: labels (k=v) are set by operators and enrollment tokens; facts (fact.NAME=V) are
+whatever each device says about itself, so any device can claim one: --selector
+fact.hostname=web-1 sends the command, and its --env values, to every device that claims
+that hostname. Target by labels or device ids; use facts only to narrow a label selector.
 
 Exit codes (one device): the remote command's exit code; 124 timed out (the process group
 was killed); 125 refused (your role, or --user not allowed in the project); 126 could not
@@ -86,7 +91,10 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
     .option("--stdin", `send this process's stdin to the command (at most ${MAX_STDIN_BYTES / 1024} KiB)`)
     .option("--queue-ttl <duration>", "if a device is offline, queue the command this long (e.g. 2h)")
     .option("--output-limit <size>", "bytes kept per stream per device (e.g. 64k, 1M)", "1M")
-    .option("-s, --selector <k=v,...>", "fleet: devices matching labels / fact.NAME (k=v,k2=v2)")
+    .option(
+      "-s, --selector <k=v,...>",
+      "fleet: devices matching labels / fact.NAME (k=v,k2=v2); facts are device-claimed, see below",
+    )
     .option("-d, --device <device>", "fleet: this device (repeatable)", collect)
     .option("--all", "fleet: every accepted device in the project (admin)")
     .option("-p, --concurrency <n>", "fleet: devices running at once (0 = all)", "100")
@@ -324,7 +332,11 @@ class FleetPrinter {
     if (flush && parts.at(-1) === "") parts.pop();
     this.partial.set(key, rest);
     const w = stream === "stdout" ? this.ctx.io.stdout : this.ctx.io.stderr;
-    for (const line of parts) w(`${escapeControl(device)}: ${line}\n`);
+    // The prefix is device-provided text (escaped); the line is the command's own output (raw bytes).
+    for (const line of parts) {
+      w(`${escapeControl(device)}: `);
+      w(Buffer.from(`${line}\n`));
+    }
   }
 
   private report(run: CommandRun): void {

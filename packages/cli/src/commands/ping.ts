@@ -44,7 +44,7 @@ export function registerPing(program: Command, ctx: Ctx): void {
             // Not a per-packet problem: stop at once (not found, forbidden, wrong state...).
             if (!["TETHER_ERR_DEVICE_OFFLINE", "TETHER_ERR_DEVICE_TIMEOUT"].includes(err.code)) throw err;
             lastErr = err;
-            if (!o.json) ctx.io.stdout(`no reply from ${name}: seq=${seq} (${err.message})\n`);
+            if (!o.json) ctx.io.stdout(`no reply from ${name}: seq=${seq} (${escapeControl(err.message)})\n`);
           }
           if (seq < count && intervalMs > 0) {
             await new Promise<void>((resolve) => {
@@ -78,7 +78,7 @@ export function registerPing(program: Command, ctx: Ctx): void {
         }
         if (rtts.length === 0) {
           throw new CliError(
-            `${dev.name} did not answer${lastErr ? `: ${lastErr.message}` : ""}`,
+            `${name} did not answer${lastErr ? `: ${escapeControl(lastErr.message)}` : ""}`,
             EXIT.unreachable,
           );
         }

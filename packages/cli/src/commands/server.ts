@@ -15,6 +15,18 @@ interface ServerOpts {
   tlsCert?: string;
   tlsKey?: string;
   rekeySeconds?: string;
+  maxEventStreams?: string;
+  maxPreauth?: string;
+  maxPreauthPerAddress?: string;
+  preauthTimeout?: string;
+  mqttMaxKeepalive?: string;
+  httpRequestTimeout?: string;
+  deviceRate?: string;
+  deviceBurst?: string;
+  loginLimit?: string;
+  loginAddressLimit?: string;
+  enrollLimit?: string;
+  enrollPollLimit?: string;
   database?: string;
   broker?: string;
   brokerAdminFile?: string;
@@ -45,6 +57,33 @@ export function registerServer(program: Command, ctx: Ctx): void {
     .option("--tls-cert <file>", "serve this certificate (PEM) instead of the built-in CA's")
     .option("--tls-key <file>", "key for --tls-cert")
     .option("--rekey-seconds <n>", "control-channel session key lifetime")
+    .option(
+      "--max-event-streams <n>",
+      "command event streams (live output) one user may have open at once (default 16)",
+    )
+    .option(
+      "--max-preauth <n>",
+      "connections not yet authenticated, per listener (MQTT, HTTPS); when full the oldest is closed (default 4096)",
+    )
+    .option("--max-preauth-per-address <n>", "the same, per source address (default 1024)")
+    .option(
+      "--preauth-timeout <seconds>",
+      "time to authenticate (MQTT) or send a request (HTTPS) (default 15)",
+    )
+    .option("--mqtt-max-keepalive <seconds>", "largest MQTT keepalive a device may ask for (default 300)")
+    .option(
+      "--http-request-timeout <seconds>",
+      "time to receive a whole HTTP request, body included (default 60)",
+    )
+    .option("--device-rate <n>", "control messages per second one device may send (default 2000)")
+    .option("--device-burst <n>", "control messages one device may send at once (default 20000)")
+    .option("--login-limit <n>", "failed sign-ins per username per minute (default 10)")
+    .option("--login-address-limit <n>", "sign-in attempts per source address per minute (default 60)")
+    .option(
+      "--enroll-limit <n>",
+      "GET /enroll/info and POST /enroll, each, per source address per minute (default 2000)",
+    )
+    .option("--enroll-poll-limit <n>", "POST /enroll/poll per source address per minute (default 12000)")
     .option("--database <url>", "sqlite:PATH or postgres://... (default: sqlite in the data dir)")
     .option("--broker <url>", "use this external Mosquitto (dynamic security) instead of the embedded broker")
     .option("--broker-admin-file <file>", 'JSON {"username","password"} of the broker\'s dynsec admin')
@@ -85,6 +124,38 @@ export function registerServer(program: Command, ctx: Ctx): void {
         tlsKey: o.tlsKey,
         database: o.database,
         rekeySeconds: o.rekeySeconds ? parseIntArg(o.rekeySeconds, "--rekey-seconds") : undefined,
+        exec: o.maxEventStreams
+          ? { maxStreamsPerUser: parseIntArg(o.maxEventStreams, "--max-event-streams") }
+          : undefined,
+        listeners: {
+          maxPreauth: o.maxPreauth ? parseIntArg(o.maxPreauth, "--max-preauth") : undefined,
+          maxPreauthPerAddress: o.maxPreauthPerAddress
+            ? parseIntArg(o.maxPreauthPerAddress, "--max-preauth-per-address")
+            : undefined,
+          preauthTimeoutMs: o.preauthTimeout
+            ? parseIntArg(o.preauthTimeout, "--preauth-timeout") * 1000
+            : undefined,
+          mqttMaxKeepaliveSeconds: o.mqttMaxKeepalive
+            ? parseIntArg(o.mqttMaxKeepalive, "--mqtt-max-keepalive")
+            : undefined,
+          httpRequestTimeoutMs: o.httpRequestTimeout
+            ? parseIntArg(o.httpRequestTimeout, "--http-request-timeout") * 1000
+            : undefined,
+        },
+        control: {
+          deviceRate: o.deviceRate ? parseIntArg(o.deviceRate, "--device-rate") : undefined,
+          deviceBurst: o.deviceBurst ? parseIntArg(o.deviceBurst, "--device-burst") : undefined,
+        },
+        rateLimits: {
+          loginPerUsername: o.loginLimit ? parseIntArg(o.loginLimit, "--login-limit") : undefined,
+          loginPerAddress: o.loginAddressLimit
+            ? parseIntArg(o.loginAddressLimit, "--login-address-limit")
+            : undefined,
+          enrollPerAddress: o.enrollLimit ? parseIntArg(o.enrollLimit, "--enroll-limit") : undefined,
+          enrollPollPerAddress: o.enrollPollLimit
+            ? parseIntArg(o.enrollPollLimit, "--enroll-poll-limit")
+            : undefined,
+        },
         broker: o.broker
           ? {
               url: o.broker,
@@ -131,7 +202,9 @@ export function registerServer(program: Command, ctx: Ctx): void {
 
   server
     .command("reset-admin")
-    .description("set a new admin password and API token (writes admin.password and admin.token)")
+    .description(
+      "set a new admin password and API token (writes admin.password and admin.token); the admin's other sign-ins and API tokens stop working",
+    )
     .option("--data <dir>", "data directory")
     .option("--database <url>", "sqlite:PATH or postgres://...")
     .action(async (o: { data?: string; database?: string }, cmd: Command) => {
@@ -148,13 +221,14 @@ export function registerServer(program: Command, ctx: Ctx): void {
         logLevel: "warn",
       });
       try {
-        await ensureAdmin(srv.services.accounts, dataDir, true);
+        await ensureAdmin(srv.services.accounts, dataDir, true, srv.services.userChanged);
       } finally {
         await srv.close();
       }
       ctx.io.stdout(
         `admin reset: new password in ${join(dataDir, "admin.password")}\n` +
           `             new API token in ${join(dataDir, "admin.token")}\n` +
+          "             the admin's previous sign-ins and API tokens no longer work\n" +
           `             CA certificate: ${srv.tls.caPath}\n` +
           `             server info: ${join(dataDir, "server.json")}\n`,
       );

@@ -5,6 +5,7 @@
 //   label || frame bytes before the signature || utf8(deviceId)
 // The device id is bound in but not carried (the MQTT topic names the device). Labels
 // differ in content, not just length, so no frame kind can be replayed as another.
+import { createHash } from "node:crypto";
 import { ed25519Sign, ed25519Verify } from "./keys.js";
 import { ProtocolError } from "../errors.js";
 import {
@@ -84,22 +85,42 @@ export function verifyRekeyRequest(frame: Buffer, deviceId: string, serverPub: B
 
 // ---- Reject: ver type=6 len(2) json(len) signature(64), signed by the server.
 // Sent with the server's own version byte and verified whatever that byte is, so an
-// agent on another version can still read why it was refused.
+// agent on another version can still read why it was refused. The JSON names the
+// HandshakeInit it answers (`init`, see rejectBinding), so a copy cannot be replayed
+// against a later handshake (docs/protocol.md §10).
 
 export interface RejectInfo {
   code: string;
   message: string;
   supportedVersions: number[];
+  /** rejectBinding() of the HandshakeInit this Reject answers; absent from older servers' Rejects. */
+  init?: string;
+}
+
+/**
+ * What binds a Reject to the handshake it answers: lowercase hex of SHA-256 over the whole
+ * HandshakeInit frame as received. Version-independent (it needs no knowledge of the
+ * frame's layout) and unique per handshake (fresh handshake id and ephemeral key).
+ */
+export function rejectBinding(initFrame: Buffer): string {
+  return createHash("sha256").update(initFrame).digest("hex");
 }
 
 export function encodeReject(o: {
   deviceId: string;
   code: string;
   message: string;
+  /** The HandshakeInit frame this Reject answers. */
+  init: Buffer;
   signKey: Buffer;
 }): Buffer {
   const json = Buffer.from(
-    JSON.stringify({ code: o.code, message: o.message, supportedVersions: [...SUPPORTED_VERSIONS] }),
+    JSON.stringify({
+      code: o.code,
+      message: o.message,
+      supportedVersions: [...SUPPORTED_VERSIONS],
+      init: rejectBinding(o.init),
+    }),
     "utf8",
   );
   if (json.length > 0xffff) throw new RangeError("reject body too long");
@@ -133,7 +154,8 @@ export function verifyReject(
     typeof r.code !== "string" ||
     typeof r.message !== "string" ||
     !Array.isArray(r.supportedVersions) ||
-    !r.supportedVersions.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)
+    !r.supportedVersions.every((v) => Number.isInteger(v) && v >= 0 && v <= 255) ||
+    (r.init !== undefined && (typeof r.init !== "string" || !/^[0-9a-f]{64}$/.test(r.init)))
   ) {
     throw malformed("reject body has wrong shape");
   }
@@ -142,5 +164,6 @@ export function verifyReject(
     code: r.code,
     message: r.message,
     supportedVersions: [...r.supportedVersions],
+    ...(r.init !== undefined ? { init: r.init } : {}),
   };
 }

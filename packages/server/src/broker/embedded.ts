@@ -9,19 +9,27 @@
  *  - PUBLISH only to the device's own up topic, never retained, never `$`-topics;
  *  - every filter of a SUBSCRIBE is checked: only the device's own down topic, exactly.
  * Sockets get setNoDelay (docs/architecture.md §5: Nagle + delayed ACK costs ~40 ms per hop).
+ * Listener limits (docs/security.md "Listeners"): until its CONNECT is accepted a connection
+ * (TLS or WebSocket) is timed out and counted by a PreauthGate (net/preauth.ts), may send at
+ * most `preauthBytes`, and after that no packet may announce more than the frame cap
+ * (broker/packet-limit.ts); the keepalive a client asks for is capped.
  */
 import { once } from "node:events";
 import type { IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { deviceTopic, MAX_MESSAGE_BYTES, parseTopic, UP_FILTER } from "@tether/protocol";
 import { Aedes, type Client } from "aedes";
 import type { Logger } from "pino";
+import { PreauthGate, type PreauthLimits } from "../net/preauth.js";
 import type { BrokerHooks, BrokerLink, DeviceAuth } from "./broker-link.js";
+import { guardReads, MqttPacketLimit } from "./packet-limit.js";
 
 /** Frame overhead over the largest message: version, header, key id, counter, tag. */
 const MAX_PAYLOAD = MAX_MESSAGE_BYTES + 1024;
+/** Largest MQTT packet after authentication: a PUBLISH of MAX_PAYLOAD plus topic and packet id. */
+export const MAX_MQTT_PACKET = MAX_PAYLOAD + 1024;
 
 interface ClientInfo {
   auth: DeviceAuth;
@@ -40,14 +48,39 @@ export interface EmbeddedBrokerOptions {
   hooks: BrokerHooks;
   log: Logger;
   publicHost?: string;
+  /** Unauthenticated connections (TLS and WebSocket together), already fitted to the fd limit. */
+  preauth: PreauthLimits;
+  /** Bytes a client may send before its CONNECT is accepted. */
+  preauthBytes: number;
+  /** Largest keepalive a client may ask for, seconds. */
+  maxKeepaliveSeconds: number;
 }
+
+/** The socket a TLS socket runs over (what the listener's 'connection' event saw). */
+const rawOf = (s: any): Socket => s?._parent ?? s;
 
 export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<BrokerLink & { port: number }> {
   const infos = new WeakMap<Client, ClientInfo>();
   const current = new Map<string, Client>();
+  const gate = new PreauthGate("MQTT", o.preauth, o.log);
+  /** Per connection stream: its packet-size guard and the key it is known by in the gate. */
+  const conns = new WeakMap<object, { limit: MqttPacketLimit; key: object; address?: string }>();
+  function handle(conn: Duplex, key: object, address: string | undefined, req?: IncomingMessage) {
+    const limit = new MqttPacketLimit(o.preauthBytes, MAX_MQTT_PACKET);
+    conns.set(conn, { limit, key, address });
+    guardReads(conn, limit, (v) =>
+      o.log.warn(
+        { address, announced: v.announced, limit: v.limit, authenticated: v.authenticated },
+        v.authenticated
+          ? `refused MQTT packet of ${v.announced} bytes (limit ${v.limit}); connection closed`
+          : `refused MQTT connection from ${address}: more than ${v.limit} bytes before authentication; connection closed`,
+      ),
+    );
+    broker.handle(conn as any, req as any);
+  }
   const broker = await Aedes.createBroker({
     heartbeatInterval: 60_000,
-    connectTimeout: 10_000,
+    connectTimeout: o.preauth.timeoutMs,
     maxClientsIdLength: 64,
     preConnect(client, packet, cb) {
       const sock = (client.conn as any)?.setNoDelay ? (client.conn as any) : (client.conn as any)?.socket;
@@ -55,6 +88,14 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
       const id = packet.clientId;
       // Devices use clean sessions, so the broker queues nothing that could outlive a key.
       if (packet.clean === false) return cb(authError(2, "clean session required"), false);
+      const keepalive = packet.keepalive ?? 0;
+      if (!(keepalive > 0 && keepalive <= o.maxKeepaliveSeconds)) {
+        o.log.warn(
+          { clientId: id, keepalive: packet.keepalive },
+          `refused CONNECT: keepalive must be 1..${o.maxKeepaliveSeconds} s`,
+        );
+        return cb(authError(2, "keepalive out of range"), false);
+      }
       if (!id || packet.username !== id) return cb(authError(2, "client id must equal username"), false);
       if (packet.will) {
         const t = parseTopic(packet.will.topic);
@@ -79,6 +120,12 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
             return done(authError(5, "will topic"), false);
           }
           infos.set(client, { auth });
+          // Authenticated: larger packets from now on, and no longer counted as waiting.
+          const c = conns.get(client.conn as object);
+          if (c) {
+            c.limit.authenticated = true;
+            gate.authenticated(c.key);
+          }
           done(null, true);
         })
         .catch((err) => {
@@ -159,14 +206,27 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
   );
 
   const server = tls.createServer(
-    { cert: o.tls.cert, key: o.tls.key, handshakeTimeout: 10_000 },
+    { cert: o.tls.cert, key: o.tls.key, handshakeTimeout: o.preauth.timeoutMs },
     (socket) => {
       socket.setNoDelay(true);
       socket.on("error", () => {});
-      broker.handle(socket);
+      const raw = rawOf(socket);
+      // Timed out or evicted during the handshake: nothing to serve.
+      if (!gate.pending(raw)) return void socket.destroy();
+      handle(socket, raw, raw.remoteAddress);
     },
   );
-  server.on("tlsClientError", (err) => o.log.debug({ err: err.message }, "TLS client error on MQTT port"));
+  // Every accepted TCP connection counts as unauthenticated until its CONNECT is accepted.
+  server.on("connection", (raw: Socket) => {
+    raw.on("error", () => {});
+    gate.admit(raw, raw.remoteAddress);
+  });
+  // Node reports a failed or timed-out handshake here but leaves the socket open: close it.
+  server.on("tlsClientError", (err, socket) => {
+    o.log.debug({ err: err.message }, "TLS client error on MQTT port");
+    socket.destroy();
+    rawOf(socket).destroy();
+  });
   server.listen(o.port, o.host);
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
@@ -197,10 +257,13 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
       return current.has(deviceId);
     },
     handleWebSocket(stream: Duplex, req: IncomingMessage) {
-      broker.handle(stream as any, req);
+      const raw = rawOf(req.socket);
+      gate.admit(raw, raw.remoteAddress);
+      handle(stream, raw, raw.remoteAddress, req);
     },
     async close() {
       server.close();
+      gate.closeAll();
       for (const c of current.values()) c.close();
       await new Promise<void>((r) => broker.close(() => r()));
     },

@@ -22,6 +22,10 @@ export interface ControlStats {
   refused: number;
   decryptFailures: number;
   durableBatches: number;
+  /** Frames dropped by the per-device message rate limit (./rate-limit.ts). */
+  rateLimited: number;
+  /** Wills of the current connection ignored because the device still answered (§9). */
+  willsIgnored: number;
 }
 
 export type Refuse = (deviceId: string, why: string, err?: unknown) => void;

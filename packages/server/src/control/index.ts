@@ -19,6 +19,7 @@ import { DurableInbox } from "./inbox.js";
 import type { ControlLink } from "./link.js";
 import { Outbox, type OutboxMessage } from "./outbox.js";
 import { Presence } from "./presence.js";
+import { DeviceRateLimit } from "./rate-limit.js";
 import { Router } from "./router.js";
 import { Sender } from "./sender.js";
 import { Sessions } from "./sessions.js";
@@ -42,6 +43,13 @@ export interface ControlOptions {
   handshakesPerMinute: number;
   presenceDebounceMs: number;
   lastSeenFlushMs: number;
+  /** Per-device message rate limit: sustained messages per second, and burst (./rate-limit.ts). */
+  deviceRate: number;
+  deviceBurst: number;
+  /** At most one rate-limit warn line (and counter update) per device per this many ms. */
+  rateReportMs: number;
+  /** A will of the current connection marks offline only if a ping gets no answer in this time (§9). */
+  willConfirmMs: number;
 }
 
 export const DEFAULT_CONTROL_OPTIONS: ControlOptions = {
@@ -49,6 +57,13 @@ export const DEFAULT_CONTROL_OPTIONS: ControlOptions = {
   handshakesPerMinute: 30,
   presenceDebounceMs: 3000,
   lastSeenFlushMs: 5000,
+  // Generous: `npm run bench:control` answers ~7,200 sequential pings at ~5,000/s from one
+  // device and uses at most ~40 % of the burst; exec output moves at most 256 KiB per stream
+  // per credit window in 32 KiB chunks.
+  deviceRate: 2000,
+  deviceBurst: 20000,
+  rateReportMs: 10_000,
+  willConfirmMs: 5000,
 };
 
 /** Upstream types the capabilities handle: everything but the transport's own. */
@@ -56,7 +71,14 @@ export type CapabilityUpHandlers = UpHandlerMap<Exclude<keyof UpHandlers, CoreUp
 
 export class Control {
   readonly presence: Presence;
-  readonly stats: ControlStats = { handshakes: 0, refused: 0, decryptFailures: 0, durableBatches: 0 };
+  readonly stats: ControlStats = {
+    handshakes: 0,
+    refused: 0,
+    decryptFailures: 0,
+    durableBatches: 0,
+    rateLimited: 0,
+    willsIgnored: 0,
+  };
   /** The port capabilities receive (docs/architecture.md §7). */
   readonly link: ControlLink;
   private readonly outbox: Outbox;
@@ -66,6 +88,7 @@ export class Control {
   private readonly sender: Sender;
   private readonly router: Router;
   private readonly inbox: DurableInbox;
+  private readonly rateLimit: DeviceRateLimit;
   private handlers?: UpHandlers;
   private deliveredHandlers: DeliveredHandlers = {};
 
@@ -89,7 +112,15 @@ export class Control {
     this.sessions = new Sessions(devices, keys, this.down, refuse, this.stats, opts);
     this.sender = new Sender(this.sessions, this.outbox, this.down);
     this.link = this.sender;
+    this.rateLimit = new DeviceRateLimit(db, log, this.stats, {
+      perSecond: opts.deviceRate,
+      burst: opts.deviceBurst,
+      reportMs: opts.rateReportMs,
+    });
     this.router = new Router({
+      rateLimit: this.rateLimit,
+      willConfirmMs: opts.willConfirmMs,
+      stats: this.stats,
       cache: this.cache,
       sessions: this.sessions,
       sender: this.sender,
@@ -156,12 +187,14 @@ export class Control {
   async forget(deviceId: string): Promise<void> {
     this.sessions.forget(deviceId);
     this.inbox.forget(deviceId);
+    this.rateLimit.forget(deviceId);
     this.cache.invalidate(deviceId);
     await this.outbox.clear(deviceId);
     await this.presence.offline(deviceId, "revoked");
   }
 
   async close(): Promise<void> {
+    this.rateLimit.close();
     await this.inbox.close();
     await this.presence.close();
   }

@@ -8,16 +8,24 @@ import { decodeUp, FrameType, isDurableUp, peekFrame, type UpMessage, verifyWill
 import type { Logger } from "pino";
 import type { DeviceRow } from "../devices.js";
 import type { DeviceCache } from "./device-cache.js";
-import type { Refuse } from "./downlink.js";
+import type { ControlStats, Refuse } from "./downlink.js";
 import type { DurableContext, HandlerContext, UpHandlers } from "./handler-types.js";
 import type { DurableInbox } from "./inbox.js";
 import type { Presence } from "./presence.js";
+import type { DeviceRateLimit } from "./rate-limit.js";
 import type { Sender } from "./sender.js";
 import type { Sessions } from "./sessions.js";
+
+/** The `ping` ref the transport uses to check a will (docs/protocol.md §9). */
+export const WILL_CHECK_REF = 0;
 
 type AnyHandler = (ctx: HandlerContext | DurableContext, body: unknown) => Promise<void> | void;
 
 export interface RouterParts {
+  rateLimit: DeviceRateLimit;
+  /** How long a will of the current connection waits for a sign of life (§9). */
+  willConfirmMs: number;
+  stats: ControlStats;
   cache: DeviceCache;
   sessions: Sessions;
   sender: Sender;
@@ -30,6 +38,8 @@ export interface RouterParts {
 
 export class Router {
   private readonly chains = new Map<string, Promise<void>>();
+  /** Devices whose current connection's will is being checked: called on any fresh message. */
+  private readonly willChecks = new Map<string, () => void>();
 
   constructor(private readonly p: RouterParts) {}
 
@@ -39,6 +49,8 @@ export class Router {
   }
 
   onUp(deviceId: string, payload: Buffer): void {
+    // Before any work on the frame: a flooding device costs a map lookup per frame.
+    if (!this.p.rateLimit.take(deviceId)) return;
     void this.serial(deviceId, () => this.process(deviceId, payload));
   }
 
@@ -100,6 +112,7 @@ export class Router {
       return;
     }
     this.p.presence.touch(device.id);
+    this.willChecks.get(device.id)?.(); // a fresh, authenticated message: the device is alive
     if (isDurableUp(msg.t)) this.p.inbox().queue(device, msg);
     else await this.dispatch({ device }, msg);
   }
@@ -112,7 +125,47 @@ export class Router {
       this.p.refuse(device.id, "bad will", err);
       return;
     }
-    if (await this.p.presence.offline(device.id, "connection lost", connId.toString("hex")))
-      this.p.sessions.drop(device.id);
+    const conn = connId.toString("hex");
+    if (this.p.presence.currentConn(device.id) !== conn) {
+      this.p.log.debug({ deviceId: device.id, connId: conn }, "ignored the will of an old connection");
+      return;
+    }
+    // A will of the current connection may have been published early or replayed (it is the
+    // same signed bytes for the whole connection): confirm before marking offline. Not
+    // awaited here, so the device's answer is processed meanwhile.
+    if (!this.willChecks.has(device.id)) void this.confirmWill(device, conn);
+  }
+
+  /** Ping the device; offline only if nothing fresh arrives from it within willConfirmMs. */
+  private async confirmWill(device: DeviceRow, conn: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let heard!: () => void;
+    const answered = new Promise<boolean>((resolve) => {
+      heard = () => resolve(true);
+      timer = setTimeout(() => resolve(false), this.p.willConfirmMs);
+    });
+    this.willChecks.set(device.id, heard);
+    let alive = false;
+    try {
+      // ref 0 is never used by the ping capability, so its pong settles no caller's ping.
+      await this.p.sender.send(device, "ping", { ref: WILL_CHECK_REF });
+      alive = await answered;
+    } catch {
+      alive = false; // no session to ask through: nothing can answer
+    } finally {
+      clearTimeout(timer);
+      this.willChecks.delete(device.id);
+    }
+    if (alive) {
+      this.p.stats.willsIgnored++;
+      this.p.log.warn(
+        { deviceId: device.id, connId: conn },
+        "ignored a will of the current connection: the device still answers (early or replayed will)",
+      );
+      return;
+    }
+    await this.serial(device.id, async () => {
+      if (await this.p.presence.offline(device.id, "connection lost", conn)) this.p.sessions.drop(device.id);
+    });
   }
 }

@@ -70,6 +70,8 @@ export class Sessions {
           deviceId: device.id,
           code: "TETHER_ERR_UNSUPPORTED_VERSION",
           message: `this server speaks control protocol version(s) ${SUPPORTED_VERSIONS.join(", ")}; the agent sent ${version}. Upgrade the agent.`,
+          // Bound to this HandshakeInit: a copy cannot stop a later handshake (§10).
+          init: frame,
           signKey: this.keys.sign.privateKey,
         }),
       );

@@ -2,6 +2,7 @@
 import { ApiToken, Project, Role, TetherError, User } from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
+import { DEFAULT_PROJECT, type Principal } from "../accounts.js";
 import { randomToken } from "../security/secrets.js";
 import { nowIso } from "../store/db.js";
 import { who } from "./auth.js";
@@ -9,8 +10,22 @@ import type { Services } from "./context.js";
 
 const Name = Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" });
 
+/** Longest API token lifetime that may be asked for (`--expires`). */
+const MAX_TOKEN_SECONDS = 10 * 365 * 86400;
+
 export async function accountRoutes(app: FastifyInstance, s: Services) {
   const db = s.store.db;
+
+  /**
+   * A user with a role in the caller's project. Unknown users and users of other projects get
+   * the same answer, so a project admin learns nothing about who exists elsewhere.
+   */
+  async function memberOf(p: Principal, username: string): Promise<number> {
+    const u = await db.selectFrom("users").select("id").where("username", "=", username).executeTakeFirst();
+    if (!u || !(await s.accounts.roleIn(u.id, p.projectId)))
+      throw new TetherError("TETHER_ERR_USER_NOT_FOUND", `${username} has no role in ${p.project}`);
+    return u.id;
+  }
 
   app.get(
     "/api/v1/users",
@@ -44,7 +59,8 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
     {
       schema: {
         tags: ["users"],
-        summary: "Create a user (or add an existing one) with a role in this project (admin)",
+        summary:
+          "Create a user with a role in this project (admin); adding an existing user of another project needs the server admin",
         body: Type.Object({
           username: Name,
           role: Role,
@@ -63,12 +79,33 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       const p = who(req, "admin");
       const b = req.body as { username: string; role: Role; password?: string };
       let password: string | null = null;
+      const existing = await db
+        .selectFrom("users")
+        .select("id")
+        .where("username", "=", b.username)
+        .executeTakeFirst();
       let userId: number;
-      try {
-        userId = await s.accounts.userId(b.username);
-      } catch {
+      if (existing) {
+        userId = existing.id;
+        // Usernames are unique, so that one is taken may be said; who holds it, where, may not.
+        // Adding an existing user to a project (giving them a project they did not ask for) is
+        // for the server admin only; a project admin changes their own members with set-role.
+        const had = await s.accounts.roleIn(userId, p.projectId);
+        if (had)
+          throw new TetherError(
+            "TETHER_ERR_USER_EXISTS",
+            `${b.username} already has a role in ${p.project}; change it with tether users set-role`,
+          );
+        if (!(await s.accounts.isServerAdmin(p.userId)))
+          throw new TetherError(
+            "TETHER_ERR_USER_EXISTS",
+            `the username ${b.username} is taken; only the server admin can add an existing user to a project`,
+          );
+      } else {
         password = b.password ?? randomToken(18);
-        userId = await s.accounts.createUser(b.username, password);
+        // Sign-ins land in the project the user was created in; being added to another
+        // project later does not move them (a user's default project is theirs to choose).
+        userId = await s.accounts.createUser(b.username, password, p.projectId);
         if (b.password) password = null;
       }
       await s.accounts.setRole(userId, p.projectId, b.role);
@@ -96,9 +133,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       const p = who(req, "admin");
       const { username } = req.params as { username: string };
       const { role } = req.body as { role: Role };
-      const id = await s.accounts.userId(username);
-      if (!(await s.accounts.roleIn(id, p.projectId)))
-        throw new TetherError("TETHER_ERR_USER_NOT_FOUND", `${username} has no role in ${p.project}`);
+      const id = await memberOf(p, username);
       await s.accounts.setRole(id, p.projectId, role);
       await s.userChanged({ userId: id, projectId: p.projectId, kind: "role-changed" });
       await s.audit.write({
@@ -123,7 +158,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
     async (req) => {
       const p = who(req, "admin");
       const { username } = req.params as { username: string };
-      const id = await s.accounts.userId(username);
+      const id = await memberOf(p, username);
       if (id === p.userId) throw new TetherError("TETHER_ERR_BAD_REQUEST", "you cannot remove yourself");
       await s.accounts.setRole(id, p.projectId, null);
       await db
@@ -139,6 +174,47 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
         detail: { username },
       });
       return { ok: true };
+    },
+  );
+
+  app.post(
+    "/api/v1/users/:username/revoke-access",
+    {
+      schema: {
+        tags: ["users"],
+        summary:
+          "End all of a user's sign-ins and API tokens, in every project (admin of every project the user is in, or the server admin)",
+        params: Type.Object({ username: Type.String() }),
+        response: {
+          200: Type.Object({ username: Type.String(), sessions: Type.Integer(), apiTokens: Type.Integer() }),
+        },
+      },
+    },
+    async (req) => {
+      const p = who(req, "admin");
+      const { username } = req.params as { username: string };
+      const id = await memberOf(p, username);
+      if (!(await s.accounts.isServerAdmin(p.userId))) {
+        // Ending sign-ins everywhere acts on every project of the user: a project admin may
+        // do it only for users all of whose projects they administer.
+        const mine = new Set(
+          (await s.accounts.rolesOf(p.userId)).filter((r) => r.role === "admin").map((r) => r.id),
+        );
+        if ((await s.accounts.rolesOf(id)).some((r) => !mine.has(r.id)))
+          throw new TetherError(
+            "TETHER_ERR_FORBIDDEN",
+            `${username} also has a role in a project you do not administer; ask the server admin, or remove ${username} from ${p.project}`,
+          );
+      }
+      const n = await s.accounts.revokeAccess(id);
+      await s.userChanged({ userId: id, kind: "access-revoked" });
+      await s.audit.write({
+        actor: p.username,
+        action: "user.revoke-access",
+        projectId: p.projectId,
+        detail: { username, sessions: n.sessions, apiTokens: n.tokens },
+      });
+      return { username, sessions: n.sessions, apiTokens: n.tokens };
     },
   );
 
@@ -174,7 +250,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
     {
       schema: {
         tags: ["projects"],
-        summary: "Create a project; you become its admin (needs admin in the current project)",
+        summary: "Create a project; you become its admin (server admin only)",
         body: Type.Object({ name: Name }),
         response: { 200: Project },
       },
@@ -182,6 +258,13 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
     async (req) => {
       const p = who(req, "admin");
       const { name } = req.body as { name: string };
+      // Project names are unique server-wide, so creating one tells whether a name is taken:
+      // that is for the server admin, who sees every project anyway.
+      if (!(await s.accounts.isServerAdmin(p.userId)))
+        throw new TetherError(
+          "TETHER_ERR_FORBIDDEN",
+          `creating projects needs the admin role in project ${DEFAULT_PROJECT} (the server admin)`,
+        );
       const exists = await db.selectFrom("projects").select("id").where("name", "=", name).executeTakeFirst();
       if (exists) throw new TetherError("TETHER_ERR_PROJECT_EXISTS", `project ${name} already exists`);
       const id = await s.accounts.ensureProject(name);
@@ -203,9 +286,18 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
     async (req) => {
       const p = who(req);
       const { name } = req.params as { name: string };
-      const id = await s.accounts.projectId(name);
-      if ((await s.accounts.roleIn(p.userId, id)) !== "admin")
+      // A project that does not exist and one where you have no role get the same answer.
+      const mine = (await s.accounts.rolesOf(p.userId)).find((r) => r.name === name);
+      if (!mine)
+        throw new TetherError("TETHER_ERR_PROJECT_NOT_FOUND", `no project named ${name} that you can use`);
+      if (mine.role !== "admin")
         throw new TetherError("TETHER_ERR_FORBIDDEN", `you are not an admin of ${name}`);
+      if (name === DEFAULT_PROJECT)
+        throw new TetherError(
+          "TETHER_ERR_BAD_REQUEST",
+          `project ${DEFAULT_PROJECT} cannot be deleted: its admins are the server's admins`,
+        );
+      const id = mine.id;
       const n = await db
         .selectFrom("devices")
         .select((eb) => eb.fn.countAll<number>().as("n"))
@@ -238,10 +330,12 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
           "users.username",
           "api_tokens.created_at",
           "api_tokens.last_used_at",
+          "api_tokens.expires_at",
         ])
         .where("api_tokens.project_id", "=", p.projectId);
       if (p.role !== "admin") q = q.where("api_tokens.user_id", "=", p.userId);
       const rows = await q.orderBy("api_tokens.id").execute();
+      const now = nowIso();
       return rows.map((r) => ({
         id: r.id,
         name: r.name,
@@ -249,6 +343,8 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
         project: p.project,
         createdAt: r.created_at,
         lastUsedAt: r.last_used_at,
+        expiresAt: r.expires_at,
+        expired: r.expires_at !== null && r.expires_at <= now,
       }));
     },
   );
@@ -259,21 +355,35 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       schema: {
         tags: ["api-tokens"],
         summary: "Create an API token acting as you in this project (shown once)",
-        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }),
-        response: { 200: Type.Object({ id: Type.Integer(), name: Type.String(), token: Type.String() }) },
+        body: Type.Object({
+          name: Type.String({ minLength: 1, maxLength: 64 }),
+          /** Refused (401) after this many seconds; no expiry without it. */
+          expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOKEN_SECONDS })),
+        }),
+        response: {
+          200: Type.Object({
+            id: Type.Integer(),
+            name: Type.String(),
+            token: Type.String(),
+            expiresAt: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
       },
     },
     async (req) => {
       const p = who(req);
-      const { name } = req.body as { name: string };
-      const t = await s.accounts.createApiToken(p.userId, p.projectId, name);
+      const { name, expiresInSeconds } = req.body as { name: string; expiresInSeconds?: number };
+      const expiresAt = expiresInSeconds
+        ? new Date(Date.now() + expiresInSeconds * 1000).toISOString()
+        : null;
+      const t = await s.accounts.createApiToken(p.userId, p.projectId, name, expiresAt);
       await s.audit.write({
         actor: p.username,
         action: "api-token.create",
         projectId: p.projectId,
-        detail: { id: t.id, name },
+        detail: { id: t.id, name, expiresAt },
       });
-      return { id: t.id, name, token: t.token };
+      return { id: t.id, name, token: t.token, expiresAt };
     },
   );
 

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import fastifyCookie from "@fastify/cookie";
+import fastifyRateLimit from "@fastify/rate-limit";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
 import { ERRORS, TetherError } from "@tether/protocol";
@@ -56,6 +57,8 @@ export async function buildApp(
   s: Services,
   o: {
     https?: { cert: string; key: string };
+    /** HTTP timeouts (docs/security.md "Listeners"); Fastify's defaults (none) otherwise. */
+    timeouts?: { requestMs: number; keepAliveMs: number; handshakeMs: number; checkEveryMs: number };
     log: Logger;
     version: string;
     /** Each capability's routes, one Fastify plugin each (docs/architecture.md §7). */
@@ -69,7 +72,21 @@ export async function buildApp(
     routerOptions: { maxParamLength: 256 },
     bodyLimit: BODY_LIMIT,
     trustProxy: false,
-    ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}),
+    ...(o.timeouts ? { requestTimeout: o.timeouts.requestMs, keepAliveTimeout: o.timeouts.keepAliveMs } : {}),
+    ...(o.https
+      ? {
+          https: {
+            cert: o.https.cert,
+            key: o.https.key,
+            ...(o.timeouts
+              ? {
+                  handshakeTimeout: o.timeouts.handshakeMs,
+                  connectionsCheckingInterval: o.timeouts.checkEveryMs,
+                }
+              : {}),
+          },
+        }
+      : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
   }) as unknown as FastifyInstance;
 
@@ -127,6 +144,9 @@ export async function buildApp(
   });
 
   await app.register(fastifyCookie);
+  // Limits are applied per route (http/rate-limits.ts: sign-in and enrollment), none globally.
+  // A large counter cache, so spraying many keys cannot evict a username's failure count.
+  await app.register(fastifyRateLimit, { global: false, cache: 100_000 });
   await app.register(fastifySwagger, {
     openapi: {
       openapi: "3.0.3",

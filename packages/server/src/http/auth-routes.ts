@@ -1,17 +1,26 @@
-/** Console sign-in: session cookies (HttpOnly, Secure, SameSite=Strict). */
-import { Me, SESSION_COOKIE, TetherError } from "@tether/protocol";
+/** Console sign-in: session cookies (HttpOnly, Secure, SameSite=Strict); the user's own settings. */
+import { Me, Role, SESSION_COOKIE, TetherError } from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { checkOrigin, who } from "./auth.js";
 import type { Services } from "./context.js";
+import { limiter } from "./rate-limits.js";
 
 export async function authRoutes(app: FastifyInstance, s: Services) {
+  const rl = s.rateLimits;
+  // Every attempt counts per source address; failures count per username (a guesser spread
+  // over many addresses still gets loginPerUsername tries per window on one account).
+  const perAddress = limiter(app, "login per address", rl.loginPerAddress, rl.windowMs);
+  const perUsername = limiter(app, "failed logins per username", rl.loginPerUsername, rl.windowMs);
+
   app.post(
     "/api/v1/auth/login",
     {
+      // Counted before the body is read or checked, so malformed attempts count too.
+      onRequest: async (req, reply) => perAddress.check(req, reply, req.ip),
       schema: {
         tags: ["auth"],
-        summary: "Sign in; sets the session cookie",
+        summary: "Sign in; sets the session cookie (lands in your default project unless `project` is given)",
         body: Type.Object({
           username: Type.String({ minLength: 1, maxLength: 64 }),
           password: Type.String({ minLength: 1, maxLength: 256 }),
@@ -23,9 +32,19 @@ export async function authRoutes(app: FastifyInstance, s: Services) {
     async (req, reply) => {
       checkOrigin(req, s);
       const b = req.body as { username: string; password: string; project?: string };
-      const userId = await s.accounts.checkLogin(b.username, b.password);
+      await perUsername.check(req, reply, b.username, false);
+      let userId: number;
+      try {
+        userId = await s.accounts.checkLogin(b.username, b.password);
+      } catch (err) {
+        if (err instanceof TetherError && err.code === "TETHER_ERR_LOGIN_FAILED")
+          await perUsername.hit(req, b.username);
+        throw err;
+      }
       const roles = await s.accounts.rolesOf(userId);
-      const chosen = b.project ? roles.find((r) => r.name === b.project) : roles[0];
+      const chosen = b.project
+        ? roles.find((r) => r.name === b.project)
+        : await s.accounts.landingProject(userId);
       if (!chosen) throw new TetherError("TETHER_ERR_PROJECT_NOT_FOUND", "you have no role in that project");
       const sid = await s.accounts.createSession(userId, chosen.id);
       reply.setCookie(SESSION_COOKIE, sid, {
@@ -40,6 +59,7 @@ export async function authRoutes(app: FastifyInstance, s: Services) {
         project: chosen.name,
         role: chosen.role,
         projects: roles.map((r) => ({ name: r.name, role: r.role })),
+        defaultProject: await s.accounts.defaultProjectOf(userId),
       };
     },
   );
@@ -62,7 +82,26 @@ export async function authRoutes(app: FastifyInstance, s: Services) {
         project: p.project,
         role: p.role,
         projects: roles.map((r) => ({ name: r.name, role: r.role })),
+        defaultProject: await s.accounts.defaultProjectOf(p.userId),
       };
+    },
+  );
+
+  app.put(
+    "/api/v1/me/default-project",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Choose the project your sign-ins land in (one where you have a role; only you can set it)",
+        body: Type.Object({ project: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 200: Type.Object({ defaultProject: Type.String(), role: Role }) },
+      },
+    },
+    async (req) => {
+      const p = who(req);
+      const { project } = req.body as { project: string };
+      const r = await s.accounts.setDefaultProject(p.userId, project);
+      return { defaultProject: r.name, role: r.role };
     },
   );
 }

@@ -46,7 +46,9 @@ export function checkOrigin(req: FastifyRequest, s: Services): void {
 }
 
 export function registerAuth(app: FastifyInstance, s: Services): void {
-  app.addHook("preHandler", async (req) => {
+  // onRequest: before the body is read, so an unauthenticated client cannot make the server
+  // wait for (or buffer) a body it will refuse anyway (docs/security.md "Listeners").
+  app.addHook("onRequest", async (req) => {
     const path = req.url.split("?")[0];
     if (!path.startsWith("/api/v1/") || PUBLIC.has(path)) return;
     const token = bearer(req);

@@ -1,5 +1,5 @@
 /** Devices: list, show, state changes, labels, connection history. */
-import { Connection, Device, LABEL_KEY, Labels, TetherError } from "@tether/protocol";
+import { Connection, Device, DeviceNameField, LABEL_KEY, Labels, TetherError } from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { type DeviceRow, toDevice } from "../devices.js";
@@ -91,7 +91,8 @@ export async function deviceRoutes(app: FastifyInstance, s: Services) {
         summary: "Rename a device and/or change labels (null removes a label) (operator)",
         params: Ref,
         body: Type.Object({
-          name: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" })),
+          // The device-name rule is checked by DeviceOps.rename (TETHER_ERR_BAD_DEVICE_NAME).
+          name: Type.Optional(DeviceNameField),
           // A string sets, null removes. Values are checked in the handler, because the body
           // validator coerces types and would turn null into "".
           labels: Type.Optional(

@@ -12,8 +12,13 @@ import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { who } from "./auth.js";
 import type { Services } from "./context.js";
+import { limiter } from "./rate-limits.js";
 
 export async function enrollmentRoutes(app: FastifyInstance, s: Services) {
+  const rl = s.rateLimits;
+  const infoLimit = limiter(app, "enroll/info per address", rl.enrollPerAddress, rl.windowMs);
+  const enrollLimit = limiter(app, "enroll per address", rl.enrollPerAddress, rl.windowMs);
+  const pollLimit = limiter(app, "enroll/poll per address", rl.enrollPollPerAddress, rl.windowMs);
   app.get(
     "/api/v1/enrollment-tokens",
     {
@@ -68,6 +73,7 @@ export async function enrollmentRoutes(app: FastifyInstance, s: Services) {
   app.get(
     "/api/v1/enroll/info",
     {
+      onRequest: async (req, reply) => infoLimit.check(req, reply, req.ip),
       schema: {
         tags: ["enroll"],
         summary: "Signed server identity and CA (the agent checks it against the token's fingerprint)",
@@ -80,6 +86,7 @@ export async function enrollmentRoutes(app: FastifyInstance, s: Services) {
   app.post(
     "/api/v1/enroll",
     {
+      onRequest: async (req, reply) => enrollLimit.check(req, reply, req.ip),
       schema: {
         tags: ["enroll"],
         summary: "Enroll a device (signed request)",
@@ -93,6 +100,7 @@ export async function enrollmentRoutes(app: FastifyInstance, s: Services) {
   app.post(
     "/api/v1/enroll/poll",
     {
+      onRequest: async (req, reply) => pollLimit.check(req, reply, req.ip),
       schema: {
         tags: ["enroll"],
         summary: "A pending device asks for its state (signed request)",

@@ -1,5 +1,5 @@
 /** The one query layer (docs/architecture.md §6): Kysely over SQLite (default) or PostgreSQL. */
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
@@ -35,7 +35,10 @@ export async function openStore(url: string, sets: MigrationSet[]): Promise<Stor
   } else {
     dialect = "sqlite";
     const path = url.replace(/^sqlite:/, "");
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true });
+      ownerOnly(path);
+    }
     const sqlite = new SQLite(path);
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
@@ -83,6 +86,23 @@ export async function openStore(url: string, sets: MigrationSet[]): Promise<Stor
     );
   }
   return { db, dialect, close: () => db.destroy() };
+}
+
+/**
+ * The database holds password and token digests, device keys and command output: 0600 like
+ * every other secret-bearing file. Created 0600 before SQLite opens it (SQLite then creates
+ * its -wal and -shm files with the database file's mode); files left 0644 by an older
+ * server are narrowed.
+ */
+function ownerOnly(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
 }
 
 export const nowIso = (): string => new Date().toISOString();

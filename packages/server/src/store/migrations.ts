@@ -138,5 +138,21 @@ export function coreMigrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0003_device_rate_limited": {
+      // Messages dropped by the per-device control rate limit (control/rate-limit.ts).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .alterTable("devices")
+          .addColumn("rate_limited", "integer", (c: any) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
+    "0004_accounts": {
+      // API token expiry (null: never) and the project a user's sign-in lands in (accounts.ts).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable("api_tokens").addColumn("expires_at", "text").execute();
+        await db.schema.alterTable("users").addColumn("default_project_id", "integer").execute();
+      },
+    },
   };
 }

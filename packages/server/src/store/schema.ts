@@ -6,6 +6,8 @@ export interface UsersTable {
   username: string;
   password_hash: string;
   created_at: string;
+  /** Where a sign-in lands when it names no project (the user's choice); null: the first by name. */
+  default_project_id: number | null;
 }
 export interface ProjectsTable {
   id: Generated<number>;
@@ -25,6 +27,8 @@ export interface ApiTokensTable {
   token_hash: string;
   created_at: string;
   last_used_at: string | null;
+  /** Refused from this time on; null: no expiry. */
+  expires_at: string | null;
 }
 export interface SessionsTable {
   id_hash: string;
@@ -69,6 +73,8 @@ export interface DevicesTable {
   down_next_mid: number;
   up_low: number;
   up_above: string;
+  /** Control messages dropped by the per-device rate limit, in all (control/rate-limit.ts). */
+  rate_limited: Generated<number>;
 }
 export interface BlockedKeysTable {
   sign_key: string;
@@ -99,6 +105,12 @@ export interface AuditTable {
   device_id: string | null;
   detail: string;
 }
+/** Echoes sent and not answered yet (capabilities/ping): only these replies are stored. */
+export interface EchoSentTable {
+  device_id: string;
+  ref: string;
+  sent_at: string;
+}
 export interface EchoRepliesTable {
   id: Generated<number>;
   device_id: string;
@@ -120,4 +132,5 @@ export interface DB {
   outbox: OutboxTable;
   audit: AuditTable;
   echo_replies: EchoRepliesTable;
+  echo_sent: EchoSentTable;
 }

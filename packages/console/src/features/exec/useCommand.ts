@@ -8,7 +8,8 @@
  *
  * Output is bytes on the wire (base64); each device/stream pair has its own streaming
  * TextDecoder so a UTF-8 character split across chunks decodes whole. The result is plain
- * text for React to render as text.
+ * text for React to render as text. Stored output larger than the server's page is fetched
+ * page by page (the SDK), up to what the page shows.
  */
 import { base64ToBytes, type Command, type CommandRun, LIVE_RUN_STATUSES } from "@tether/sdk";
 import { useCallback, useEffect, useRef, useState } from "react";
@@ -77,15 +78,23 @@ function storedText(data: string, encoding: "utf8" | "base64" | undefined): stri
   return new TextDecoder("utf-8", { fatal: false }).decode(base64ToBytes(data));
 }
 
-function setStored(s: Stream, data: string, enc: "utf8" | "base64" | undefined): void {
+function setStored(s: Stream, data: string, enc: "utf8" | "base64" | undefined, more: boolean): void {
   const t = storedText(data, enc);
   s.decoder = null;
-  s.clipped = t.length > MAX_CHARS;
+  s.clipped = t.length > MAX_CHARS || more;
   s.text = s.clipped ? t.slice(0, MAX_CHARS) : t;
 }
 
 function withoutOutput(r: CommandRun): CommandRun {
-  const { stdout: _o, stderr: _e, stdoutEncoding: _oe, stderrEncoding: _ee, ...rest } = r;
+  const {
+    stdout: _o,
+    stderr: _e,
+    stdoutEncoding: _oe,
+    stderrEncoding: _ee,
+    stdoutNext: _on,
+    stderrNext: _en,
+    ...rest
+  } = r;
   return rest;
 }
 
@@ -105,8 +114,8 @@ function applyCommand(st: Store, c: Command): void {
   for (const r of runs ?? []) {
     mergeRun(st, r);
     const o = streamsOf(st, r.deviceId);
-    if (r.stdout !== undefined) setStored(o.stdout, r.stdout, r.stdoutEncoding);
-    if (r.stderr !== undefined) setStored(o.stderr, r.stderr, r.stderrEncoding);
+    if (r.stdout !== undefined) setStored(o.stdout, r.stdout, r.stdoutEncoding, r.stdoutNext !== undefined);
+    if (r.stderr !== undefined) setStored(o.stderr, r.stderr, r.stderrEncoding, r.stderrNext !== undefined);
   }
 }
 
@@ -161,7 +170,8 @@ export function useCommand(id: string, initial?: Command | null) {
     let gone = false;
     const load = async (): Promise<Command | null> => {
       try {
-        const c = await client.getCommand(id, { output: true });
+        // Large output comes page by page; the page keeps MAX_CHARS (at most 3 bytes each).
+        const c = await client.getCommand(id, { output: true, maxOutputBytes: 3 * MAX_CHARS });
         if (stopped) return null;
         applyCommand(st, c);
         st.error = null;

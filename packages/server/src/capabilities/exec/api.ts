@@ -5,10 +5,14 @@
 import { randomBytes } from "node:crypto";
 import {
   type Command,
+  type CommandOutputPage,
   type CommandRun,
   type CreateCommand,
   DEFAULT_OUTPUT_LIMIT,
   DEFAULT_TIMEOUT_MS,
+  decodeDown,
+  encodeMessage,
+  MAX_MESSAGE_BYTES,
   MAX_STDIN_BYTES,
   TetherError,
 } from "@tether/protocol";
@@ -19,9 +23,31 @@ import type { ControlLink } from "../../control/link.js";
 import type { DeviceRow, Devices } from "../../devices.js";
 import { nowIso } from "../../store/db.js";
 import type { ExecScheduler } from "./scheduler.js";
-import type { Spool } from "./spool.js";
+import type { Spool, StreamName } from "./spool.js";
 import type { ExecStore } from "./store.js";
-import { type CommandSpec, emptySummary, encodeOutput, type RunRow, toCommand, toRun } from "./views.js";
+import {
+  type CommandSpec,
+  emptySummary,
+  encodeOutput,
+  type RunRow,
+  startBody,
+  toCommand,
+  toRun,
+  utf8Boundary,
+} from "./views.js";
+
+/** How much stored output one answer carries (docs/protocol.md §13 "Reading output"). */
+export interface OutputPaging {
+  /** Bytes of one stream of one run per answer (and the most one /output page carries). */
+  pageBytes: number;
+  /** Bytes of output in one GET /commands/{id}?output=1 answer, all runs together. */
+  responseBytes: number;
+}
+
+export const DEFAULT_OUTPUT_PAGING: OutputPaging = { pageBytes: 1024 * 1024, responseBytes: 8 * 1024 * 1024 };
+
+/** The largest mid a device's outbox can give (the size check counts its digits). */
+const MAX_MID = Number.MAX_SAFE_INTEGER;
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 function commandId(): string {
@@ -40,6 +66,7 @@ export class ExecApi {
     private readonly spool: Spool,
     private readonly scheduler: ExecScheduler,
     private readonly log: Logger,
+    private readonly paging: OutputPaging = DEFAULT_OUTPUT_PAGING,
   ) {}
 
   async create(p: Principal, input: CreateCommand): Promise<Command> {
@@ -72,7 +99,6 @@ export class ExecApi {
           `stdin is ${bytes.length} bytes; at most ${MAX_STDIN_BYTES} are carried with a command`,
         );
     }
-    const targets = await this.resolveTargets(p, input);
     const spec: CommandSpec = {
       argv: input.argv,
       shell: !!input.shell,
@@ -90,6 +116,8 @@ export class ExecApi {
         ? { selector: input.selector }
         : { all: true };
     const id = commandId();
+    this.checkStartMessage(id, spec);
+    const targets = await this.resolveTargets(p, input);
     const at = nowIso();
     await this.store.insertCommand(
       {
@@ -126,6 +154,30 @@ export class ExecApi {
     this.log.info({ command: id, devices: targets.length, by: p.username }, "command created");
     await this.scheduler.pump(id);
     return this.get(p, id);
+  }
+
+  /**
+   * The command travels to each device as one `exec.start` control message: refuse here what
+   * the agent would drop (over MAX_MESSAGE_BYTES once encoded, or outside its schema) rather
+   * than accept it and report it "offline" later.
+   */
+  private checkStartMessage(id: string, spec: CommandSpec): void {
+    const msg = encodeMessage({ t: "exec.start", mid: MAX_MID, b: startBody(id, spec) });
+    if (msg.length > MAX_MESSAGE_BYTES) {
+      this.log.info({ bytes: msg.length, limit: MAX_MESSAGE_BYTES }, "command refused: exec.start too large");
+      throw new TetherError(
+        "TETHER_ERR_PAYLOAD_TOO_LARGE",
+        `the command is too large to send: its exec.start message would be ${msg.length} bytes (argv, env, cwd and stdin together); a control message carries at most ${MAX_MESSAGE_BYTES} bytes (256 KiB)`,
+      );
+    }
+    try {
+      decodeDown(msg);
+    } catch (err) {
+      throw new TetherError(
+        "TETHER_ERR_BAD_REQUEST",
+        `the command cannot be sent to a device: ${(err as Error).message}`,
+      );
+    }
   }
 
   private async resolveTargets(p: Principal, input: CreateCommand): Promise<DeviceRow[]> {
@@ -177,23 +229,71 @@ export class ExecApi {
     const c = await this.row(p, id);
     const summary = emptySummary();
     const runs: CommandRun[] = [];
+    const budget = { left: this.paging.responseBytes, paged: 0 };
     for (const r of await this.store.runs(id)) {
       summary.total++;
       summary[r.status as keyof typeof summary]++;
       const run = toRun(r);
-      if (o.output) await this.attachOutput(run);
+      if (o.output) {
+        await this.attachOutput(run, "stdout", budget);
+        await this.attachOutput(run, "stderr", budget);
+      }
       runs.push(run);
     }
+    if (budget.paged)
+      this.log.info(
+        { command: id, streams: budget.paged, pageBytes: this.paging.pageBytes },
+        "stored output answered in part; the rest is paged (GET /commands/{id}/output)",
+      );
     return toCommand(c, p.project, summary, runs);
   }
 
-  private async attachOutput(run: CommandRun): Promise<void> {
-    const out = encodeOutput(await this.spool.read(run.command, run.deviceId, "stdout"));
-    const err = encodeOutput(await this.spool.read(run.command, run.deviceId, "stderr"));
-    run.stdout = out.text;
-    run.stdoutEncoding = out.encoding;
-    run.stderr = err.text;
-    run.stderrEncoding = err.encoding;
+  /** At most a page of one stream, within what is left of the answer's budget; `…Next` when more is stored. */
+  private async attachOutput(
+    run: CommandRun,
+    stream: StreamName,
+    budget: { left: number; paged: number },
+  ): Promise<void> {
+    const max = Math.max(0, Math.min(this.paging.pageBytes, budget.left));
+    const { data, size } = await this.spool.readRange(run.command, run.deviceId, stream, 0, max);
+    const page = data.length < size ? data.subarray(0, utf8Boundary(data)) : data;
+    budget.left -= page.length;
+    const out = encodeOutput(page);
+    run[stream] = out.text;
+    run[`${stream}Encoding`] = out.encoding;
+    if (page.length < size) {
+      run[`${stream}Next`] = page.length;
+      budget.paged++;
+    }
+  }
+
+  /** One page of one device's stored stream, read from disk (at most a page at a time). */
+  async readOutput(
+    p: Principal,
+    id: string,
+    q: { device: string; stream: StreamName; offset?: number; limit?: number },
+  ): Promise<CommandOutputPage> {
+    await this.row(p, id);
+    const run = (await this.store.runs(id)).find(
+      (r) => r.device_id === q.device || r.device_name === q.device,
+    );
+    if (!run)
+      throw new TetherError(
+        "TETHER_ERR_DEVICE_NOT_FOUND",
+        `command ${id} did not run on a device ${q.device}`,
+      );
+    const offset = q.offset ?? 0;
+    const limit = Math.min(q.limit ?? this.paging.pageBytes, this.paging.pageBytes);
+    const { data, size } = await this.spool.readRange(id, run.device_id, q.stream, offset, limit);
+    const end = offset + data.length;
+    return {
+      deviceId: run.device_id,
+      stream: q.stream,
+      offset,
+      data: data.toString("base64"),
+      size,
+      next: end < size ? end : null,
+    };
   }
 
   async list(p: Principal, o: { device?: string; limit?: number } = {}): Promise<Command[]> {

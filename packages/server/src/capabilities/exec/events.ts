@@ -4,8 +4,8 @@
  * with output de-duplicated by offset so nothing is sent twice or skipped.
  */
 import { EventEmitter } from "node:events";
-import { type Command, type CommandEvent, OutputAssembler, outputKey } from "@tether/protocol";
-import type { Spool } from "./spool.js";
+import { type Command, type CommandEvent, OutputAssembler, outputKey, TetherError } from "@tether/protocol";
+import type { Spool, StreamName } from "./spool.js";
 
 /** Output event inside the server: carries the offset so late subscribers can de-duplicate. */
 export type LiveEvent = CommandEvent | (CommandEvent & { type: "output"; off: number });
@@ -40,8 +40,23 @@ export class ExecEvents {
     if (this.emitter.listenerCount(id)) this.emitter.emit(id, e);
   }
 
-  /** A user's open event stream; returns the function that forgets it. */
-  opened(s: OpenStream): () => void {
+  /** Event streams open now (all users). */
+  get open(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * A user's open event stream; returns the function that forgets it. Refused (429) when the
+   * user has `maxPerUser` open already: each stream holds a connection and a replay.
+   */
+  opened(s: OpenStream, maxPerUser = Infinity): () => void {
+    let n = 0;
+    for (const o of this.streams) if (o.userId === s.userId) n++;
+    if (n >= maxPerUser)
+      throw new TetherError(
+        "TETHER_ERR_TOO_MANY_STREAMS",
+        `you have ${n} command event streams open, the most one user may have at once (server --max-event-streams); close one and try again`,
+      );
     this.streams.add(s);
     return () => this.streams.delete(s);
   }
@@ -62,64 +77,158 @@ export class ExecEvents {
   }
 }
 
+/**
+ * Where a subscriber's events go. `write` answers false when the connection's buffer is full:
+ * nothing more is written until `drained()` resolves (the reader caught up or went away).
+ */
 export interface EventSink {
-  write(e: CommandEvent): void;
+  write(e: CommandEvent): boolean;
+  drained(): Promise<void>;
+  /** Reading the spool failed: end the stream. */
+  fail(err: unknown): void;
 }
 
+/** Live output bytes a slow subscriber may have queued in memory; past this they are re-read from disk. */
+const QUEUED_BYTES = 256 * 1024;
+
+type Item =
+  | { kind: "event"; e: CommandEvent }
+  | {
+      kind: "output";
+      deviceId: string;
+      device: string;
+      stream: StreamName;
+      /** Deliver the stream up to this offset (Infinity: to the end of what is stored). */
+      end: number;
+      /** The bytes [off, end) when they were kept in memory; else they are read from the spool. */
+      data?: Buffer;
+      off?: number;
+    };
+
 /**
- * Subscribe first and buffer, then replay from the database and the spool, then go live.
- * Returns the unsubscribe function; `done` is written last when the command has finished.
+ * Subscribe first and queue, then replay from the database and the spool, then go live.
+ * Output is copied from the spool in chunks, one at a time as the connection accepts them,
+ * so a subscriber that reads slowly (or not at all) holds at most one chunk plus a small
+ * queue in memory, whatever the size of the output. Returns the unsubscribe function;
+ * `done` is written last when the command has finished.
  */
 export async function replayThenFollow(
   deps: { events: ExecEvents; spool: Spool; get: () => Promise<Command> },
   id: string,
   sink: EventSink,
 ): Promise<() => void> {
-  const buffered: LiveEvent[] = [];
-  let live = false;
   const sent = new OutputAssembler();
-  const write = (e: LiveEvent) => {
-    const { off: _off, ...pub } = e as LiveEvent & { off?: number };
-    sink.write(pub as CommandEvent);
-  };
-  const deliver = (e: LiveEvent) => {
+  const queue: Item[] = [];
+  let queuedBytes = 0;
+  let started = false;
+  let running = false;
+  let stopped = false;
+
+  const onLive = (e: LiveEvent) => {
     if (e.type === "output") {
       const off = (e as { off?: number }).off ?? 0;
-      const fresh = sent.accept(outputKey(e.deviceId, e.stream), off, Buffer.from(e.data, "base64"));
-      if (fresh) write({ ...e, data: fresh.toString("base64") });
-      return;
+      const data = Buffer.from(e.data, "base64");
+      const keep = queuedBytes + data.length <= QUEUED_BYTES;
+      if (keep) queuedBytes += data.length;
+      queue.push({
+        kind: "output",
+        deviceId: e.deviceId,
+        device: e.device,
+        stream: e.stream,
+        end: off + data.length,
+        ...(keep ? { data, off } : {}),
+      });
+    } else {
+      const { off: _off, ...pub } = e as LiveEvent & { off?: number };
+      queue.push({ kind: "event", e: pub as CommandEvent });
     }
-    write(e);
+    if (started) kick();
   };
-  const unsubscribe = deps.events.subscribe(id, (e) => (live ? deliver(e) : buffered.push(e)));
+
+  const send = async (e: CommandEvent) => {
+    if (!sink.write(e)) await sink.drained();
+  };
+  const output = (it: Extract<Item, { kind: "output" }>, data: Buffer): CommandEvent => ({
+    type: "output",
+    deviceId: it.deviceId,
+    device: it.device,
+    stream: it.stream,
+    data: data.toString("base64"),
+  });
+
+  /** Bytes past what was delivered, up to `it.end`, from the spool one chunk at a time. */
+  const copy = async (it: Extract<Item, { kind: "output" }>) => {
+    const key = outputKey(it.deviceId, it.stream);
+    let pos = sent.delivered(key);
+    while (!stopped && pos < it.end) {
+      const { data } = await deps.spool.readRange(
+        id,
+        it.deviceId,
+        it.stream,
+        pos,
+        Math.min(REPLAY_CHUNK, it.end - pos),
+      );
+      if (data.length === 0) break;
+      pos += data.length;
+      sent.markDelivered(key, pos);
+      await send(output(it, data));
+    }
+  };
+
+  const pump = async () => {
+    running = true;
+    try {
+      while (queue.length && !stopped) {
+        const it = queue.shift()!;
+        if (it.kind === "event") {
+          await send(it.e);
+          continue;
+        }
+        if (it.data) {
+          queuedBytes -= it.data.length;
+          const key = outputKey(it.deviceId, it.stream);
+          if ((it.off ?? 0) <= sent.delivered(key)) {
+            const fresh = sent.accept(key, it.off ?? 0, it.data);
+            if (fresh) await send(output(it, fresh));
+            continue;
+          }
+        }
+        await copy(it);
+      }
+    } catch (err) {
+      if (!stopped) sink.fail(err);
+    } finally {
+      running = false;
+    }
+  };
+  const kick = () => {
+    if (!running && !stopped) void pump();
+  };
+
+  const unsubscribe = deps.events.subscribe(id, onLive);
   try {
     const c = await deps.get();
-    // Per device: its output first, then its state, as they happened live.
+    // Per device: its output first, then its state, as they happened live; then what
+    // happened meanwhile (de-duplicated by offset).
+    const replay: Item[] = [];
     for (const run of c.runs ?? []) {
-      for (const stream of ["stdout", "stderr"] as const) {
-        const buf = await deps.spool.read(id, run.deviceId, stream);
-        for (let i = 0; i < buf.length; i += REPLAY_CHUNK) {
-          write({
-            type: "output",
-            deviceId: run.deviceId,
-            device: run.device,
-            stream,
-            data: buf.subarray(i, i + REPLAY_CHUNK).toString("base64"),
-          });
-        }
-        sent.markDelivered(outputKey(run.deviceId, stream), buf.length);
-      }
-      write({ type: "run", run });
+      for (const stream of ["stdout", "stderr"] as const)
+        replay.push({ kind: "output", deviceId: run.deviceId, device: run.device, stream, end: Infinity });
+      replay.push({ kind: "event", e: { type: "run", run } });
     }
-    live = true;
-    for (const e of buffered.splice(0)) deliver(e);
+    queue.unshift(...replay);
     if (c.finishedAt !== null) {
       const { runs: _runs, ...rest } = c;
-      write({ type: "done", command: { ...rest } });
+      queue.push({ kind: "event", e: { type: "done", command: { ...rest } } });
     }
   } catch (err) {
     unsubscribe();
     throw err;
   }
-  return unsubscribe;
+  started = true;
+  kick();
+  return () => {
+    stopped = true;
+    unsubscribe();
+  };
 }

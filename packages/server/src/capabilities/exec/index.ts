@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { CapabilityModule } from "../../capability.js";
-import { ExecApi } from "./api.js";
+import { DEFAULT_OUTPUT_PAGING, ExecApi } from "./api.js";
 import { ExecEvents } from "./events.js";
 import { ExecInbound } from "./inbound.js";
 import { execMigrations } from "./migrations.js";
@@ -16,6 +16,9 @@ import { Spool } from "./spool.js";
 import { ExecStore } from "./store.js";
 
 export type { ExecApi } from "./api.js";
+
+/** Command event streams one user may have open at once (`tether server --max-event-streams`). */
+export const DEFAULT_MAX_STREAMS_PER_USER = 16;
 export type { ExecEvents, LiveEvent } from "./events.js";
 
 export interface ExecHandle {
@@ -54,7 +57,11 @@ export const exec: CapabilityModule<"exec.started" | "exec.output" | "exec.resul
       },
       (p, id) => api.get(p, id),
     );
-    api = new ExecApi(store, ctx.devices, ctx.link, ctx.audit, spool, scheduler, log);
+    api = new ExecApi(store, ctx.devices, ctx.link, ctx.audit, spool, scheduler, log, {
+      pageBytes: o.outputPageBytes ?? DEFAULT_OUTPUT_PAGING.pageBytes,
+      responseBytes: o.outputResponseBytes ?? DEFAULT_OUTPUT_PAGING.responseBytes,
+    });
+    const maxStreamsPerUser = o.maxStreamsPerUser ?? DEFAULT_MAX_STREAMS_PER_USER;
     const inbound = new ExecInbound(store, ctx.link, events, spool, state, scheduler);
     return {
       name: "exec",
@@ -65,7 +72,7 @@ export const exec: CapabilityModule<"exec.started" | "exec.output" | "exec.resul
         "exec.result": (c, b) => inbound.result(c, b),
       },
       delivered: { "exec.start": (device, body) => inbound.delivered(device, body) },
-      routes: (app) => execRoutes(app, { exec: api, events, spool }),
+      routes: (app) => execRoutes(app, { exec: api, events, spool, maxStreamsPerUser }),
       revokeDevice: {
         step: "exec: cancel queued commands, give up on running ones",
         run: (d) => api.revoke(d),

@@ -1,5 +1,12 @@
 /** Remote command execution: run, list, show, cancel, live events (SSE), exec users. */
-import { Command, type CommandEvent, CreateCommand, ProjectSettings } from "@tether/protocol";
+import {
+  Command,
+  type CommandEvent,
+  CommandOutputPage,
+  CreateCommand,
+  ProjectSettings,
+  TetherError,
+} from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { who } from "../../http/auth.js";
@@ -11,7 +18,7 @@ const Id = Type.Object({ id: Type.String({ pattern: "^cmd_[a-z0-9]{20}$" }) });
 
 export async function execRoutes(
   app: FastifyInstance,
-  s: { exec: ExecApi; events: ExecEvents; spool: Spool },
+  s: { exec: ExecApi; events: ExecEvents; spool: Spool; maxStreamsPerUser: number },
 ) {
   app.post(
     "/api/v1/commands",
@@ -57,7 +64,8 @@ export async function execRoutes(
     {
       schema: {
         tags: ["commands"],
-        summary: "One command with its per-device runs; `output=1` adds stdout/stderr",
+        summary:
+          "One command with its per-device runs; `output=1` adds stdout/stderr (large output in part: `stdoutNext`/`stderrNext` say where /output continues)",
         params: Id,
         querystring: Type.Object({
           output: Type.Optional(
@@ -71,6 +79,30 @@ export async function execRoutes(
       const { id } = req.params as { id: string };
       const { output } = req.query as { output?: string };
       return s.exec.get(who(req), id, { output: output === "1" || output === "true" });
+    },
+  );
+
+  app.get(
+    "/api/v1/commands/:id/output",
+    {
+      schema: {
+        tags: ["commands"],
+        summary:
+          "One page of a device's stored stdout or stderr from `offset` (base64; at most the server's page size); `next` is where the following page starts, null at the end",
+        params: Id,
+        querystring: Type.Object({
+          device: Type.String({ minLength: 1, maxLength: 128 }),
+          stream: Type.Union([Type.Literal("stdout"), Type.Literal("stderr")]),
+          offset: Type.Optional(Type.Integer({ minimum: 0 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1 })),
+        }),
+        response: { 200: CommandOutputPage },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const q = req.query as { device: string; stream: "stdout" | "stderr"; offset?: number; limit?: number };
+      return s.exec.readOutput(who(req), id, q);
     },
   );
 
@@ -102,17 +134,10 @@ export async function execRoutes(
       const p = who(req);
       const { id } = req.params as { id: string };
       await s.exec.get(p, id); // 404 before the stream starts
-      const raw = reply.raw;
-      reply.hijack();
-      raw.writeHead(200, {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-store",
-        connection: "keep-alive",
-        "x-content-type-options": "nosniff",
-      });
       let open = true;
       let unsubscribe = () => {};
-      const heartbeat = setInterval(() => open && raw.write(": keepalive\n\n"), 15_000);
+      let heartbeat: NodeJS.Timeout | undefined;
+      const raw = reply.raw;
       const end = () => {
         if (!open) return;
         open = false;
@@ -121,18 +146,57 @@ export async function execRoutes(
         forget();
         raw.end();
       };
-      const forget = s.events.opened({ userId: p.userId, projectId: p.projectId, close: end });
+      let forget: () => void;
+      try {
+        forget = s.events.opened(
+          { userId: p.userId, projectId: p.projectId, close: end },
+          s.maxStreamsPerUser,
+        );
+      } catch (err) {
+        if (err instanceof TetherError)
+          req.log.warn(
+            { user: p.username, limit: s.maxStreamsPerUser },
+            "event stream refused: the user has the most streams open (--max-event-streams)",
+          );
+        throw err;
+      }
+      reply.hijack();
+      raw.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        connection: "keep-alive",
+        "x-content-type-options": "nosniff",
+      });
+      heartbeat = setInterval(() => open && !raw.writableNeedDrain && raw.write(": keepalive\n\n"), 15_000);
       req.raw.on("close", end);
-      const write = (e: CommandEvent) => {
-        if (!open) return;
-        raw.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+      raw.on("close", end);
+      // Backpressure: a write that fills the socket's buffer makes the replay wait for 'drain'.
+      const write = (e: CommandEvent): boolean => {
+        if (!open) return true;
+        const ok = raw.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
         if (e.type === "done") end();
+        return ok || !open;
+      };
+      const drained = () =>
+        new Promise<void>((resolve) => {
+          if (!open || !raw.writableNeedDrain) return resolve();
+          const done = () => {
+            raw.off("drain", done);
+            raw.off("close", done);
+            resolve();
+          };
+          raw.on("drain", done);
+          raw.on("close", done);
+        });
+      const fail = (err: unknown) => {
+        req.log.error({ err }, "command event stream failed");
+        end();
       };
       try {
         const stop = await replayThenFollow(
           { events: s.events, spool: s.spool, get: () => s.exec.get(p, id) },
           id,
-          { write },
+          { write, drained, fail },
         );
         if (open) unsubscribe = stop;
         else stop();

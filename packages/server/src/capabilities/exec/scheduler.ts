@@ -15,7 +15,7 @@ import type { ExecEvents } from "./events.js";
 import type { RunState } from "./run-state.js";
 import type { Spool } from "./spool.js";
 import type { ExecStore } from "./store.js";
-import { type CommandRow, type CommandSpec, FAILURES, type RunRow, toRun } from "./views.js";
+import { type CommandRow, type CommandSpec, FAILURES, type RunRow, startBody, toRun } from "./views.js";
 
 export interface SchedulerOptions {
   /** How often undelivered starts are checked for expiry. */
@@ -110,17 +110,7 @@ export class ExecScheduler {
 
   private async startRuns(c: CommandRow, spec: CommandSpec, batch: RunRow[]): Promise<void> {
     const now = Date.now();
-    const body = {
-      cmd: c.id,
-      argv: spec.argv,
-      shell: spec.shell,
-      ...(spec.cwd ? { cwd: spec.cwd } : {}),
-      ...(Object.keys(spec.env).length ? { env: spec.env } : {}),
-      ...(spec.user ? { user: spec.user } : {}),
-      timeoutMs: spec.timeoutMs,
-      limit: spec.outputLimit,
-      ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
-    };
+    const body = startBody(c.id, spec);
     const go: { run: RunRow; device: DeviceRow; online: boolean }[] = [];
     const offline: RunRow[] = [];
     for (const r of batch) {

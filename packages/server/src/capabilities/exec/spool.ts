@@ -65,11 +65,45 @@ export class Spool {
     }
   }
 
+  /** The whole stream (small outputs and tests only: readers of stored output use readRange). */
   async read(cmd: string, device: string, stream: StreamName): Promise<Buffer> {
     try {
       return await readFile(this.path(cmd, device, stream));
     } catch {
       return Buffer.alloc(0);
+    }
+  }
+
+  /**
+   * At most `max` bytes from `offset`, and the stream's size now: what the readers of stored
+   * output hold in memory at once is one such range, never a whole file.
+   */
+  async readRange(
+    cmd: string,
+    device: string,
+    stream: StreamName,
+    offset: number,
+    max: number,
+  ): Promise<{ data: Buffer; size: number }> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path(cmd, device, stream), "r");
+    } catch {
+      return { data: Buffer.alloc(0), size: 0 };
+    }
+    try {
+      const size = (await fh.stat()).size;
+      const n = Math.max(0, Math.min(max, size - offset));
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(buf, got, n - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return { data: buf.subarray(0, got), size: Math.max(size, offset + got) };
+    } finally {
+      await fh.close().catch(() => {});
     }
   }
 

@@ -1,6 +1,6 @@
 /** Rows → API shapes for commands and their runs (no I/O). */
 import { isUtf8 } from "node:buffer";
-import type { Command, CommandRun, CommandSummary, RunStatus } from "@tether/protocol";
+import type { Command, CommandRun, CommandSummary, DownBody, RunStatus } from "@tether/protocol";
 import type { Selectable } from "kysely";
 import type { CommandRunsTable, CommandsTable } from "./schema.js";
 
@@ -57,6 +57,35 @@ export function toRun(r: RunRow): CommandRun {
     finishedAt: r.finished_at,
     durationMs: r.duration_ms,
   };
+}
+
+/** The `exec.start` body that carries a command to a device (the scheduler sends it). */
+export function startBody(cmd: string, spec: CommandSpec): DownBody<"exec.start"> {
+  return {
+    cmd,
+    argv: spec.argv,
+    shell: spec.shell,
+    ...(spec.cwd ? { cwd: spec.cwd } : {}),
+    ...(Object.keys(spec.env).length ? { env: spec.env } : {}),
+    ...(spec.user ? { user: spec.user } : {}),
+    timeoutMs: spec.timeoutMs,
+    limit: spec.outputLimit,
+    ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
+  };
+}
+
+/**
+ * How many of `buf`'s bytes to keep so that it does not end inside a UTF-8 character (a page
+ * of output that more bytes follow): valid UTF-8 output stays text page by page.
+ */
+export function utf8Boundary(buf: Uint8Array): number {
+  for (let k = 1; k <= Math.min(3, buf.length); k++) {
+    const b = buf[buf.length - k];
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > k && buf.length - k > 0 ? buf.length - k : buf.length;
+  }
+  return buf.length;
 }
 
 /** UTF-8 text when the bytes are valid UTF-8, else base64 — never mangled. */

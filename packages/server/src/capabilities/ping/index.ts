@@ -1,5 +1,6 @@
 /** Liveness (`ping`) and durable delivery (`echo`) probes, as a capability of their own. */
 import type { CapabilityModule } from "../../capability.js";
+import { pingMigrations } from "./migrations.js";
 import { Probes } from "./probes.js";
 import { pingRoutes } from "./routes.js";
 
@@ -8,8 +9,9 @@ export type { Probes } from "./probes.js";
 export const ping: CapabilityModule<"pong" | "echo.reply", Probes> = {
   name: "ping",
   // echo_replies is created by the core's 0001_init (it predates capability modules).
+  migrations: pingMigrations,
   create(ctx) {
-    const probes = new Probes(ctx.link);
+    const probes = new Probes(ctx.link, ctx.db, ctx.log);
     return {
       name: "ping",
       api: probes,
