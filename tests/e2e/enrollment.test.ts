@@ -139,6 +139,9 @@ describe("enrollment", () => {
     assert.match(second.body.error.message, /used up/);
 
     const expired = await createToken(server.api, { expiresInSeconds: 0.001 });
+    // The token expires 1 ms after it was made: let that millisecond pass before using it.
+    const madeBy = Date.now();
+    while (Date.now() <= madeBy + 2) await new Promise((r) => setImmediate(r));
     const e = await server.api.request("POST", "/api/v1/enroll", signedRequest(expired).body);
     assert.equal(e.status, 403);
     assert.match(e.body.error.message, /expired/);

@@ -230,7 +230,7 @@ export class Enrollment {
       return this.respond(existing);
     }
     if (!tok) throw new TetherError("TETHER_ERR_ENROLL_TOKEN_INVALID", "unknown enrollment token");
-    if (tok.expires_at < nowIso())
+    if (tok.expires_at <= nowIso())
       throw new TetherError("TETHER_ERR_ENROLL_TOKEN_INVALID", "the enrollment token has expired");
     const id = newDeviceId();
     const device = await this.d.db.transaction().execute(async (trx) => {
