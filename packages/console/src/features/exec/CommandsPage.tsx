@@ -129,7 +129,7 @@ function FleetForm({ canRunAll }: { canRunAll: boolean }) {
             <span>Selector</span>
             <input
               className="mono"
-              placeholder="site=tokyo,fact.arch=arm64"
+              placeholder="site=tokyo,model=amr2"
               value={selector}
               disabled={all}
               onChange={(e) => setSelector(e.target.value)}
