@@ -216,22 +216,12 @@ export async function startServer(
     String(o.mqttPort ?? 0),
   ];
   // Node raises its soft limit to the hard one by itself, so a low limit must be the hard one.
-  const [cmd, argv] = o.fdLimit
-    ? [
-        "sh",
-        [
-          "-c",
-          `ulimit -Sn ${o.fdLimit} && ulimit -Hn ${o.fdLimit} && exec "$0" "$@"`,
-          process.execPath,
-          ...args,
-        ],
-      ]
-    : [process.execPath, args];
-  const proc = spawn(cmd, argv, {
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {
       ...process.env,
       TETHER_LOG_LEVEL: "info",
+      ...(o.fdLimit ? { TETHER_TEST_FD_LIMIT: String(o.fdLimit) } : {}),
       ...(database ? { TETHER_DATABASE_URL: database } : {}),
       ...(broker ? { TETHER_BROKER_URL: broker.url, TETHER_BROKER_ADMIN_FILE: broker.adminFile } : {}),
       ...o.env,
