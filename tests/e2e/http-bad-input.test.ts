@@ -451,8 +451,8 @@ describe("http API against bad input", () => {
     assert.equal(r.body.error.code.startsWith("TETHER_ERR_"), true);
   });
 
-  test("/api/docs serves the OpenAPI document", async () => {
-    const r = await makeApi(server.info.url, server.ca).request("GET", "/api/docs");
+  test("/api/openapi.json serves the OpenAPI document (/api/docs renders it)", async () => {
+    const r = await makeApi(server.info.url, server.ca).request("GET", "/api/openapi.json");
     assert.equal(r.status, 200);
     assert.match(String(r.body.openapi), /^3\./);
     assert.ok(r.body.paths["/api/v1/devices"], "documents /api/v1/devices");

@@ -4,11 +4,11 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { deviceNameFromHostname } from "@tether/protocol";
+import { deviceNameFromHostname, fingerprint } from "@tether/protocol";
 import pino, { type Logger } from "pino";
 import { Backoff } from "./backoff.js";
 import { ControlClient } from "./control-client.js";
-import { EnrollError, enroll, poll } from "./enroll.js";
+import { EnrollError, enroll, pendingLine, poll } from "./enroll.js";
 import { collectFacts } from "./facts.js";
 import { HttpError } from "./https-json.js";
 import { ensureDataDir, type Identity, loadIdentity, loadOrCreateKeys, saveIdentity } from "./identity.js";
@@ -55,6 +55,8 @@ export async function prepareIdentity(
   ensureDataDir(o.dataDir);
   const keys = loadOrCreateKeys(o.dataDir);
   let identity = loadIdentity(o.dataDir);
+  // enroll() has just said it is waiting (with the fingerprint): the first wait need not.
+  let announced = false;
   if (!identity) {
     const token = o.token ?? (o.tokenFile ? readFileSync(o.tokenFile, "utf8").trim() : undefined);
     if (!o.url || !token) {
@@ -85,11 +87,27 @@ export async function prepareIdentity(
       }
     }
     saveIdentity(o.dataDir, identity);
+    announced = true;
   }
+  const keyFingerprint = fingerprint(keys.sign.publicKey);
   while (identity.state === "pending" || (identity.state === "accepted" && !identity.broker)) {
-    log.info({ deviceId: identity.deviceId }, "waiting for an operator to accept this device");
+    if (!announced) {
+      const { deviceId, name, state } = identity;
+      if (state === "pending") {
+        log.info(
+          { deviceId, name, state, fingerprint: keyFingerprint },
+          `${name} is pending: ${pendingLine(name, keyFingerprint)}`,
+        );
+      } else {
+        log.info({ deviceId, name, state }, `${name} is accepted: waiting for its broker credential`);
+      }
+    }
+    announced = false;
     await sleep((identity.pollSeconds ?? 5) * 1000, o.signal);
-    if (o.signal?.aborted) throw new AgentError("stopped", 0);
+    if (o.signal?.aborted) {
+      log.info("agent stopped (still waiting for an operator)");
+      throw new AgentError("stopped", 0);
+    }
     try {
       identity = await poll(identity, keys);
       saveIdentity(o.dataDir, identity);

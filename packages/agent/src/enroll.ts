@@ -43,6 +43,15 @@ export class EnrollError extends Error {
   }
 }
 
+/**
+ * What the operator compares before accepting a pending device: the fingerprint of its
+ * Ed25519 key, as the server shows it (`fingerprint` in the API, the console and
+ * `tether devices show`).
+ */
+export function pendingLine(name: string, keyFingerprint: string): string {
+  return `waiting for an operator to accept it — key fingerprint ${keyFingerprint}; compare it with the console or tether devices show ${name}`;
+}
+
 export async function fetchServerInfo(url: string, pinnedFingerprint: string): Promise<SignedServerInfo> {
   const raw = await requestJson<unknown>("GET", `${url}/api/v1/enroll/info`, undefined, { insecure: true });
   if (!infoV.check(raw)) throw new EnrollError("BAD_INFO", "the server's identity answer is malformed");
@@ -132,7 +141,14 @@ export async function enroll(o: {
   };
   const raw = await requestJson<unknown>("POST", `${url}/api/v1/enroll`, body, { ca: info.info.caCert });
   const r = checkResponse(raw, info.info.serverSignKey, o.keys.sign.publicKey);
-  o.log.info({ deviceId: r.response.deviceId, state: r.response.state }, "enrolled");
+  const { deviceId, state } = r.response;
+  const keyFingerprint = fingerprint(o.keys.sign.publicKey);
+  o.log.info(
+    { deviceId, name: o.name, state, fingerprint: keyFingerprint },
+    state === "pending"
+      ? `enrolled as ${o.name} (pending): ${pendingLine(o.name, keyFingerprint)}`
+      : `enrolled as ${o.name} (${state}); key fingerprint ${keyFingerprint}`,
+  );
   return toIdentity(url, parsed.fingerprint, info, r, o.name);
 }
 

@@ -1,4 +1,5 @@
 /** Parsing helpers for command-line arguments (pure; unit-tested). */
+import { parseSelector, type SelectorTerm } from "@tether/protocol/selector";
 import { CliError, EXIT } from "./io.js";
 
 const LABEL_KEY = /^[A-Za-z0-9._/-]{1,63}$/;
@@ -107,4 +108,16 @@ export function parseEnv(list: string[]): Record<string, string> {
     out[k] = a.slice(eq + 1);
   }
   return out;
+}
+
+/**
+ * --selector: the one rule of @tether/protocol (the server's and the console's), checked before
+ * any request so a typo is a usage error (exit 2) with the reason in words.
+ */
+export function parseSelectorArg(s: string, what = "--selector"): SelectorTerm[] {
+  try {
+    return parseSelector(s);
+  } catch (err) {
+    throw usage(`bad ${what}: ${(err as Error).message}`);
+  }
 }

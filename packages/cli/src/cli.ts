@@ -44,21 +44,48 @@ Credentials: TETHER_URL + TETHER_TOKEN (+ TETHER_CA_CERT=path), else the file wr
 \`tether login\`, else (on the server machine) the server's data dir admin.token.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 not authenticated/forbidden, 4 not found,
-255 device unreachable or timed out. \`tether exec\` has its own (see tether exec --help).`,
+255 device or server unreachable (or timed out). \`tether exec\` has its own (see tether exec --help).`,
     );
-  registerServer(program, ctx);
-  registerAgent(program, ctx);
-  registerToken(program, ctx);
-  registerDevices(program, ctx);
-  registerPing(program, ctx);
-  registerExec(program, ctx, argv);
-  registerCommands(program, ctx);
-  registerAudit(program, ctx);
-  registerUsers(program, ctx);
-  registerApiTokens(program, ctx);
-  registerProjects(program, ctx);
-  registerLogin(program, ctx);
+  // Only the group the command line names (a quicker start); all of them for top-level help,
+  // `help`, or a word that names none (commander then suggests the nearest).
+  const word = commandWord(argv);
+  const named = COMMAND_GROUPS.find((g) => g.names.includes(word ?? ""));
+  const versionOnly = word === undefined && argv.some((a) => a === "-V" || a === "--version");
+  for (const g of named ? [named] : versionOnly ? [] : COMMAND_GROUPS) g.register(program, ctx, argv);
   return program;
+}
+
+/**
+ * The top-level commands (names and aliases) each register function adds, in help order.
+ * A test checks the names against what the functions really register.
+ */
+export const COMMAND_GROUPS: {
+  names: string[];
+  register: (program: Command, ctx: Ctx, argv: string[]) => void;
+}[] = [
+  { names: ["server"], register: (p, ctx) => registerServer(p, ctx) },
+  { names: ["agent"], register: (p, ctx) => registerAgent(p, ctx) },
+  { names: ["token", "tokens"], register: (p, ctx) => registerToken(p, ctx) },
+  { names: ["devices", "device"], register: (p, ctx) => registerDevices(p, ctx) },
+  { names: ["ping"], register: (p, ctx) => registerPing(p, ctx) },
+  { names: ["exec"], register: (p, ctx, argv) => registerExec(p, ctx, argv) },
+  { names: ["commands", "cmds"], register: (p, ctx) => registerCommands(p, ctx) },
+  { names: ["audit"], register: (p, ctx) => registerAudit(p, ctx) },
+  { names: ["users", "user"], register: (p, ctx) => registerUsers(p, ctx) },
+  { names: ["api-tokens", "api-token"], register: (p, ctx) => registerApiTokens(p, ctx) },
+  { names: ["projects", "project"], register: (p, ctx) => registerProjects(p, ctx) },
+  { names: ["login", "logout", "whoami"], register: (p, ctx) => registerLogin(p, ctx) },
+];
+
+/** The first word of the command line that is not a global option (or its value). */
+export function commandWord(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") return undefined;
+    if (a === "--project") i++;
+    else if (!a.startsWith("-")) return a;
+  }
+  return undefined;
 }
 
 /** Run the CLI; never calls process.exit. */
@@ -75,6 +102,8 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
         return 0;
       return EXIT.usage; // commander already printed the message
     }
+    // Ctrl-C (the stop signal) ended a request: interrupted, nothing more to say.
+    if ((err as Error)?.name === "AbortError") return 130;
     const msg = messageFor(err);
     if (msg) io.stderr(`tether: ${escapeControl(msg)}\n`);
     if (io.env.TETHER_DEBUG && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
@@ -85,6 +114,11 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
 /** The real process: stdout/stderr, env, and SIGTERM/SIGINT as the stop signal. */
 export function processIo(): Io {
   let ac: AbortController | null = null;
+  // `tether … | head`: the reader went away; stop quietly, as other command-line tools do.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   return {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),

@@ -1,10 +1,10 @@
 /** Shared plumbing for commands: the client, output helpers. */
 import { TetherClient } from "@tether/sdk";
-import { nodeTransport } from "@tether/sdk/node";
 import type { Command } from "commander";
 import { requireCredentials } from "./credentials.js";
 import type { Io } from "./io.js";
-import { table, type Cell } from "./table.js";
+import { type Cell, table } from "./table.js";
+import { cliTransport } from "./transport.js";
 
 export interface Ctx {
   io: Io;
@@ -15,11 +15,18 @@ export function opts<T = Record<string, any>>(cmd: Command): T {
   return cmd.optsWithGlobals() as T;
 }
 
-export function client(ctx: Ctx, cmd: Command): TetherClient {
+/** A client for the command's credentials and project; `signal` ends its requests (e.g. Ctrl-C). */
+export function client(ctx: Ctx, cmd: Command, o: { signal?: AbortSignal } = {}): TetherClient {
   const c = requireCredentials(ctx.io);
   const project: string | undefined =
     opts<{ project?: string }>(cmd).project || ctx.io.env.TETHER_PROJECT || undefined;
-  return new TetherClient({ url: c.url, token: c.token, project, transport: nodeTransport(c.caCert) });
+  return new TetherClient({
+    url: c.url,
+    token: c.token,
+    project,
+    transport: cliTransport(c.caCert),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
 }
 
 export function printJson(ctx: Ctx, v: unknown): void {

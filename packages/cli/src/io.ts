@@ -28,10 +28,14 @@ export const EXIT = {
   usage: 2,
   auth: 3,
   notFound: 4,
+  /** The device or the server could not be reached, or did not answer in time. */
   unreachable: 255,
 } as const;
 
-/** Exit codes: 1 generic, 2 usage, 3 not authenticated/forbidden, 4 not found, 255 device unreachable/timeout. */
+/**
+ * Exit codes: 1 generic, 2 usage, 3 not authenticated/forbidden, 4 not found, 255 the device or
+ * the server unreachable (or timed out).
+ */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
   if (err instanceof ApiError) {
@@ -43,7 +47,10 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.auth;
       case "TETHER_ERR_DEVICE_OFFLINE":
       case "TETHER_ERR_DEVICE_TIMEOUT":
+      case "TETHER_ERR_UNREACHABLE": // the server itself: refused, DNS, TLS, timeout, reset
         return EXIT.unreachable;
+      case "TETHER_ERR_BAD_SELECTOR":
+        return EXIT.usage;
     }
     if (err.status === 404) return EXIT.notFound;
     if (err.status === 401 || err.status === 403) return EXIT.auth;

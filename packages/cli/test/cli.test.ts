@@ -163,7 +163,7 @@ test("projects and api-tokens", async () => {
   assert.equal(dead.code, 3);
 });
 
-test("usage errors exit 2; no credentials exit 3; unreachable server exit 1", async () => {
+test("usage errors exit 2; no credentials exit 3; unreachable server exit 255", async () => {
   assert.equal((await tether(["devices", "label", "x", "bad label"])).code, 2);
   assert.equal((await tether(["token", "create", "--expires", "soon"])).code, 2);
   assert.equal((await tether(["nosuchcommand"])).code, 2);
@@ -171,8 +171,14 @@ test("usage errors exit 2; no credentials exit 3; unreachable server exit 1", as
   assert.equal(none.code, 3);
   assert.match(none.stderr, /not logged in/);
   const down = await tether(["devices", "list"], { ...env, TETHER_URL: "https://127.0.0.1:1" });
-  assert.equal(down.code, 1);
-  assert.match(down.stderr, /^tether: cannot reach https:\/\/127\.0\.0\.1:1/);
+  assert.equal(down.code, 255);
+  assert.equal(
+    down.stderr,
+    "tether: cannot reach the Tether server at https://127.0.0.1:1: connection refused\n",
+  );
+  const badSelector = await tether(["devices", "list", "--selector", "site="]);
+  assert.equal(badSelector.code, 2);
+  assert.match(badSelector.stderr, /^tether: bad --selector: "site=" has no value: a selector is key=value/);
   const help = await tether(["devices", "list", "--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--selector/);

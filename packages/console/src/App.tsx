@@ -53,7 +53,18 @@ export function App() {
   useEffect(() => {
     setUnauthenticatedHandler(() => setMe(null));
     void loadMe();
-    return () => setUnauthenticatedHandler(null);
+    // Settings pages changed who we are (a project created or deleted, a new default) or ask
+    // to switch project (features/admin/shared.tsx sessionChanged).
+    const onSession = (e: Event) => {
+      const project = (e as CustomEvent<{ project?: string }>).detail?.project;
+      if (project) localStorage.setItem(PROJECT_KEY, project);
+      void loadMe();
+    };
+    window.addEventListener("tether:session", onSession);
+    return () => {
+      setUnauthenticatedHandler(null);
+      window.removeEventListener("tether:session", onSession);
+    };
   }, [loadMe]);
 
   if (checking) return <div className="boot muted">Loading…</div>;
@@ -103,7 +114,7 @@ export function App() {
   if (!route)
     page = (
       <p className="empty">
-        No page here. <a href="#/devices">Go to devices</a>.
+        No page here. <a href="#/">Go to the overview</a>.
       </p>
     );
   else if (!session.can(route.minRole)) page = <Forbidden what={route.route.forbidden ?? "No access."} />;
@@ -113,7 +124,7 @@ export function App() {
     <SessionProvider value={session}>
       <div className="app">
         <header className="topbar">
-          <a className="brand" href="#/devices">
+          <a className="brand" href="#/">
             <span className="logo" aria-hidden="true" />
             Tether
           </a>

@@ -23,22 +23,8 @@ export function parseLabels(s: string): Record<string, string> {
   return out;
 }
 
-export function ago(iso: string | null, now = Date.now()): string {
-  if (!iso) return "never";
-  const t = Date.parse(iso);
-  if (Number.isNaN(t)) return iso;
-  const s = Math.round((now - t) / 1000);
-  if (s < 0) return `in ${fmtSpan(-s)}`;
-  if (s < 5) return "just now";
-  return `${fmtSpan(s)} ago`;
-}
-
-export function fmtSpan(s: number): string {
-  if (s < 60) return `${Math.round(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-}
+/** One source for relative times and spans: the SDK's (the CLI shows the same words). */
+export { ago, clock, fmtSpan } from "@tether/sdk";
 
 export function fmtTime(iso: string | null): string {
   if (!iso) return "—";

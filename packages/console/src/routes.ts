@@ -1,15 +1,18 @@
 /** The one route table: every feature's pages, top-bar entries and device-page panels. */
 import type { Role } from "@tether/sdk";
+import { admin } from "./features/admin";
 import { audit } from "./features/audit";
 import { devices } from "./features/devices";
 import { enrollment } from "./features/enrollment";
 import { exec } from "./features/exec";
+import { overview } from "./features/overview";
 import type { DevicePanel, Feature, FeatureRoute } from "./features/feature";
 
 /** In top-bar order. */
-export const FEATURES: readonly Feature[] = [devices, exec, enrollment, audit];
+export const FEATURES: readonly Feature[] = [overview, devices, exec, enrollment, audit, admin];
 
-export const DEFAULT_PATH = "/devices";
+/** Where "#/" (and an empty hash) lands: the fleet overview. */
+export const DEFAULT_PATH = "/overview";
 
 export interface Match {
   feature: Feature;
@@ -18,10 +21,12 @@ export interface Match {
   minRole: Role;
 }
 
-/** The route of a location hash ("#/devices/dev_1"), or null for no page. */
+/** The route of a location hash ("#/devices/dev_1", "#/devices?selector=…"), or null for no page. */
 export function matchHash(hash: string): Match | null {
-  const path = hash.replace(/^#/, "") || DEFAULT_PATH;
-  const parts = path.split("/").filter(Boolean);
+  // The query ("?selector=…&page=2") is the page's own state (ui.tsx useHashQuery).
+  const path = hash.replace(/^#/, "").split("?")[0];
+  let parts = path.split("/").filter(Boolean);
+  if (parts.length === 0) parts = DEFAULT_PATH.split("/").filter(Boolean);
   for (const feature of FEATURES) {
     for (const route of feature.routes) {
       const pattern = route.path.split("/");

@@ -1,13 +1,169 @@
-/** Small shared pieces: polling hook, chips, badges, error banner. */
-import type { Device } from "@tether/sdk";
-import { useCallback, useEffect, useRef, useState } from "react";
-import { errorText } from "./client";
+/**
+ * Small shared pieces: polling with staleness, the one error display (ErrorNotice), presence,
+ * chips, badges, the hash query string, a pager.
+ */
+import { ApiError, clock, type Device, presenceStatus, presenceText } from "@tether/sdk";
+import {
+  createContext,
+  type ReactNode,
+  useCallback,
+  useContext,
+  useEffect,
+  useRef,
+  useState,
+  useSyncExternalStore,
+} from "react";
 import { ago, fmtTime } from "./format";
+
+// --- errors ------------------------------------------------------------------------------
+
+/** What the console says for a code, when the server's own message is not the better sentence. */
+const SENTENCES: Record<string, string> = {
+  TETHER_ERR_UNREACHABLE: "The server cannot be reached right now.",
+  TETHER_ERR_HTTP: "The server gave an unexpected answer.",
+  TETHER_ERR_UNAUTHENTICATED: "Your session has ended. Sign in again.",
+  TETHER_ERR_FORBIDDEN: "Your role in this project does not allow this. A project admin can change it.",
+  TETHER_ERR_BAD_ORIGIN: "The server refused a request that did not come from this console. Reload the page.",
+  TETHER_ERR_PROJECT_NOT_FOUND: "This project does not exist, or you no longer have a role in it.",
+  TETHER_ERR_NOT_FOUND: "The server does not know this request. The console may be newer than the server.",
+  TETHER_ERR_DEVICE_NOT_FOUND: "This device does not exist in this project (it may have been deleted).",
+  TETHER_ERR_COMMAND_NOT_FOUND: "This command does not exist in this project.",
+  TETHER_ERR_DEVICE_OFFLINE: "The device is offline, so it cannot answer now.",
+  TETHER_ERR_DEVICE_TIMEOUT: "The device did not answer in time.",
+  TETHER_ERR_STORE_UNAVAILABLE: "The server cannot reach its database right now. Try again shortly.",
+  TETHER_ERR_INTERNAL: "Something went wrong on the server.",
+  TETHER_ERR_TOO_MANY_STREAMS: "You have too many live command pages open. Close some and try again.",
+  TETHER_ERR_LOGIN_FAILED: "The username or password is wrong.",
+};
+
+/** Codes whose server message already says what is wrong in words (shown as the sentence). */
+const SERVER_WORDS = new Set([
+  "TETHER_ERR_BAD_REQUEST",
+  "TETHER_ERR_BAD_SELECTOR",
+  "TETHER_ERR_BAD_DEVICE_NAME",
+  "TETHER_ERR_DEVICE_AMBIGUOUS",
+  "TETHER_ERR_DEVICE_STATE",
+  "TETHER_ERR_NO_DEVICES_MATCH",
+  "TETHER_ERR_EXEC_USER_NOT_ALLOWED",
+  "TETHER_ERR_PAYLOAD_TOO_LARGE",
+  "TETHER_ERR_USER_EXISTS",
+  "TETHER_ERR_PROJECT_EXISTS",
+  "TETHER_ERR_USER_NOT_FOUND",
+  "TETHER_ERR_TOKEN_NOT_FOUND",
+]);
+
+const sentence = (s: string): string => {
+  const t = s.trim();
+  if (!t) return t;
+  const first = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(first) ? first : `${first}.`;
+};
+
+/**
+ * An error in the console's words: `message` is a sentence for the operator; `detail` carries
+ * what only support needs (the TETHER_ERR_… code, the server's own words when replaced).
+ */
+export function describeError(error: unknown): {
+  message: string;
+  detail: string | null;
+  code: string | null;
+} {
+  let code: string | null = null;
+  let raw: string;
+  let retryAfter: number | undefined;
+  if (error instanceof ApiError) {
+    code = error.code;
+    raw = error.message;
+    retryAfter = error.retryAfterSeconds;
+  } else if (error instanceof Error) {
+    raw = error.message;
+    code =
+      typeof (error as any).code === "string" && /^TETHER_ERR_/.test((error as any).code)
+        ? (error as any).code
+        : null;
+  } else raw = String(error ?? "");
+  // Text from elsewhere in the console ("message (TETHER_ERR_X)"): move the code out of it.
+  const m = /^(.*?)\s*\((TETHER_ERR_[A-Z_]+)\)\s*$/s.exec(raw);
+  if (m) {
+    raw = m[1];
+    code ??= m[2];
+  }
+  if (code === "TETHER_ERR_RATE_LIMITED")
+    return {
+      message:
+        retryAfter !== undefined
+          ? `Too many attempts. Try again in ${retryAfter} s.`
+          : "Too many attempts. Try again in a moment.",
+      detail: code,
+      code,
+    };
+  const mapped = code && !SERVER_WORDS.has(code) ? SENTENCES[code] : undefined;
+  if (mapped) {
+    const extra = raw && code === "TETHER_ERR_UNREACHABLE" ? raw.replace(/^.*?:\s*(?=[^:]*$)/, "") : raw;
+    return { message: mapped, detail: [extra, code].filter(Boolean).join(" · "), code };
+  }
+  return { message: sentence(raw || "Something went wrong."), detail: code, code };
+}
+
+/** True for failures that say the server is away (not that it refused): data is then stale. */
+export function isOutage(error: unknown): boolean {
+  if (!(error instanceof ApiError)) return false;
+  return error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504;
+}
+
+/**
+ * The one error display: a sentence, a small detail line with the code, and Retry when given.
+ * `compact` for inline use (forms, actions).
+ */
+export function ErrorNotice({
+  error,
+  onRetry,
+  compact,
+}: {
+  error: unknown;
+  onRetry?: () => void;
+  compact?: boolean;
+}) {
+  if (error === null || error === undefined || error === "") return null;
+  const { message, detail, code } = describeError(error);
+  return (
+    <div
+      className={`error error-notice${compact ? " small" : ""}`}
+      role="alert"
+      data-code={code ?? undefined}
+    >
+      <div className="error-line">
+        <span className="error-message">{message}</span>
+        {onRetry && (
+          <button type="button" className="small" onClick={() => onRetry()}>
+            Retry
+          </button>
+        )}
+      </div>
+      {detail && <div className="error-detail mono">{detail}</div>}
+    </div>
+  );
+}
+
+/** A page-level error (kept for pages that pass text or an error). */
+export function ErrorBanner({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+  return <ErrorNotice error={error} onRetry={onRetry} />;
+}
+
+/** A small inline error (forms, actions); nothing when there is none. */
+export function InlineError({ error }: { error: unknown; as?: "div" | "span" }) {
+  return <ErrorNotice error={error} compact />;
+}
+
+// --- polling and staleness ---------------------------------------------------------------
 
 /** Load now and every `ms` while mounted; `reload` forces a refresh (e.g. after an action). */
 export function usePoll<T>(load: () => Promise<T>, ms: number | null, deps: unknown[] = []) {
-  const [data, setData] = useState<T | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [state, setState] = useState<{ data: T | null; failure: unknown; asOf: number | null }>({
+    data: null,
+    failure: null,
+    asOf: null,
+  });
   const loadRef = useRef(load);
   loadRef.current = load;
   const seq = useRef(0);
@@ -16,17 +172,14 @@ export function usePoll<T>(load: () => Promise<T>, ms: number | null, deps: unkn
     const mine = ++seq.current;
     try {
       const v = await loadRef.current();
-      if (mine === seq.current) {
-        setData(v);
-        setError(null);
-      }
+      if (mine === seq.current) setState({ data: v, failure: null, asOf: Date.now() });
     } catch (err) {
-      if (mine === seq.current) setError(errorText(err));
+      if (mine === seq.current) setState((s) => ({ ...s, failure: err }));
     }
   }, []);
 
   useEffect(() => {
-    setData(null);
+    setState({ data: null, failure: null, asOf: null });
     void reload();
     if (ms === null) return;
     const t = setInterval(() => void reload(), ms);
@@ -36,8 +189,22 @@ export function usePoll<T>(load: () => Promise<T>, ms: number | null, deps: unkn
     };
   }, [ms, reload, ...deps]);
 
-  return { data, error, reload };
+  const { data, failure, asOf } = state;
+  return {
+    data,
+    /** The last load's failure (null once a load succeeds again). */
+    failure,
+    /** The failure as text (for pages that show text). */
+    error: failure ? describeError(failure).message : null,
+    /** When `data` was loaded. */
+    asOf,
+    /** `data` is from before the latest failure: show it greyed, as of `asOf`. */
+    stale: data !== null && failure !== null,
+    reload,
+  };
 }
+
+export type Poll<T> = ReturnType<typeof usePoll<T>>;
 
 /** Re-render every `ms` so relative times ("12s ago") stay current. */
 export function useNow(ms = 1000): number {
@@ -49,12 +216,149 @@ export function useNow(ms = 1000): number {
   return now;
 }
 
-export function ErrorBanner({ error }: { error: string | null | undefined }) {
-  if (!error) return null;
+const StaleContext = createContext<number | null>(null);
+
+/** Inside: live values (presence dots, counts) are drawn greyed "as of" `asOf`. */
+export function StaleScope({ asOf, children }: { asOf: number | null; children: ReactNode }) {
   return (
-    <div className="error" role="alert">
-      {error}
+    <StaleContext.Provider value={asOf}>
+      <div
+        className={asOf !== null ? "stale-scope is-stale" : "stale-scope"}
+        data-stale={asOf !== null || undefined}
+      >
+        {children}
+      </div>
+    </StaleContext.Provider>
+  );
+}
+
+/** The time live state was last known, inside a stale scope; null when it is current. */
+export function useStaleAsOf(): number | null {
+  return useContext(StaleContext);
+}
+
+/**
+ * What a polled page shows about its loading: nothing while fine; "as of HH:MM — server
+ * unreachable, retrying" while showing older data; the error with Retry when there is none.
+ */
+export function PollStatus({ poll }: { poll: Pick<Poll<unknown>, "data" | "failure" | "asOf" | "reload"> }) {
+  // Inside a scope already marked stale, the page's one notice says it.
+  const scopeStale = useStaleAsOf() !== null;
+  if (!poll.failure || (scopeStale && poll.data !== null)) return null;
+  if (poll.data !== null && poll.asOf !== null) return <StaleNotice asOf={poll.asOf} error={poll.failure} />;
+  return <ErrorNotice error={poll.failure} onRetry={() => void poll.reload()} />;
+}
+
+export function StaleNotice({ asOf, error }: { asOf: number; error: unknown }) {
+  const { detail, code } = describeError(error);
+  const why = isOutage(error) ? "server unreachable" : describeError(error).message.replace(/\.$/, "");
+  return (
+    <div className="stale-notice" role="status" data-code={code ?? undefined}>
+      <div>
+        <span className="stale-icon" aria-hidden="true">
+          ⟳
+        </span>{" "}
+        As of {clock(asOf)} — {why}, retrying. What is shown may be out of date.
+      </div>
+      {detail && <div className="error-detail mono">{detail}</div>}
     </div>
+  );
+}
+
+// --- the hash query string ---------------------------------------------------------------
+
+function hashQuery(): string {
+  const h = window.location.hash;
+  const i = h.indexOf("?");
+  return i < 0 ? "" : h.slice(i + 1);
+}
+
+function subscribeHash(on: () => void): () => void {
+  window.addEventListener("hashchange", on);
+  return () => window.removeEventListener("hashchange", on);
+}
+
+/** The query of the location hash ("#/devices?selector=site%3Dlab") and a setter that keeps the path. */
+export function useHashQuery(): [URLSearchParams, (change: Record<string, string | null>) => void] {
+  const q = useSyncExternalStore(subscribeHash, hashQuery);
+  const set = useCallback((change: Record<string, string | null>) => {
+    const h = window.location.hash || "#/";
+    const i = h.indexOf("?");
+    const path = i < 0 ? h : h.slice(0, i);
+    const p = new URLSearchParams(i < 0 ? "" : h.slice(i + 1));
+    for (const [k, v] of Object.entries(change)) {
+      if (v === null || v === "") p.delete(k);
+      else p.set(k, v);
+    }
+    const s = p.toString();
+    window.location.hash = s ? `${path}?${s}` : path;
+  }, []);
+  return [new URLSearchParams(q), set];
+}
+
+// --- devices -----------------------------------------------------------------------------
+
+const PRESENCE_ICON: Record<string, string> = {
+  online: "●",
+  offline: "○",
+  pending: "◐",
+  rejected: "⊘",
+  revoked: "⊘",
+};
+
+/**
+ * A device's status as an operator says it (online / offline / pending / rejected / revoked),
+ * greyed with "as of HH:MM" inside a stale scope.
+ */
+export function Presence({ device }: { device: Pick<Device, "state" | "online"> }) {
+  const status = presenceStatus(device);
+  const asOf = useStaleAsOf();
+  return (
+    <span
+      className={`presence presence-${status}${asOf !== null ? " stale" : ""}`}
+      data-status={status}
+      data-stale={asOf !== null || undefined}
+      title={asOf !== null ? `as of ${clock(asOf)}; the server is not answering` : undefined}
+    >
+      <span aria-hidden="true">{PRESENCE_ICON[status] ?? "○"}</span> {status}
+      {asOf !== null && <span className="stale-mark">?</span>}
+    </span>
+  );
+}
+
+/** "online since 09:12 (5m 3s)", "last seen 4m ago", "waiting for approval (2m 5s)" (the SDK's words). */
+export function PresenceText({
+  device,
+  now,
+}: {
+  device: Pick<Device, "state" | "online" | "onlineSince" | "lastSeenAt" | "createdAt">;
+  now: number;
+}) {
+  const asOf = useStaleAsOf();
+  const when = device.online
+    ? device.onlineSince
+    : device.state === "pending"
+      ? device.createdAt
+      : device.lastSeenAt;
+  return (
+    <span className={`presence-text${asOf !== null ? " stale" : ""}`} title={fmtTime(when)}>
+      {presenceText(device, asOf ?? now)}
+      {asOf !== null && <span className="muted"> (as of {clock(asOf)})</span>}
+    </span>
+  );
+}
+
+/** A connection-history row's "still connected". */
+export function Online({ online }: { online: boolean }) {
+  const stale = useStaleAsOf() !== null;
+  return online ? (
+    <span className={`online on${stale ? " stale" : ""}`}>
+      <span aria-hidden="true">●</span> online
+    </span>
+  ) : (
+    <span className="online off">
+      <span aria-hidden="true">○</span> offline
+    </span>
   );
 }
 
@@ -76,18 +380,6 @@ export function StateBadge({ state }: { state: string }) {
   return <span className={`badge state-${state}`}>{state}</span>;
 }
 
-export function Online({ online }: { online: boolean }) {
-  return online ? (
-    <span className="online on">
-      <span aria-hidden="true">●</span> online
-    </span>
-  ) : (
-    <span className="online off">
-      <span aria-hidden="true">○</span> offline
-    </span>
-  );
-}
-
 export function FactsSummary({ facts }: { facts: Device["facts"] }) {
   if (!facts) return <span className="muted">no facts yet</span>;
   return (
@@ -105,22 +397,7 @@ export function Ago({ iso, now }: { iso: string | null; now: number }) {
   return <time title={fmtTime(iso)}>{ago(iso, now)}</time>;
 }
 
-/** A small inline error (forms, actions); nothing when there is none. */
-export function InlineError({
-  error,
-  as = "div",
-}: {
-  error: string | null | undefined;
-  as?: "div" | "span";
-}) {
-  if (!error) return null;
-  const Tag = as;
-  return (
-    <Tag className="error small" role="alert">
-      {error}
-    </Tag>
-  );
-}
+// --- forms -------------------------------------------------------------------------------
 
 /** The filter form of list pages: a text field applied on submit, and optionally Refresh. */
 export function FilterForm({
@@ -128,13 +405,17 @@ export function FilterForm({
   placeholder,
   onApply,
   onRefresh,
+  value: initial = "",
 }: {
   label: string;
   placeholder: string;
   onApply: (value: string) => void;
   onRefresh?: () => void;
+  /** The applied value (e.g. from the URL): the field follows it when it changes. */
+  value?: string;
 }) {
-  const [value, setValue] = useState("");
+  const [value, setValue] = useState(initial);
+  useEffect(() => setValue(initial), [initial]);
   return (
     <form
       className="filter"
@@ -150,11 +431,57 @@ export function FilterForm({
         onChange={(e) => setValue(e.target.value)}
       />
       <button type="submit">Filter</button>
+      {initial && (
+        <button
+          type="button"
+          onClick={() => {
+            setValue("");
+            onApply("");
+          }}
+        >
+          Clear
+        </button>
+      )}
       {onRefresh && (
         <button type="button" onClick={() => void onRefresh()}>
           Refresh
         </button>
       )}
     </form>
+  );
+}
+
+/** "Page 2 of 5" with previous/next; nothing when everything fits on one page. */
+export function Pager({
+  page,
+  pages,
+  total,
+  from,
+  to,
+  onPage,
+}: {
+  page: number;
+  pages: number;
+  total: number;
+  from: number;
+  to: number;
+  onPage: (page: number) => void;
+}) {
+  if (pages <= 1) return null;
+  return (
+    <nav className="pager" aria-label="Pages">
+      <button type="button" disabled={page <= 1} onClick={() => onPage(page - 1)}>
+        ← Previous
+      </button>
+      <span className="pager-text">
+        Page {page} of {pages}{" "}
+        <span className="muted">
+          ({from}–{to} of {total})
+        </span>
+      </span>
+      <button type="button" disabled={page >= pages} onClick={() => onPage(page + 1)}>
+        Next →
+      </button>
+    </nav>
   );
 }

@@ -4,7 +4,7 @@
  */
 import { type Static, Type } from "typebox";
 import { DeviceState } from "./enrollment.js";
-import { Facts } from "./messages.js";
+import { Facts } from "./messages/core.js";
 
 export const Role = Type.Union([Type.Literal("viewer"), Type.Literal("operator"), Type.Literal("admin")]);
 export type Role = Static<typeof Role>;
@@ -28,7 +28,10 @@ export const Device = Type.Object({
   online: Type.Boolean(),
   labels: Labels,
   facts: Type.Union([Facts, Type.Null()]),
+  /** When the server last heard from the device (the end of its last connection once offline). */
   lastSeenAt: Type.Union([Type.String(), Type.Null()]),
+  /** When the current control connection began; null while offline. */
+  onlineSince: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
   fingerprint: Type.String(),
   hostname: Type.String(),
@@ -104,9 +107,35 @@ export const AuditEntry = Type.Object({
   action: Type.String(),
   project: Type.String(),
   deviceId: Type.Union([Type.String(), Type.Null()]),
+  /** The device's name: its current one, or the last one recorded (a deleted device); null for none. */
+  deviceName: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** True when the device no longer exists (deleted). */
+  deviceDeleted: Type.Optional(Type.Boolean()),
   detail: Type.Record(Type.String(), Type.Unknown()),
 });
 export type AuditEntry = Static<typeof AuditEntry>;
+
+/** Page size of GET /api/v1/audit: the default, and the most one request may ask for. */
+export const AUDIT_PAGE_DEFAULT = 100;
+export const AUDIT_PAGE_MAX = 1000;
+
+/** Filters and cursor of GET /api/v1/audit (all optional; they combine with AND). */
+export const AuditQuery = Type.Object({
+  /** A device id or name (a deleted device: its id, or the name it last had). */
+  device: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  /** Who did it: a username, or `device:<id>` for what a device did itself. */
+  actor: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  /** An action name ("device.accept"), or a prefix ending in `*` ("device.*"). */
+  action: Type.Optional(Type.String({ pattern: "^[a-z0-9.-]{1,64}\\*?$" })),
+  /** Entries at or after this time (ISO 8601). */
+  since: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** Entries before this time (ISO 8601). */
+  until: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** Cursor: only entries older than the entry with this id (pass the last id of a page to get the next). */
+  before: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: AUDIT_PAGE_MAX, default: AUDIT_PAGE_DEFAULT })),
+});
+export type AuditQuery = Static<typeof AuditQuery>;
 
 export const Me = Type.Object({
   username: Type.String(),
@@ -213,6 +242,11 @@ export const CommandSummary = Type.Object({
 });
 export type CommandSummary = Static<typeof CommandSummary>;
 
+/** A command id as the server makes them: "cmd_" and 20 lower-case letters or digits. */
+export const COMMAND_ID_PATTERN = "^cmd_[a-z0-9]{20}$";
+const COMMAND_ID_RE = new RegExp(COMMAND_ID_PATTERN);
+export const isCommandId = (s: unknown): s is string => typeof s === "string" && COMMAND_ID_RE.test(s);
+
 export const Command = Type.Object({
   id: Type.String(),
   project: Type.String(),
@@ -234,11 +268,13 @@ export const Command = Type.Object({
   /** How the devices were picked, as the user wrote it. */
   target: Type.Object({
     devices: Type.Optional(Type.Array(Type.String())),
+    /** With `devices` written as ids: the names those devices had when the command started (for display). */
+    deviceNames: Type.Optional(Type.Array(Type.String())),
     selector: Type.Optional(Type.String()),
     all: Type.Optional(Type.Boolean()),
   }),
   summary: CommandSummary,
-  /** Present on GET /commands/{id}. */
+  /** Present on GET /commands/{id}; on GET /commands?device=… only that device's own run. */
   runs: Type.Optional(Type.Array(CommandRun)),
 });
 export type Command = Static<typeof Command>;

@@ -5,7 +5,7 @@
  * from a nonce the agent chooses.
  */
 import { type Static, Type } from "typebox";
-import { Facts } from "./messages.js";
+import { Facts } from "./messages/core.js";
 import { DeviceNameField } from "./names.js";
 
 export const LABEL_INFO = "tether-enroll-info-v1";

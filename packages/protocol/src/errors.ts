@@ -4,6 +4,10 @@
  */
 export const ERRORS = {
   TETHER_ERR_BAD_REQUEST: { status: 400, when: "the request body, query or parameters fail validation" },
+  TETHER_ERR_BAD_SELECTOR: {
+    status: 400,
+    when: "a device selector is not key=value (or key!=value) pairs separated by commas, or is empty",
+  },
   TETHER_ERR_UNAUTHENTICATED: {
     status: 401,
     when: "no valid API token or session cookie was presented (or the token expired)",

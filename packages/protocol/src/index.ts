@@ -8,3 +8,4 @@ export * from "./validate.js";
 export * from "./api.js";
 export * from "./output.js";
 export * from "./names.js";
+export { isSelector, parseSelector, SELECTOR_RULE, type SelectorTerm } from "./selector.js";

@@ -7,6 +7,7 @@ import type { ErrorCode } from "@tether/protocol";
 import {
   type ApiToken,
   type AuditEntry,
+  type AuditQuery,
   Command,
   CommandEvent,
   type CommandOutputPage,
@@ -31,8 +32,21 @@ import { type Validator, validator } from "@tether/protocol/validate";
 import { ApiError, unreachable } from "./errors.js";
 import { type FetchLike, fetchTransport, type HttpResponse, type Transport } from "./transport.js";
 
-const checkMe = validator(Me);
-const checkCommand = validator(Command);
+/**
+ * A validator compiled on first use: compiling a schema costs milliseconds, and a short CLI run
+ * (or a page that never asks) should not pay for every answer type at load.
+ */
+function lazy<T>(make: () => Validator<T>): Validator<T> {
+  let v: Validator<T> | undefined;
+  const get = () => {
+    v ??= make();
+    return v;
+  };
+  return { check: (x: unknown): x is T => get().check(x), parse: (x: unknown) => get().parse(x) };
+}
+
+const checkMe = lazy(() => validator(Me));
+const checkCommand = lazy(() => validator(Command));
 const checkCommands: Validator<Command[]> = {
   check: (v: unknown): v is Command[] => Array.isArray(v) && v.every((c) => checkCommand.check(c)),
   parse(v: unknown): Command[] {
@@ -41,7 +55,7 @@ const checkCommands: Validator<Command[]> = {
     return v;
   },
 };
-const checkEvent = validator(CommandEvent);
+const checkEvent = lazy(() => validator(CommandEvent));
 
 export interface TetherClientOptions {
   /** Server base URL, e.g. https://tether.example:8443 ("" or "/" for same origin in a browser). */
@@ -57,6 +71,12 @@ export interface TetherClientOptions {
   transport?: Transport;
   /** Told of every error answer (HTTP status >= 400) before it is thrown, e.g. to notice a 401. */
   onHttpError?: (err: ApiError, request: { method: string; path: string }) => void;
+  /**
+   * Ends every request of this client when it aborts (Ctrl-C, a page's lifetime): a request in
+   * flight rejects with the signal's reason, and later ones at once. One signal serves any number
+   * of requests; each removes its listener when it ends.
+   */
+  signal?: AbortSignal;
 }
 
 export interface FollowOptions {
@@ -96,10 +116,12 @@ export class TetherClient {
   /** Session cookie captured from login() outside browsers. */
   private session: string | undefined;
   private readonly onHttpError: TetherClientOptions["onHttpError"];
+  private readonly signal: AbortSignal | undefined;
 
   constructor(o: TetherClientOptions) {
     this.url = o.url.replace(/\/+$/, "");
     this.onHttpError = o.onHttpError;
+    this.signal = o.signal;
     this.token = o.token;
     this.project = o.project;
     if (o.transport) this.transport = o.transport;
@@ -144,10 +166,17 @@ export class TetherClient {
     const url = this.buildUrl(path, query);
     const headers = this.headers(url, "application/json", body !== undefined);
     let res: HttpResponse;
+    const signal = this.signal;
     try {
+      signal?.throwIfAborted();
       const t = await this.transport;
-      res = await t({ method, url, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      res = await untilAborted(
+        t({ method, url, headers, body: data, ...(signal ? { signal } : {}) }),
+        signal,
+      );
     } catch (err) {
+      if (signal?.aborted) throw signal.reason ?? err;
       throw unreachable(this.url || url, err);
     }
     for (const c of res.setCookies) {
@@ -453,8 +482,16 @@ export class TetherClient {
     let bad: ApiError | undefined;
     let opened = false;
     let buf = "";
+    // This stream's own controller: `done` and a bad event end it. The caller's signal and the
+    // client's are linked for this call only (their listeners go in `finally`), so one signal
+    // can serve any number of streams and reconnects without piling up listeners.
     const ctl = new AbortController();
-    o.signal?.addEventListener("abort", () => ctl.abort(), { once: true });
+    const outer = [o.signal, this.signal].filter((x): x is AbortSignal => !!x);
+    const stop = () => ctl.abort();
+    for (const sig of outer) {
+      if (sig.aborted) ctl.abort();
+      else sig.addEventListener("abort", stop, { once: true });
+    }
     const onText = (text: string) => {
       if (!opened) {
         opened = true;
@@ -501,11 +538,16 @@ export class TetherClient {
     } catch (err) {
       if (done) return done;
       if (bad) throw bad;
-      if (o.signal?.aborted) throw err;
+      const aborted = outer.find((x) => x.aborted);
+      if (aborted) throw aborted.reason ?? err;
       throw unreachable(this.url, err);
+    } finally {
+      for (const sig of outer) sig.removeEventListener("abort", stop);
     }
     if (done) return done;
     if (bad) throw bad;
+    const aborted = outer.find((x) => x.aborted);
+    if (aborted) throw aborted.reason;
     if (res.status >= 400) {
       let json: any;
       try {
@@ -564,9 +606,35 @@ export class TetherClient {
 
   // --- audit ----------------------------------------------------------------------------
 
-  audit(o: { device?: string; limit?: number } = {}): Promise<AuditEntry[]> {
-    return this.request("GET", "/api/v1/audit", undefined, { device: o.device, limit: o.limit });
+  /**
+   * One page of the audit log, newest first (admin). Filters combine with AND; `since`/`until`
+   * are ISO 8601 times. For the next, older page pass the last entry's id as `before`; a page
+   * shorter than `limit` (default 100, at most AUDIT_PAGE_MAX) is the last.
+   */
+  audit(o: AuditQuery = {}): Promise<AuditEntry[]> {
+    return this.request("GET", "/api/v1/audit", undefined, {
+      device: o.device,
+      actor: o.actor,
+      action: o.action,
+      since: o.since,
+      until: o.until,
+      before: o.before,
+      limit: o.limit,
+    });
   }
+}
+
+/**
+ * `p`, or the signal's reason as soon as it aborts. The listener is removed when `p` settles,
+ * so a long-lived signal shared by many requests holds none of them.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 const dev = (ref: string) => `/api/v1/devices/${encodeURIComponent(ref)}`;

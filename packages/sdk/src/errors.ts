@@ -27,18 +27,40 @@ const TLS_CODES = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
 
-/** Turn a transport failure (fetch TypeError, node socket error) into a one-line ApiError. */
+/** Network error codes in words (Node's socket codes, undici's). */
+const NET_WORDS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "host not found (DNS)",
+  EAI_AGAIN: "host not found (DNS lookup failed; try again)",
+  EAI_NONAME: "host not found (DNS)",
+  ETIMEDOUT: "connection timed out",
+  ECONNABORTED: "connection timed out",
+  UND_ERR_CONNECT_TIMEOUT: "connection timed out",
+  UND_ERR_HEADERS_TIMEOUT: "no answer in time",
+  ECONNRESET: "connection reset before an answer",
+  EPIPE: "connection reset before an answer",
+  UND_ERR_SOCKET: "connection reset before an answer",
+  EHOSTUNREACH: "no route to the host",
+  ENETUNREACH: "network unreachable",
+};
+
+/**
+ * Turn a transport failure (fetch TypeError, node socket error) into a one-line ApiError
+ * (status 0, TETHER_ERR_UNREACHABLE): `cannot reach the Tether server at URL: connection refused`.
+ */
 export function unreachable(url: string, err: unknown): ApiError {
   let e: any = err;
   // fetch wraps the real reason in `cause`.
   while (e?.cause && (e.message === "fetch failed" || !e.code)) e = e.cause;
   const code: string | undefined = e?.code;
   let detail = e?.message ? String(e.message) : String(err);
-  if (e?.name === "AbortError") detail = "request timed out";
-  if (code && !detail.includes(code)) detail = `${detail} (${code})`;
+  if (e?.name === "AbortError" || e?.name === "TimeoutError") detail = "request timed out";
+  if (code && NET_WORDS[code]) detail = NET_WORDS[code];
+  else if (code && !detail.includes(code)) detail = `${detail} (${code})`;
   if (code && TLS_CODES.has(code)) {
     detail +=
       "; the server's certificate is not trusted: pass its CA certificate (TETHER_CA_CERT or --ca-cert)";
   }
-  return new ApiError(0, UNREACHABLE, `cannot reach ${url}: ${detail}`);
+  const where = /^https?:/.test(url) ? ` at ${url}` : "";
+  return new ApiError(0, UNREACHABLE, `cannot reach the Tether server${where}: ${detail}`);
 }

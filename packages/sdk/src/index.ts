@@ -3,6 +3,7 @@
  * Node callers that must trust a private CA: `nodeTransport(pem)` from "@tether/sdk/node".
  * Also re-exports the REST shapes and constants of @tether/protocol (its browser-safe part).
  */
+export * from "./audit-text.js";
 export * from "./client.js";
 export * from "./errors.js";
 export * from "./format.js";
@@ -17,3 +18,4 @@ export {
   outputKey,
 } from "@tether/protocol/output";
 export type { ErrorCode } from "@tether/protocol";
+export { isSelector, parseSelector, SELECTOR_RULE, type SelectorTerm } from "@tether/protocol/selector";

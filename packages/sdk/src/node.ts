@@ -10,17 +10,35 @@ import type { HttpResponse, Transport } from "./transport.js";
 export interface NodeTransportOptions {
   /** Per-request timeout in ms (default 75 s: longer than the server's longest device wait). */
   timeoutMs?: number;
+  /**
+   * Trust the system roots besides `caCert` (default true). Loading ~150 roots into a TLS
+   * context costs tens of ms, a large part of a short CLI run: the CLI first connects with
+   * its pinned CA alone and falls back to the roots when the server's certificate needs them.
+   */
+  systemRoots?: boolean;
 }
 
 /** A transport that trusts the system roots plus `caCert` (PEM text) when given. */
 export function nodeTransport(caCert?: string, o: NodeTransportOptions = {}): Transport {
-  const ca = caCert ? [...tls.rootCertificates, caCert] : undefined;
+  const ca = caCert ? (o.systemRoots === false ? [caCert] : [...tls.rootCertificates, caCert]) : undefined;
   // One TLS context for every connection: building it from ~150 roots took ~80 ms each time.
   const secureContext = ca ? tls.createSecureContext({ ca }) : undefined;
   const agent = new https.Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
   const timeoutMs = o.timeoutMs ?? 75_000;
   const t: Transport = (r) =>
-    new Promise<HttpResponse>((resolve, reject) => {
+    new Promise<HttpResponse>((resolveOuter, rejectOuter) => {
+      // r.signal (the client's, shared by its requests) destroys this request; its listener
+      // goes when the request settles.
+      const onAbort = () => req.destroy(r.signal?.reason ?? new Error("aborted"));
+      const settle = () => r.signal?.removeEventListener("abort", onAbort);
+      const resolve = (v: HttpResponse) => {
+        settle();
+        resolveOuter(v);
+      };
+      const reject = (e: unknown) => {
+        settle();
+        rejectOuter(e);
+      };
       const u = new URL(r.url);
       const data = r.body === undefined ? undefined : Buffer.from(r.body, "utf8");
       const mod = u.protocol === "http:" ? http : https;
@@ -53,6 +71,8 @@ export function nodeTransport(caCert?: string, o: NodeTransportOptions = {}): Tr
         req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`));
       });
       req.on("error", reject);
+      if (r.signal?.aborted) return onAbort();
+      r.signal?.addEventListener("abort", onAbort, { once: true });
       if (data) req.write(data);
       req.end();
     });

@@ -9,6 +9,12 @@ export interface HttpRequest {
   url: string;
   headers: Record<string, string>;
   body?: string;
+  /**
+   * Abort the request (the client's `signal`). A transport that honours it stops the I/O; the
+   * client rejects at the abort either way. A transport must remove any listener it adds to it
+   * when the request ends: one signal is shared by many requests.
+   */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -41,6 +47,12 @@ export function fetchTransport(fetchImpl?: FetchLike, o: { timeoutMs?: number } 
     if (!f) throw new Error("no fetch implementation available");
     const ctl = typeof AbortController !== "undefined" ? new AbortController() : undefined;
     const timer = o.timeoutMs && ctl ? setTimeout(() => ctl.abort(), o.timeoutMs) : undefined;
+    // The caller's signal reaches fetch through this request's own controller, linked for this
+    // request only (fetch would otherwise add a listener of its own to a long-lived signal).
+    const outer = req.signal;
+    const onAbort = () => ctl?.abort(outer?.reason);
+    if (outer?.aborted) onAbort();
+    else outer?.addEventListener("abort", onAbort, { once: true });
     try {
       const res = await f(req.url, {
         method: req.method,
@@ -58,6 +70,7 @@ export function fetchTransport(fetchImpl?: FetchLike, o: { timeoutMs?: number } 
       return { status: res.status, headers, setCookies, body: await res.text() };
     } finally {
       if (timer) clearTimeout(timer);
+      outer?.removeEventListener("abort", onAbort);
     }
   };
   t.stream = async (req, onText, signal) => {

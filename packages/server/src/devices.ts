@@ -16,6 +16,7 @@ export function toDevice(r: DeviceRow, project: string): Device {
     labels: JSON.parse(r.labels),
     facts: r.facts ? (JSON.parse(r.facts) as Facts) : null,
     lastSeenAt: r.last_seen_at,
+    onlineSince: r.online === 1 ? r.online_since : null,
     createdAt: r.created_at,
     fingerprint: r.fingerprint,
     hostname: r.hostname,
@@ -31,7 +32,8 @@ export class Devices {
   constructor(private readonly db: Kysely<DB>) {}
 
   async list(projectId: number, selector?: string): Promise<DeviceRow[]> {
-    const terms = parseSelector(selector ?? "");
+    // An absent selector lists every device; a given one must parse (TETHER_ERR_BAD_SELECTOR).
+    const terms = selector === undefined ? [] : parseSelector(selector);
     const rows = await this.db
       .selectFrom("devices")
       .selectAll()

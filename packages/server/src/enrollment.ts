@@ -261,6 +261,7 @@ export class Enrollment {
         created_at: nowIso(),
         last_seen_at: null,
         online: 0,
+        online_since: null,
         conn_id: null,
         hs_counter: "0",
         down_next_mid: 1,

@@ -1,27 +1,12 @@
 /**
  * Device selectors: `k=v,k2!=v2`. Keys name labels, or facts with a `fact.` prefix
- * (`fact.arch=arm64,site=tokyo`). Every term must hold.
+ * (`fact.arch=arm64,site=tokyo`). Every term must hold. The parse rule is the one in
+ * @tether/protocol (shared with the CLI and the console); matching is the server's.
  */
-import { TetherError } from "@tether/protocol";
+import { parseSelector, type SelectorTerm } from "@tether/protocol";
 
-export interface Term {
-  key: string;
-  op: "=" | "!=";
-  value: string;
-}
-
-export function parseSelector(s: string): Term[] {
-  if (!s.trim()) return [];
-  return s.split(",").map((part) => {
-    const m = /^\s*([A-Za-z0-9._/-]+)\s*(!=|=)\s*(.*?)\s*$/.exec(part);
-    if (!m)
-      throw new TetherError(
-        "TETHER_ERR_BAD_REQUEST",
-        `bad selector term ${JSON.stringify(part)}: want key=value`,
-      );
-    return { key: m[1], op: m[2] as Term["op"], value: m[3] };
-  });
-}
+export { parseSelector };
+export type Term = SelectorTerm;
 
 function factValue(facts: Record<string, unknown> | null, key: string): string | undefined {
   const v = facts?.[key];

@@ -2,62 +2,12 @@
 // Device selectors: `k=v,k2!=v2` over labels and `fact.` keys; every term must hold.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { TetherError } from "@tether/protocol";
 import { matches, parseSelector } from "../src/selector.js";
 
-function badRequest(s: string) {
-  assert.throws(
-    () => parseSelector(s),
-    (e: unknown) => {
-      assert.ok(e instanceof TetherError, `${JSON.stringify(s)} threw ${String(e)}`);
-      assert.equal(e.code, "TETHER_ERR_BAD_REQUEST");
-      assert.equal(e.status, 400);
-      assert.match(e.message, /bad selector term/);
-      return true;
-    },
-    `selector ${JSON.stringify(s)}`,
-  );
-}
-
-test("parseSelector: empty and blank selectors have no terms", () => {
-  assert.deepEqual(parseSelector(""), []);
-  assert.deepEqual(parseSelector("   "), []);
-});
-
-test("parseSelector: terms, operators and whitespace", () => {
-  assert.deepEqual(parseSelector("site=tokyo"), [{ key: "site", op: "=", value: "tokyo" }]);
-  assert.deepEqual(parseSelector(" site = tokyo , role!=db,fact.arch=arm64 "), [
-    { key: "site", op: "=", value: "tokyo" },
-    { key: "role", op: "!=", value: "db" },
-    { key: "fact.arch", op: "=", value: "arm64" },
-  ]);
-  assert.deepEqual(parseSelector("example.com/tier-1_x=a b"), [
-    { key: "example.com/tier-1_x", op: "=", value: "a b" },
-  ]);
-  assert.deepEqual(parseSelector("k="), [{ key: "k", op: "=", value: "" }], "empty value is allowed");
-  assert.deepEqual(parseSelector("k==v"), [{ key: "k", op: "=", value: "=v" }]);
-});
-
-test("parseSelector: a bad term is a TETHER_ERR_BAD_REQUEST", () => {
-  for (const s of [
-    "site",
-    "=tokyo",
-    "!=x",
-    "si te=x",
-    "a!b",
-    "k:v",
-    "a=b,",
-    ",a=b",
-    "a=b,,c=d",
-    "ké=v",
-    "k<v",
-  ])
-    badRequest(s);
-});
+// The parse rule is @tether/protocol's (packages/protocol/test/selector.test.ts); matching is here.
 
 test("matches: an empty selector matches every device", () => {
   assert.equal(matches([], {}, null), true);
-  assert.equal(matches(parseSelector(""), { a: "b" }, { arch: "x" }), true);
 });
 
 test("matches: labels with = and !=", () => {

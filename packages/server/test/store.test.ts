@@ -30,7 +30,14 @@ const TABLES = [
   "users",
 ];
 /** Every migration, core and capabilities', in name order. */
-const MIGRATIONS = ["0001_init", "0002_exec", "0003_device_rate_limited", "0003_echo_sent", "0004_accounts"];
+const MIGRATIONS = [
+  "0001_init",
+  "0002_exec",
+  "0003_device_rate_limited",
+  "0003_echo_sent",
+  "0004_accounts",
+  "0005_online_since",
+];
 
 test("openStore on a new file (in a new directory) runs the migrations", async () => {
   const path = join(root, "fresh", "nested", "tether.db");

@@ -3,6 +3,14 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Ctx } from "../context.js";
 import { CliError, EXIT } from "../io.js";
+import {
+  createLogger,
+  fatalError,
+  LOG_FORMAT_HELP,
+  LOG_LEVEL_HELP,
+  logFormatOf,
+  logLevelOf,
+} from "../log.js";
 import { defaultAgentDataDir } from "../paths.js";
 
 export function registerAgent(program: Command, ctx: Ctx): void {
@@ -18,6 +26,8 @@ export function registerAgent(program: Command, ctx: Ctx): void {
     )
     .option("--name <name>", "device name: letters, digits, . _ - (1-64) (default: the hostname)")
     .option("--websocket", "reach the broker over WebSocket (wss://.../mqtt) instead of MQTT/TLS")
+    .option("--log-format <text|json>", LOG_FORMAT_HELP)
+    .option("--log-level <level>", LOG_LEVEL_HELP)
     .action(
       async (o: {
         url?: string;
@@ -26,9 +36,18 @@ export function registerAgent(program: Command, ctx: Ctx): void {
         data?: string;
         name?: string;
         websocket?: boolean;
+        logFormat?: string;
+        logLevel?: string;
       }) => {
         if (o.token && o.tokenFile) throw new CliError("pass --token or --token-file, not both", EXIT.usage);
         const dataDir = resolve(o.data ?? defaultAgentDataDir(ctx.io.env, ctx.io.home));
+        const logFormat = logFormatOf(o.logFormat, ctx.io.env);
+        const log = await createLogger({
+          format: logFormat,
+          level: logLevelOf(o.logLevel, ctx.io.env),
+          write: (s) => ctx.io.stderr(s),
+          tty: process.stderr.isTTY === true,
+        });
         const { runAgent, AgentError } = await import("@tether/agent");
         try {
           await runAgent({
@@ -38,12 +57,13 @@ export function registerAgent(program: Command, ctx: Ctx): void {
             tokenFile: o.tokenFile,
             name: o.name,
             websocket: o.websocket,
+            log,
             signal: ctx.io.stopSignal(),
           });
         } catch (err) {
           if (err instanceof AgentError) {
             if (err.exitCode === 0) return;
-            throw new CliError(err.message, err.exitCode);
+            throw fatalError(log, logFormat, err.message, err.exitCode);
           }
           throw err;
         }

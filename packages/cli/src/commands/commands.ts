@@ -1,8 +1,9 @@
 /** tether commands list | show | cancel: command history and control. */
-import { type Command as Cmd, type CommandRun, commandText as argvText } from "@tether/sdk";
+import { type Command as Cmd, type CommandRun, commandText as argvText, isCommandId } from "@tether/sdk";
 import type { Command } from "commander";
 import { parseIntArg } from "../args.js";
 import { type Ctx, client, printJson, printList } from "../context.js";
+import { CliError, EXIT } from "../io.js";
 import { escapeControl, table } from "../table.js";
 
 const target = (c: Cmd) =>
@@ -51,6 +52,7 @@ export function registerCommands(program: Command, ctx: Ctx): void {
     .argument("<id>", "command id (cmd_...)")
     .option("--json", "print the command with its runs (stdout/stderr included) as JSON")
     .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+      checkId(id);
       const x = await client(ctx, cmd).getCommand(id, { output: true });
       if (o.json) return printJson(ctx, x);
       const lines = [
@@ -97,10 +99,23 @@ export function registerCommands(program: Command, ctx: Ctx): void {
     .argument("<id>", "command id (cmd_...)")
     .option("--json", "print the command as JSON")
     .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+      checkId(id);
       const x = await client(ctx, cmd).cancelCommand(id);
       if (o.json) return printJson(ctx, x);
       ctx.io.stdout(`${x.id}: cancel requested; now ${summaryText(x)}\n`);
     });
+}
+
+/**
+ * An id that cannot be a command's is not found (exit 4, like an unknown device), said before
+ * any request: the server would refuse its shape with a schema message.
+ */
+function checkId(id: string): void {
+  if (!isCommandId(id))
+    throw new CliError(
+      `no command ${id}: command ids are cmd_ and 20 letters or digits (tether commands list)`,
+      EXIT.notFound,
+    );
 }
 
 function bytes(r: CommandRun, s: "stdout" | "stderr"): string {

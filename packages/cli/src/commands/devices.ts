@@ -1,24 +1,11 @@
 /** tether devices list|show|accept|reject|revoke|delete|label|rename */
-import { DEVICE_NAME_RULE, isDeviceName } from "@tether/protocol";
-import type { Device } from "@tether/sdk";
+import { DEVICE_NAME_RULE, isDeviceName } from "@tether/protocol/names";
+import { presenceStatus, presenceText } from "@tether/sdk";
 import type { Command } from "commander";
-import { parseLabels } from "../args.js";
+import { parseLabels, parseSelectorArg } from "../args.js";
 import { type Ctx, client, printJson, printList } from "../context.js";
 import { CliError, EXIT } from "../io.js";
 import { cell, details, escapeControl, formatLabels, table } from "../table.js";
-
-export function ago(iso: string | null | undefined, now = Date.now()): string {
-  if (!iso) return "never";
-  const s = Math.round((now - Date.parse(iso)) / 1000);
-  if (!Number.isFinite(s)) return iso;
-  if (s < 5) return "just now";
-  if (s < 120) return `${s}s ago`;
-  if (s < 7200) return `${Math.round(s / 60)}m ago`;
-  if (s < 172800) return `${Math.round(s / 3600)}h ago`;
-  return `${Math.round(s / 86400)}d ago`;
-}
-
-const status = (d: Device) => (d.state === "accepted" ? (d.online ? "online" : "offline") : d.state);
 
 export function registerDevices(program: Command, ctx: Ctx): void {
   const devices = program
@@ -33,13 +20,16 @@ export function registerDevices(program: Command, ctx: Ctx): void {
     .option("-s, --selector <selector>", "only devices matching labels/facts, e.g. site=lab,fact.arch=arm64")
     .option("--json", "print the API objects as a JSON array")
     .action(async (o: { selector?: string; json?: boolean }, cmd: Command) => {
+      if (o.selector !== undefined) parseSelectorArg(o.selector);
       const list = await client(ctx, cmd).listDevices(o.selector);
+      const now = Date.now();
+      // Status and "last seen" come from the SDK's presence helpers, as in the console.
       printList(
         ctx,
         o.json,
         list,
-        ["id", "name", "state", "labels", "last seen"],
-        (d) => [d.id, d.name, status(d), formatLabels(d.labels), d.online ? "now" : ago(d.lastSeenAt)],
+        ["id", "name", "status", "labels", "last seen"],
+        (d) => [d.id, d.name, presenceStatus(d), formatLabels(d.labels), presenceText(d, now)],
         o.selector ? "no devices match" : "no devices yet (create a token with: tether token create)",
       );
     });
@@ -60,8 +50,10 @@ export function registerDevices(program: Command, ctx: Ctx): void {
         ["name", d.name],
         ["project", d.project],
         ["state", d.state],
-        ["online", d.online ? "yes" : "no"],
-        ["last seen", d.lastSeenAt ? `${d.lastSeenAt} (${ago(d.lastSeenAt)})` : "never"],
+        ["status", presenceStatus(d)],
+        ["last seen", presenceText(d)],
+        ...(d.onlineSince ? ([["online since", d.onlineSince]] as [string, string][]) : []),
+        ...(d.lastSeenAt ? ([["last seen at", d.lastSeenAt]] as [string, string][]) : []),
         ["created", d.createdAt],
         ["fingerprint", d.fingerprint],
         ["hostname", d.hostname],

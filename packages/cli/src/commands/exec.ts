@@ -9,7 +9,9 @@ import {
   type CommandEvent,
   type CommandRun,
   type CreateCommand,
+  clock,
   type FinalRunStatus,
+  fmtSpan,
   LIVE_RUN_STATUSES,
   MAX_QUEUE_TTL_MS,
   MAX_STDIN_BYTES,
@@ -17,7 +19,7 @@ import {
   type TetherClient,
 } from "@tether/sdk";
 import type { Command } from "commander";
-import { collect, parseEnv, parseIntArg, parseSize, parseTimeoutMs } from "../args.js";
+import { collect, parseEnv, parseIntArg, parseSelectorArg, parseSize, parseTimeoutMs } from "../args.js";
 import { type Ctx, client, printJson } from "../context.js";
 import { CliError, EXIT } from "../io.js";
 import { escapeControl } from "../table.js";
@@ -51,8 +53,13 @@ Exit codes (one device): the remote command's exit code; 124 timed out (the proc
 was killed); 125 refused (your role, or --user not allowed in the project); 126 could not
 start (no such directory or user); 127 command not found; 128+N killed by signal N;
 130 cancelled; 255 no such device, device offline, or lost (the agent restarted mid-command;
-it is never run twice). Fleet: 0 only if every device succeeded; 255 if no device was
-reachable (all offline or expired); 125 refused; else 1.`;
+it is never run twice), or the server unreachable. Fleet: 0 only if every device succeeded;
+255 if no device was reachable (all offline or expired) or the server was not; 125 refused;
+else 1. A bad --selector is a usage error (2).
+
+Offline devices: without --queue-ttl they are reported offline at once. With it the command
+waits for them (stderr says so, and says when each one is back and starts); Ctrl-C cancels
+the command (queued devices are dropped), --detach leaves it queued.`;
 
 interface ExecOpts {
   selector?: string;
@@ -121,6 +128,7 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
       }
       if ([o.selector !== undefined, (o.device?.length ?? 0) > 0, !!o.all].filter(Boolean).length > 1)
         throw new CliError("use one of --selector, --device, --all", EXIT.usage);
+      if (o.selector !== undefined) parseSelectorArg(o.selector);
       if (fleet && before.length > 0)
         throw new CliError(
           `unexpected ${JSON.stringify(before[0])} before --: with --selector/--device/--all name no DEVICE`,
@@ -178,6 +186,9 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
       }
       const runner = fleet ? new FleetPrinter(ctx, !!o.prefix) : new SinglePrinter(ctx);
       if (fleet && !o.json) ctx.io.stderr(`tether: ${created.id} on ${created.summary.total} device(s)\n`);
+      // Offline devices the command waits for: said on stderr (also with --json), once, then
+      // a line as each one comes back and starts.
+      const queue = new QueueNotes(ctx, created, fleet);
       const stop = ctx.io.stopSignal();
       stop.addEventListener(
         "abort",
@@ -187,7 +198,10 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
         },
         { once: true },
       );
-      await follow(ctx, c, created.id, o.json ? () => {} : (e) => runner.on(e));
+      await follow(ctx, c, created.id, (e) => {
+        queue.on(e);
+        if (!o.json) runner.on(e);
+      });
       const final = await c.getCommand(created.id, { output: !!o.json });
       const runs = final.runs ?? [];
       if (o.json) printJson(ctx, fleet ? runs : runs[0]);
@@ -203,6 +217,81 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
       if (s.total > 0 && s.offline + s.expired === s.total) throw new CliError("", EXEC_EXIT.unreachable);
       if (s.succeeded !== s.total) throw new CliError("", EXEC_EXIT.someFailed);
     });
+}
+
+/**
+ * What a blocking `exec --queue-ttl` says while devices are offline (stderr): at the start
+ * `robot-7 is offline: queued, waiting up to 2h (until 11:42); Ctrl-C cancels it` (for a
+ * fleet, how many of how many), and `robot-7 is back: started` as each queued device starts.
+ * Nothing when every device is online.
+ */
+export class QueueNotes {
+  /** Devices (by id) seen queued and not started yet. */
+  private readonly waiting = new Map<string, string>();
+  /** Devices already announced (an event replay after a reconnect repeats states). */
+  private readonly announced = new Set<string>();
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly created: Cmd,
+    private readonly fleet: boolean,
+    private readonly now = Date.now(),
+  ) {
+    const queued = (created.runs ?? []).filter((r) => r.status === "queued");
+    if (created.queueTtlMs <= 0 || created.summary.queued === 0) return;
+    for (const r of queued) {
+      this.waiting.set(r.deviceId, r.device);
+      this.announced.add(r.deviceId);
+    }
+    const n = created.summary.queued;
+    const who = this.fleet
+      ? `${n} of ${created.summary.total} device${created.summary.total === 1 ? "" : "s"} ${n === 1 ? "is" : "are"} offline`
+      : `${escapeControl(queued[0]?.device ?? "the device")} is offline`;
+    this.say(
+      `${who}: queued, ${this.wait()}; Ctrl-C cancels ${n === 1 && !this.fleet ? "it" : "the command"}`,
+    );
+  }
+
+  private wait(): string {
+    const ttl = this.created.queueTtlMs;
+    const until = this.now + ttl;
+    // "11:42" within a day, else with the date.
+    return `waiting up to ${span(ttl)} (until ${clock(until, ttl < 86_400_000 ? until : this.now)})`;
+  }
+
+  private say(line: string): void {
+    this.ctx.io.stderr(`tether: ${line}\n`);
+  }
+
+  on(e: CommandEvent): void {
+    if (e.type !== "run") return;
+    const r = e.run;
+    if (r.status === "queued") {
+      // Queued later (a fleet's --concurrency turn came while the device was offline).
+      if (this.announced.has(r.deviceId) || this.created.queueTtlMs <= 0) return;
+      this.announced.add(r.deviceId);
+      this.waiting.set(r.deviceId, r.device);
+      this.say(`${escapeControl(r.device)} is offline: queued, ${this.wait()}`);
+      return;
+    }
+    if (!this.waiting.has(r.deviceId)) return;
+    this.waiting.delete(r.deviceId);
+    // Expired, cancelled and the like are reported with the result; only a start is news here.
+    if (r.status === "sent" || r.status === "running" || r.startedAt !== null)
+      this.say(`${escapeControl(r.device)} is back: started`);
+  }
+}
+
+/** A queue TTL for people: "2h", "90m", "45s", "1d 12h". */
+function span(ms: number): string {
+  const s = Math.round(ms / 1000);
+  for (const [unit, n] of [
+    ["d", 86400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const)
+    if (s >= n && s % n === 0) return `${s / n}${unit}`;
+  return fmtSpan(s);
 }
 
 function refusedOrUnreachable(err: unknown): unknown {

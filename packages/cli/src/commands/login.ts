@@ -3,12 +3,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { TetherClient } from "@tether/sdk";
-import { nodeTransport } from "@tether/sdk/node";
 import type { Command } from "commander";
 import { type Ctx, client, opts, printJson } from "../context.js";
 import { removeConfig, saveConfig } from "../credentials.js";
 import { CliError, EXIT } from "../io.js";
 import { defaultServerDataDir } from "../paths.js";
+import { cliTransport } from "../transport.js";
 
 function readPassword(ctx: Ctx, file: string | undefined, username: string): Promise<string> {
   if (file) return Promise.resolve(readFileSync(file, "utf8").replace(/\r?\n$/, ""));
@@ -84,7 +84,7 @@ export function registerLogin(program: Command, ctx: Ctx): void {
         const base = url.href.replace(/\/+$/, "");
         const caCert = o.caCert ? readFileSync(o.caCert, "utf8") : localCa(ctx, base);
         const project = opts<{ project?: string }>(cmd).project;
-        const transport = nodeTransport(caCert);
+        const transport = cliTransport(caCert);
         let token = o.token;
         if (!token) {
           const password = await readPassword(ctx, o.passwordFile, o.username!);

@@ -26,12 +26,13 @@ export function registerPing(program: Command, ctx: Ctx): void {
         const count = parseIntArg(o.count, "--count");
         const intervalMs = parseDuration(o.interval, true) * 1000;
         const timeoutMs = Math.min(60_000, Math.max(1, Math.round(parseDuration(o.timeout) * 1000)));
-        const c = client(ctx, cmd);
+        // Ctrl-C ends the ping in flight too (the client's signal), then the summary is printed.
+        const stop = ctx.io.stopSignal();
+        const c = client(ctx, cmd, { signal: stop });
         const dev = await c.getDevice(ref);
         const name = escapeControl(dev.name);
         const rtts: number[] = [];
         let lastErr: ApiError | null = null;
-        const stop = ctx.io.stopSignal();
         let sent = 0;
         for (let seq = 1; seq <= count && !stop.aborted; seq++) {
           sent++;
@@ -40,21 +41,14 @@ export function registerPing(program: Command, ctx: Ctx): void {
             rtts.push(r.rttMs);
             if (!o.json) ctx.io.stdout(`reply from ${name}: seq=${seq} time=${fmt(r.rttMs)} ms\n`);
           } catch (err) {
+            if (stop.aborted) break;
             if (!(err instanceof ApiError)) throw err;
             // Not a per-packet problem: stop at once (not found, forbidden, wrong state...).
             if (!["TETHER_ERR_DEVICE_OFFLINE", "TETHER_ERR_DEVICE_TIMEOUT"].includes(err.code)) throw err;
             lastErr = err;
             if (!o.json) ctx.io.stdout(`no reply from ${name}: seq=${seq} (${escapeControl(err.message)})\n`);
           }
-          if (seq < count && intervalMs > 0) {
-            await new Promise<void>((resolve) => {
-              const t = setTimeout(resolve, intervalMs);
-              stop.addEventListener("abort", () => {
-                clearTimeout(t);
-                resolve();
-              });
-            });
-          }
+          if (seq < count && intervalMs > 0) await pause(intervalMs, stop);
         }
         const min = rtts.length ? Math.min(...rtts) : null;
         const max = rtts.length ? Math.max(...rtts) : null;
@@ -84,4 +78,18 @@ export function registerPing(program: Command, ctx: Ctx): void {
         }
       },
     );
+}
+
+/** Wait `ms`, or until `stop` aborts; the listener goes either way (one per pause would pile up). */
+function pause(ms: number, stop: AbortSignal): Promise<void> {
+  if (stop.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      stop.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    stop.addEventListener("abort", done, { once: true });
+  });
 }

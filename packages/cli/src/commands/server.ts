@@ -5,6 +5,14 @@ import type { Command } from "commander";
 import { parseHostPort, parseIntArg } from "../args.js";
 import type { Ctx } from "../context.js";
 import { CliError, EXIT } from "../io.js";
+import {
+  createLogger,
+  fatalError,
+  LOG_FORMAT_HELP,
+  LOG_LEVEL_HELP,
+  logFormatOf,
+  logLevelOf,
+} from "../log.js";
 import { defaultServerDataDir } from "../paths.js";
 
 interface ServerOpts {
@@ -32,6 +40,8 @@ interface ServerOpts {
   brokerAdminFile?: string;
   agentBrokerUrl?: string;
   brokerCa?: string;
+  logFormat?: string;
+  logLevel?: string;
 }
 
 function paths(dir: string, caPath: string) {
@@ -92,6 +102,8 @@ export function registerServer(program: Command, ctx: Ctx): void {
       "--broker-ca <file>",
       "PEM of the CA that signed the external broker's TLS certificate (default: Tether's CA)",
     )
+    .option("--log-format <text|json>", LOG_FORMAT_HELP)
+    .option("--log-level <level>", LOG_LEVEL_HELP)
     .action(async (o: ServerOpts) => {
       const dataDir = resolve(
         o.data ?? ctx.io.env.TETHER_DATA ?? defaultServerDataDir(ctx.io.env, ctx.io.home),
@@ -113,9 +125,18 @@ export function registerServer(program: Command, ctx: Ctx): void {
           );
         }
       }
+      const logFormat = logFormatOf(o.logFormat, ctx.io.env);
+      const logLevel = logLevelOf(o.logLevel, ctx.io.env);
       const firstStart = !existsSync(join(dataDir, "admin.token"));
+      const log = await createLogger({
+        format: logFormat,
+        level: logLevel,
+        write: (s) => ctx.io.stderr(s),
+        tty: process.stderr.isTTY === true,
+      });
       const { createServer, VERSION } = await import("@tether/server");
       const srv = await createServer({
+        log,
         dataDir,
         listen,
         mqttListen,
@@ -171,7 +192,7 @@ export function registerServer(program: Command, ctx: Ctx): void {
         info = await srv.listen();
       } catch (err) {
         await srv.close().catch(() => undefined);
-        throw new CliError(`cannot start the server: ${(err as Error).message}`);
+        throw fatalError(log, logFormat, `cannot start the server: ${(err as Error).message}`, EXIT.generic);
       }
       const lines = [
         `Tether server ${VERSION} is running (data: ${dataDir})`,
@@ -191,12 +212,13 @@ export function registerServer(program: Command, ctx: Ctx): void {
             : `For the CLI on this machine: export TETHER_DATA=${dataDir} (or TETHER_URL, TETHER_TOKEN, TETHER_CA_CERT)`,
         );
       }
-      ctx.io.stdout(`${lines.join("\n")}\n`);
+      // One write, set off by blank lines: log lines (stderr) come before or after it, never inside.
+      ctx.io.stdout(`\n${lines.join("\n")}\n\n`);
       await new Promise<void>((r) => {
         if (stop.aborted) return r();
         stop.addEventListener("abort", () => r());
       });
-      ctx.io.stderr("tether: stopping the server\n");
+      log.info("stopping the server");
       await srv.close();
     });
 
@@ -212,13 +234,19 @@ export function registerServer(program: Command, ctx: Ctx): void {
       const dataDir = resolve(
         o.data ?? parent?.data ?? ctx.io.env.TETHER_DATA ?? defaultServerDataDir(ctx.io.env, ctx.io.home),
       );
+      const log = await createLogger({
+        format: logFormatOf(parent?.logFormat, ctx.io.env),
+        level: "warn",
+        write: (s) => ctx.io.stderr(s),
+        tty: process.stderr.isTTY === true,
+      });
       const { createServer, ensureAdmin } = await import("@tether/server");
       const srv = await createServer({
         dataDir,
         listen: { host: "127.0.0.1", port: 0 },
         mqttListen: { host: "127.0.0.1", port: 0 },
         database: o.database ?? parent?.database,
-        logLevel: "warn",
+        log,
       });
       try {
         await ensureAdmin(srv.services.accounts, dataDir, true, srv.services.userChanged);

@@ -37,7 +37,11 @@ export class Presence {
   /** The embedded broker dies with the server: nothing is online after a restart. */
   async resetAll(reason: string): Promise<void> {
     const at = nowIso();
-    await this.db.updateTable("devices").set({ online: 0 }).where("online", "=", 1).execute();
+    await this.db
+      .updateTable("devices")
+      .set({ online: 0, online_since: null })
+      .where("online", "=", 1)
+      .execute();
     await this.db
       .updateTable("connections")
       .set({ disconnected_at: at, reason })
@@ -87,7 +91,13 @@ export class Presence {
         .execute();
       await trx
         .updateTable("devices")
-        .set({ online: 1, conn_id: connId, last_seen_at: at, ...(facts ? { facts } : {}) })
+        .set({
+          online: 1,
+          conn_id: connId,
+          last_seen_at: at,
+          online_since: at,
+          ...(facts ? { facts } : {}),
+        })
         .where("id", "=", deviceId)
         .execute();
     });
@@ -121,7 +131,7 @@ export class Presence {
         .execute();
       await trx
         .updateTable("devices")
-        .set({ online: 0, last_seen_at: this.lastSeen.get(deviceId) ?? at })
+        .set({ online: 0, online_since: null, last_seen_at: this.lastSeen.get(deviceId) ?? at })
         .where("id", "=", deviceId)
         .execute();
     });

@@ -94,7 +94,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
         if (had)
           throw new TetherError(
             "TETHER_ERR_USER_EXISTS",
-            `${b.username} already has a role in ${p.project}; change it with tether users set-role`,
+            `the user ${b.username} already has a role in ${p.project}; change that role instead (tether users set-role)`,
           );
         if (!(await s.accounts.isServerAdmin(p.userId)))
           throw new TetherError(
@@ -113,7 +113,8 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
         actor: p.username,
         action: "user.grant",
         projectId: p.projectId,
-        detail: { username: b.username, role: b.role },
+        // `created`: a new account (not an existing user added to this project).
+        detail: { username: b.username, role: b.role, created: !existing },
       });
       return { username: b.username, role: b.role, password };
     },
@@ -134,13 +135,14 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       const { username } = req.params as { username: string };
       const { role } = req.body as { role: Role };
       const id = await memberOf(p, username);
+      const from = await s.accounts.roleIn(id, p.projectId);
       await s.accounts.setRole(id, p.projectId, role);
       await s.userChanged({ userId: id, projectId: p.projectId, kind: "role-changed" });
       await s.audit.write({
         actor: p.username,
         action: "user.grant",
         projectId: p.projectId,
-        detail: { username, role },
+        detail: { username, role, from },
       });
       return { username, role };
     },
@@ -306,6 +308,13 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       if (Number(n.n) > 0)
         throw new TetherError("TETHER_ERR_BAD_REQUEST", `project ${name} still has ${n.n} device(s)`);
       await db.deleteFrom("projects").where("id", "=", id).execute();
+      // The project's own log goes with it: the record is kept in the server admins' project.
+      await s.audit.write({
+        actor: p.username,
+        action: "project.delete",
+        projectId: await s.accounts.projectId(DEFAULT_PROJECT),
+        detail: { name },
+      });
       return { ok: true };
     },
   );
@@ -401,7 +410,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       const { id } = req.params as { id: number };
       let q = db.deleteFrom("api_tokens").where("id", "=", id).where("project_id", "=", p.projectId);
       if (p.role !== "admin") q = q.where("user_id", "=", p.userId);
-      const r = await q.returning("user_id").executeTakeFirst();
+      const r = await q.returning(["user_id", "name"]).executeTakeFirst();
       if (!r)
         throw new TetherError("TETHER_ERR_TOKEN_NOT_FOUND", `no API token ${id} of yours in ${p.project}`);
       await s.userChanged({ userId: r.user_id, projectId: p.projectId, kind: "token-revoked" });
@@ -409,7 +418,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
         actor: p.username,
         action: "api-token.revoke",
         projectId: p.projectId,
-        detail: { id },
+        detail: { id, name: r.name },
       });
       return { ok: true };
     },

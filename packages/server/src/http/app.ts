@@ -1,4 +1,4 @@
-/** Build the Fastify app (not listening): plugins, error shape, OpenAPI, console. */
+/** Build the Fastify app (not listening): plugins, error shape, OpenAPI and its docs page, console. */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -10,6 +10,7 @@ import { ERRORS, TetherError } from "@tether/protocol";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import { accountRoutes } from "./account-routes.js";
+import { registerApiDocs } from "./api-docs.js";
 import { auditRoutes } from "./audit-routes.js";
 import { registerAuth } from "./auth.js";
 import { authRoutes } from "./auth-routes.js";
@@ -169,7 +170,7 @@ export async function buildApp(
   await app.register(async (a) => enrollmentRoutes(a, s));
   await app.register(async (a) => auditRoutes(a, s));
   for (const plugin of o.plugins ?? []) await app.register(async (a) => plugin(a));
-  app.get("/api/docs", { schema: { hide: true } }, async () => app.swagger());
+  await registerApiDocs(app);
   app.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true, version: o.version }));
 
   const dir = consoleDir();

@@ -28,7 +28,10 @@ export async function deviceRoutes(app: FastifyInstance, s: Services) {
     async (req) => {
       const p = who(req);
       const { selector } = req.query as { selector?: string };
-      return (await s.devices.list(p.projectId, selector)).map((r) => view(r, p.project));
+      // `?selector=` (blank) is no filter, as if absent; a non-blank one must parse.
+      return (await s.devices.list(p.projectId, selector?.trim() ? selector : undefined)).map((r) =>
+        view(r, p.project),
+      );
     },
   );
 

@@ -154,5 +154,11 @@ export function coreMigrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable("users").addColumn("default_project_id", "integer").execute();
       },
     },
+    "0005_online_since": {
+      // When the device's current control connection began; null while offline (control/presence.ts).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable("devices").addColumn("online_since", "text").execute();
+      },
+    },
   };
 }

@@ -67,6 +67,8 @@ export interface DevicesTable {
   created_at: string;
   last_seen_at: string | null;
   online: number;
+  /** When the current control connection began; null while offline. */
+  online_since: string | null;
   conn_id: string | null;
   /** Last accepted handshake counter, as a decimal string (uint64). */
   hs_counter: string;

@@ -1,42 +1,36 @@
 /**
- * Accept / Reject for pending devices (after showing what to verify) and Revoke (with an
- * inline confirmation) for accepted ones. Shared by the list and the device page.
+ * Device actions. Safe ones first: a pending device's review (what to verify, then Accept, with
+ * Reject secondary). Destructive ones last and quiet: Revoke and Delete live in the device
+ * page's danger zone, each behind a confirmation that names the device.
  */
 import type { Device } from "@tether/sdk";
-import { type ReactNode, useState } from "react";
-import { client, errorText } from "../../client";
+import { useState } from "react";
+import { client } from "../../client";
 import { useSession } from "../../session";
-import { InlineError } from "../../ui";
+import { ErrorNotice } from "../../ui";
 
-const ACTIONS = {
-  accept: (id: string) => client.acceptDevice(id),
-  reject: (id: string) => client.rejectDevice(id),
-  revoke: (id: string) => client.revokeDevice(id),
-};
-
-export function DeviceActions({ device, onChanged }: { device: Device; onChanged: () => void }) {
+/** Fingerprint, hostname and source address, then Accept (primary) and Reject (secondary). */
+export function PendingReview({ device, onChanged }: { device: Device; onChanged: () => void }) {
   const canOperate = useSession().can("operator");
   const [busy, setBusy] = useState(false);
-  const [confirming, setConfirming] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  if (device.state !== "pending") return null;
 
-  const run = async (action: keyof typeof ACTIONS) => {
+  const run = async (action: "accept" | "reject") => {
     setBusy(true);
     setError(null);
     try {
-      await ACTIONS[action](device.id);
-      setConfirming(false);
+      await (action === "accept" ? client.acceptDevice(device.id) : client.rejectDevice(device.id));
       onChanged();
     } catch (err) {
-      setError(errorText(err));
+      setError(err);
     } finally {
       setBusy(false);
     }
   };
 
-  let body: ReactNode = null;
-  if (device.state === "pending") {
-    body = (
+  return (
+    <div className="actions">
       <div className="verify">
         <div className="verify-title">Check before accepting:</div>
         <dl className="kv compact">
@@ -54,37 +48,111 @@ export function DeviceActions({ device, onChanged }: { device: Device; onChanged
             <button type="button" className="primary" disabled={busy} onClick={() => run("accept")}>
               Accept
             </button>
-            <button type="button" className="danger" disabled={busy} onClick={() => run("reject")}>
+            <button type="button" className="quiet-danger" disabled={busy} onClick={() => run("reject")}>
               Reject
             </button>
           </div>
         )}
       </div>
-    );
-  } else if (device.state === "accepted" && canOperate) {
-    body = confirming ? (
-      <div className="confirm">
-        <span>Revoke this device? It is disconnected and its key can never enroll again.</span>
-        <div className="buttons">
-          <button type="button" className="danger" disabled={busy} onClick={() => run("revoke")}>
-            Yes, revoke
-          </button>
-          <button type="button" disabled={busy} onClick={() => setConfirming(false)}>
-            Cancel
-          </button>
-        </div>
-      </div>
-    ) : (
-      <button type="button" className="danger-outline" onClick={() => setConfirming(true)}>
-        Revoke…
+      <ErrorNotice error={error} compact />
+    </div>
+  );
+}
+
+/** A destructive action behind a confirmation naming the device. */
+function Confirmed({
+  label,
+  question,
+  confirm,
+  action,
+}: {
+  label: string;
+  question: string;
+  confirm: string;
+  action: () => Promise<void>;
+}) {
+  const [open, setOpen] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  if (!open)
+    return (
+      <button type="button" className="quiet-danger" onClick={() => setOpen(true)}>
+        {label}
       </button>
     );
-  }
-
   return (
-    <div className="actions">
-      {body}
-      <InlineError error={error} />
+    <fieldset className="confirm" aria-label={label}>
+      <span>{question}</span>
+      <div className="buttons">
+        <button
+          type="button"
+          className="danger"
+          disabled={busy}
+          onClick={async () => {
+            setBusy(true);
+            setError(null);
+            try {
+              await action();
+              setOpen(false);
+            } catch (err) {
+              setError(err);
+            } finally {
+              setBusy(false);
+            }
+          }}
+        >
+          {busy ? "Working…" : confirm}
+        </button>
+        <button type="button" disabled={busy} onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+      </div>
+      <ErrorNotice error={error} compact />
+    </fieldset>
+  );
+}
+
+/** The device page's last card: Revoke (accepted devices) and Delete (operators). */
+export function DangerZone({ device, onChanged }: { device: Device; onChanged: () => void }) {
+  const canOperate = useSession().can("operator");
+  if (!canOperate) return null;
+  const name = device.name;
+  return (
+    <div className="card danger-zone">
+      <h2>Remove the device</h2>
+      <div className="danger-actions">
+        {device.state === "accepted" && (
+          <div className="danger-action">
+            <p className="muted small">
+              Revoke: disconnect it now and block its key for good. Its record and history stay.
+            </p>
+            <Confirmed
+              label="Revoke…"
+              question={`Revoke ${name}? It is disconnected at once and its key can never enroll again.`}
+              confirm={`Revoke ${name}`}
+              action={async () => {
+                await client.revokeDevice(device.id);
+                onChanged();
+              }}
+            />
+          </div>
+        )}
+        <div className="danger-action">
+          <p className="muted small">
+            Delete: remove it and its labels from the server
+            {device.state === "accepted" ? " (it is revoked first)" : ""}. The audit log keeps what happened.
+          </p>
+          <Confirmed
+            label="Delete…"
+            question={`Delete ${name}? This cannot be undone.`}
+            confirm={`Delete ${name}`}
+            action={async () => {
+              await client.deleteDevice(device.id);
+              window.location.hash = "#/devices";
+            }}
+          />
+        </div>
+      </div>
     </div>
   );
 }

@@ -1,15 +1,26 @@
 /**
- * One device: details, facts, labels, ping; then the panels features add (src/routes.ts),
- * e.g. commands, and this feature's connection history.
+ * One device: name (rename), status and last seen, the safe actions first (Ping, Run command),
+ * details and labels (edit), facts; then the panels features add (src/routes.ts), e.g.
+ * commands, and this feature's connection history; destructive actions last.
  */
-import type { Connection, PingResult } from "@tether/sdk";
+import type { Connection, Device, PingResult } from "@tether/sdk";
 import { Fragment, useState } from "react";
-import { client, errorText } from "../../client";
-import { fmtBytes, fmtSpan, fmtTime } from "../../format";
+import { client } from "../../client";
+import { fmtBytes, fmtSpan, fmtTime, parseLabels } from "../../format";
 import { useDevicePanels } from "../../panels";
 import { useSession } from "../../session";
-import { Ago, ErrorBanner, InlineError, LabelChips, Online, StateBadge, useNow, usePoll } from "../../ui";
-import { DeviceActions } from "./DeviceActions";
+import {
+  ErrorNotice,
+  LabelChips,
+  Online,
+  PollStatus,
+  Presence,
+  PresenceText,
+  StaleScope,
+  useNow,
+  usePoll,
+} from "../../ui";
+import { DangerZone, PendingReview } from "./DeviceActions";
 
 export function DevicePage({ id }: { id: string }) {
   const session = useSession();
@@ -24,27 +35,60 @@ export function DevicePage({ id }: { id: string }) {
       <p className="crumbs">
         <a href="#/devices">← Devices</a>
       </p>
-      <ErrorBanner error={dev.error} />
-      {!d && !dev.error && <p className="muted">Loading…</p>}
+      <PollStatus poll={dev} />
+      {!d && !dev.failure && <p className="muted">Loading…</p>}
       {d && (
-        <>
-          <header className="page-head">
-            <h1 className="device-name">{d.name}</h1>
-            <StateBadge state={d.state} />
-            <Online online={d.online} />
+        <StaleScope asOf={dev.stale ? dev.asOf : null}>
+          <header className="page-head device-head">
+            <DeviceName device={d} canRename={canOperate && !dev.stale} onChanged={dev.reload} />
+            <Presence device={d} />
+            <span className="muted last-seen">
+              <PresenceText device={d} now={now} />
+            </span>
           </header>
+
+          {canOperate && d.state === "accepted" && (
+            <div className="toolbar" role="toolbar" aria-label="Device actions">
+              <Ping id={d.id} online={d.online} />
+              <button
+                type="button"
+                onClick={() => {
+                  const input = document.getElementById("run-command") as HTMLInputElement | null;
+                  input?.scrollIntoView({ behavior: "smooth", block: "center" });
+                  input?.focus();
+                }}
+              >
+                Run command…
+              </button>
+            </div>
+          )}
+
+          {d.state === "pending" && (
+            <div className="card pending-card">
+              <h2>Waiting for approval</h2>
+              <p className="muted">
+                This device has enrolled and waits for an operator to accept or reject it. Check that the
+                fingerprint matches the one the device shows.
+              </p>
+              <PendingReview device={d} onChanged={dev.reload} />
+            </div>
+          )}
 
           <div className="grid">
             <div className="card">
               <h2>Details</h2>
               <dl className="kv">
-                <dt>ID</dt>
-                <dd className="mono">{d.id}</dd>
-                <dt>Project</dt>
-                <dd>{d.project}</dd>
-                <dt>Fingerprint</dt>
+                <dt>Status</dt>
                 <dd>
-                  <code className="fingerprint">{d.fingerprint}</code>
+                  <Presence device={d} />
+                </dd>
+                <dt>Last seen</dt>
+                <dd>
+                  <PresenceText device={d} now={now} />
+                </dd>
+                <dt>Labels</dt>
+                <dd>
+                  <Labels device={d} canEdit={canOperate && !dev.stale} onChanged={dev.reload} />
                 </dd>
                 <dt>Hostname</dt>
                 <dd>{d.hostname}</dd>
@@ -52,19 +96,33 @@ export function DevicePage({ id }: { id: string }) {
                 <dd>{d.sourceAddress}</dd>
                 <dt>Enrolled</dt>
                 <dd>{fmtTime(d.createdAt)}</dd>
-                <dt>Last seen</dt>
-                <dd>
-                  <Ago iso={d.lastSeenAt} now={now} />
-                </dd>
-                <dt>Shard</dt>
-                <dd>{d.shard}</dd>
-                <dt>Labels</dt>
-                <dd>
-                  <LabelChips labels={d.labels} />
-                </dd>
+                {d.state !== "pending" && (
+                  // A pending device shows its fingerprint once, in the review box above.
+                  <>
+                    <dt>Fingerprint</dt>
+                    <dd>
+                      <code className="fingerprint">{d.fingerprint}</code>
+                    </dd>
+                  </>
+                )}
               </dl>
-              <DeviceActions device={d} onChanged={dev.reload} />
-              {canOperate && d.state === "accepted" && <Ping id={d.id} />}
+              <details className="tech">
+                <summary>Technical details</summary>
+                <dl className="kv compact">
+                  <dt>Device ID</dt>
+                  <dd className="mono">{d.id}</dd>
+                  <dt>Project</dt>
+                  <dd>{d.project}</dd>
+                  {session.can("admin") && (
+                    <>
+                      <dt>Shard</dt>
+                      <dd className="shard">{d.shard}</dd>
+                    </>
+                  )}
+                  <dt>Rate-limited messages</dt>
+                  <dd>{d.rateLimited ?? 0}</dd>
+                </dl>
+              </details>
             </div>
 
             <div className="card">
@@ -111,21 +169,180 @@ export function DevicePage({ id }: { id: string }) {
             .map((p) => (
               <Fragment key={p.id}>{p.render(d)}</Fragment>
             ))}
-        </>
+
+          <DangerZone device={d} onChanged={dev.reload} />
+        </StaleScope>
       )}
     </section>
   );
 }
 
-function Ping({ id }: { id: string }) {
+/** The page title, with Rename for operators. */
+function DeviceName({
+  device,
+  canRename,
+  onChanged,
+}: {
+  device: Device;
+  canRename: boolean;
+  onChanged: () => void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState(device.name);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  if (!editing)
+    return (
+      <>
+        <h1 className="device-name">{device.name}</h1>
+        {canRename && (
+          <button
+            type="button"
+            className="small"
+            onClick={() => {
+              setName(device.name);
+              setError(null);
+              setEditing(true);
+            }}
+          >
+            Rename
+          </button>
+        )}
+      </>
+    );
+  return (
+    <form
+      className="rename-form"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const next = name.trim();
+        if (next === device.name) return setEditing(false);
+        if (!next) return setError("Type a name.");
+        setBusy(true);
+        setError(null);
+        try {
+          await client.updateDevice(device.id, { name: next });
+          setEditing(false);
+          onChanged();
+        } catch (err) {
+          setError(err);
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <input
+        aria-label="Device name"
+        className="name-input"
+        value={name}
+        maxLength={64}
+        onChange={(e) => setName(e.target.value)}
+      />
+      <button type="submit" className="primary" disabled={busy}>
+        Save name
+      </button>
+      <button type="button" disabled={busy} onClick={() => setEditing(false)}>
+        Cancel
+      </button>
+      <small className="muted">Letters, digits, . _ - (up to 64).</small>
+      <ErrorNotice error={error} compact />
+    </form>
+  );
+}
+
+const labelsText = (labels: Record<string, string>) =>
+  Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
+
+/** The device's labels, with Edit for operators: one field of key=value pairs. */
+function Labels({ device, canEdit, onChanged }: { device: Device; canEdit: boolean; onChanged: () => void }) {
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  if (!editing)
+    return (
+      <div className="labels-view">
+        <LabelChips labels={device.labels} />
+        {canEdit && (
+          <button
+            type="button"
+            className="small"
+            onClick={() => {
+              setText(labelsText(device.labels));
+              setError(null);
+              setEditing(true);
+            }}
+          >
+            Edit labels
+          </button>
+        )}
+      </div>
+    );
+  return (
+    <form
+      className="labels-form"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        let next: Record<string, string>;
+        try {
+          next = parseLabels(text);
+        } catch (err) {
+          return setError(err);
+        }
+        const change: Record<string, string | null> = {};
+        for (const k of Object.keys(device.labels)) if (!(k in next)) change[k] = null;
+        for (const [k, v] of Object.entries(next)) if (device.labels[k] !== v) change[k] = v;
+        if (Object.keys(change).length === 0) return setEditing(false);
+        setBusy(true);
+        setError(null);
+        try {
+          await client.updateDevice(device.id, { labels: change });
+          setEditing(false);
+          onChanged();
+        } catch (err) {
+          setError(err);
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <textarea
+        aria-label="Labels"
+        className="mono"
+        rows={2}
+        value={text}
+        placeholder="site=lab, role=arm"
+        onChange={(e) => setText(e.target.value)}
+      />
+      <small className="muted">
+        key=value pairs, separated by commas or spaces. Remove a pair to drop the label.
+      </small>
+      <div className="buttons">
+        <button type="submit" className="primary" disabled={busy}>
+          Save labels
+        </button>
+        <button type="button" disabled={busy} onClick={() => setEditing(false)}>
+          Cancel
+        </button>
+      </div>
+      <ErrorNotice error={error} compact />
+    </form>
+  );
+}
+
+function Ping({ id, online }: { id: string; online: boolean }) {
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<PingResult | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   return (
     <div className="ping">
       <button
         type="button"
         disabled={busy}
+        title={online ? "Round trip over the control channel" : "The device is offline; a ping will fail"}
         onClick={async () => {
           setBusy(true);
           setError(null);
@@ -133,7 +350,7 @@ function Ping({ id }: { id: string }) {
             setResult(await client.ping(id));
           } catch (err) {
             setResult(null);
-            setError(errorText(err));
+            setError(err);
           } finally {
             setBusy(false);
           }
@@ -143,10 +360,10 @@ function Ping({ id }: { id: string }) {
       </button>
       {result && (
         <span className="rtt" role="status">
-          RTT {result.rttMs.toFixed(1)} ms
+          Answered in {result.rttMs.toFixed(1)} ms
         </span>
       )}
-      <InlineError error={error} as="span" />
+      <ErrorNotice error={error} compact />
     </div>
   );
 }
@@ -158,7 +375,7 @@ export function Connections({ id }: { id: string }) {
   return (
     <div className="card">
       <h2>Connection history</h2>
-      <ErrorBanner error={conns.error} />
+      <PollStatus poll={conns} />
       <ConnectionsTable rows={conns.data} now={now} />
     </div>
   );
@@ -175,19 +392,25 @@ function ConnectionsTable({ rows, now }: { rows: Connection[] | null; now: numbe
           <th>Disconnected</th>
           <th>Duration</th>
           <th>Reason</th>
-          <th>Connection</th>
         </tr>
       </thead>
       <tbody>
         {rows.map((c) => {
           const end = c.disconnectedAt ? Date.parse(c.disconnectedAt) : now;
           return (
-            <tr key={c.connId + c.connectedAt}>
+            <tr key={c.connId + c.connectedAt} title={`connection ${c.connId}`}>
               <td>{fmtTime(c.connectedAt)}</td>
-              <td>{c.disconnectedAt ? fmtTime(c.disconnectedAt) : <Online online={true} />}</td>
+              <td>
+                {c.disconnectedAt ? (
+                  fmtTime(c.disconnectedAt)
+                ) : (
+                  <span className="still">
+                    <Online online={true} /> <span className="muted">still connected</span>
+                  </span>
+                )}
+              </td>
               <td>{fmtSpan(Math.max(0, (end - Date.parse(c.connectedAt)) / 1000))}</td>
               <td>{c.reason ?? <span className="muted">—</span>}</td>
-              <td className="mono sub">{c.connId}</td>
             </tr>
           );
         })}

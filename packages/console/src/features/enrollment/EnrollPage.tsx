@@ -1,9 +1,14 @@
-/** Create enrollment tokens and show the one-line agent command; list the open tokens. */
-import type { CreatedEnrollmentToken } from "@tether/sdk";
+/**
+ * Enroll devices: create a token and show the one-line agent command; the devices waiting
+ * for an operator (key fingerprint, accept/reject); the open tokens, and apart from them,
+ * collapsed, the used-up and expired ones.
+ */
+import type { CreatedEnrollmentToken, EnrollmentToken } from "@tether/sdk";
 import { type FormEvent, useState } from "react";
 import { client, errorText } from "../../client";
-import { fmtTime, parseDuration, parseLabels } from "../../format";
-import { ErrorBanner, InlineError, LabelChips, usePoll } from "../../ui";
+import { ago, fmtTime, parseDuration, parseLabels } from "../../format";
+import { Ago, ErrorBanner, InlineError, LabelChips, useNow, usePoll } from "../../ui";
+import { PendingReview } from "../devices/DeviceActions";
 
 export function EnrollPage() {
   const [labels, setLabels] = useState("");
@@ -13,7 +18,7 @@ export function EnrollPage() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [created, setCreated] = useState<CreatedEnrollmentToken | null>(null);
-  const tokens = usePoll(() => client.listEnrollmentTokens(), null);
+  const tokens = usePoll(() => client.listEnrollmentTokens(), 5000);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -92,61 +97,162 @@ export function EnrollPage() {
         {created && <CreatedCommand created={created} />}
       </div>
 
-      <div className="card">
-        <h2>Open tokens</h2>
-        <ErrorBanner error={tokens.error} />
-        {tokens.data && tokens.data.length === 0 && <p className="muted">No tokens.</p>}
-        {tokens.data && tokens.data.length > 0 && (
+      <PendingDevices />
+
+      <TokenLists tokens={tokens.data} error={tokens.error} reload={tokens.reload} onError={setError} />
+    </section>
+  );
+}
+
+/** Usable now: uses left and not expired (a token is expired from its expiry instant on). */
+const isOpen = (t: EnrollmentToken, now: number) => t.usesLeft > 0 && Date.parse(t.expiresAt) > now;
+
+/** Open tokens; used-up and expired ones apart, collapsed. */
+function TokenLists({
+  tokens,
+  error,
+  reload,
+  onError,
+}: {
+  tokens: EnrollmentToken[] | null;
+  error: string | null;
+  reload: () => Promise<void>;
+  onError: (e: string) => void;
+}) {
+  const now = useNow();
+  const open = (tokens ?? []).filter((t) => isOpen(t, now));
+  const closed = (tokens ?? []).filter((t) => !isOpen(t, now));
+  const remove = async (id: number) => {
+    try {
+      await client.deleteEnrollmentToken(id);
+    } catch (err) {
+      onError(errorText(err));
+    }
+    void reload();
+  };
+  return (
+    <div className="card tokens">
+      <h2>Open tokens</h2>
+      <ErrorBanner error={error} />
+      {!tokens && !error && <p className="muted">Loading…</p>}
+      {tokens && open.length === 0 && (
+        <p className="muted">No open tokens: create one above to enroll a device.</p>
+      )}
+      {open.length > 0 && <TokenTable tokens={open} now={now} onDelete={remove} />}
+      {closed.length > 0 && (
+        <details className="closed-tokens">
+          <summary>Used or expired ({closed.length})</summary>
+          <TokenTable tokens={closed} now={now} onDelete={remove} closed />
+        </details>
+      )}
+    </div>
+  );
+}
+
+function TokenTable({
+  tokens,
+  now,
+  onDelete,
+  closed = false,
+}: {
+  tokens: EnrollmentToken[];
+  now: number;
+  onDelete: (id: number) => void;
+  closed?: boolean;
+}) {
+  return (
+    <table className={closed ? "token-table closed" : "token-table"}>
+      <thead>
+        <tr>
+          <th>ID</th>
+          <th>Labels</th>
+          <th>{closed ? "Status" : "Uses left"}</th>
+          <th>Auto-accept</th>
+          <th>{closed ? "Expiry" : "Expires"}</th>
+          <th>Created by</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {tokens.map((t) => (
+          <tr key={t.id} data-token-id={t.id}>
+            <td>{t.id}</td>
+            <td>
+              <LabelChips labels={t.labels} />
+            </td>
+            <td>
+              {closed ? (t.usesLeft <= 0 ? "used up" : "expired") : `${t.usesLeft} of ${t.uses + t.usesLeft}`}
+            </td>
+            <td>{t.autoAccept ? "yes" : "no"}</td>
+            <td>
+              <time title={fmtTime(t.expiresAt)}>{ago(t.expiresAt, now)}</time>
+            </td>
+            <td>{t.createdBy}</td>
+            <td className="actions">
+              <button type="button" className="small danger-outline" onClick={() => onDelete(t.id)}>
+                Delete
+              </button>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/**
+ * Devices enrolled without auto-accept wait here too: the operator who just ran the agent
+ * command checks the key fingerprint the agent logged (shown once, in the check box) and
+ * accepts or rejects it without leaving the page.
+ */
+function PendingDevices() {
+  const devices = usePoll(() => client.listDevices(), 2000);
+  const now = useNow();
+  const pending = (devices.data ?? [])
+    .filter((d) => d.state === "pending")
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  if (pending.length === 0 && !devices.error) return null;
+  return (
+    <div className="card pending-devices">
+      <h2>Waiting for acceptance</h2>
+      <ErrorBanner error={devices.error} />
+      {pending.length > 0 && (
+        <>
+          <p className="muted">
+            Compare each key fingerprint with the one the agent logged on the device before accepting it.
+          </p>
           <table>
             <thead>
               <tr>
-                <th>ID</th>
+                <th>Device</th>
                 <th>Labels</th>
-                <th>Used</th>
-                <th>Left</th>
-                <th>Auto-accept</th>
-                <th>Expires</th>
-                <th>Created by</th>
-                <th />
+                <th>Enrolled</th>
+                <th>Check, then accept</th>
               </tr>
             </thead>
             <tbody>
-              {tokens.data.map((t) => (
-                <tr key={t.id}>
-                  <td>{t.id}</td>
-                  <td>
-                    <LabelChips labels={t.labels} />
+              {pending.map((d) => (
+                <tr key={d.id} data-device-id={d.id} className="row-pending">
+                  <td className="name">
+                    <a href={`#/devices/${encodeURIComponent(d.id)}`}>{d.name}</a>
+                    <div className="sub mono">{d.id}</div>
                   </td>
-                  <td>{t.uses}</td>
-                  <td>{t.usesLeft}</td>
-                  <td>{t.autoAccept ? "yes" : "no"}</td>
-                  <td className={Date.parse(t.expiresAt) < Date.now() ? "muted" : ""}>
-                    {fmtTime(t.expiresAt)}
-                  </td>
-                  <td>{t.createdBy}</td>
                   <td>
-                    <button
-                      type="button"
-                      className="small danger-outline"
-                      onClick={async () => {
-                        try {
-                          await client.deleteEnrollmentToken(t.id);
-                        } catch (err) {
-                          setError(errorText(err));
-                        }
-                        void tokens.reload();
-                      }}
-                    >
-                      Delete
-                    </button>
+                    <LabelChips labels={d.labels} />
+                  </td>
+                  <td>
+                    <Ago iso={d.createdAt} now={now} />
+                  </td>
+                  <td>
+                    <PendingReview device={d} onChanged={devices.reload} />
                   </td>
                 </tr>
               ))}
             </tbody>
           </table>
-        )}
-      </div>
-    </section>
+        </>
+      )}
+    </div>
   );
 }
 

@@ -3,34 +3,32 @@ import { commandText } from "@tether/sdk";
 import { useState } from "react";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { ErrorBanner } from "../../ui";
-import {
-  CancelCommandButton,
-  CommandStateBadge,
-  RunFacts,
-  RunOutputView,
-  RunsTable,
-  SummaryBadges,
-} from "./CommandParts";
+import { ErrorNotice } from "../../ui";
+import { CancelCommandButton, CommandStateBadge, RunsTable, SummaryBadges } from "./CommandParts";
 import { fmtDuration, summarize, targetText } from "./exec";
 import { useCommand } from "./useCommand";
 
 export function CommandPage({ id }: { id: string }) {
   const canOperate = useSession().can("operator");
   const v = useCommand(id);
-  const [picked, setPicked] = useState<string | null>(null);
-  const [cancelError, setCancelError] = useState<string | null>(null);
+  // Devices whose full output is open (null: the default, a single device's is open).
+  const [opened, setOpened] = useState<ReadonlySet<string> | null>(null);
+  const [cancelError, setCancelError] = useState<unknown>(null);
   const c = v.command;
-  // One device: its output needs no click.
-  const selected = picked ?? (v.runs.length === 1 ? v.runs[0].deviceId : null);
-  const run = v.runs.find((r) => r.deviceId === selected);
+  const expanded = opened ?? new Set(v.runs.length === 1 ? [v.runs[0].deviceId] : []);
+  const toggle = (id: string) => {
+    const next = new Set(expanded);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setOpened(next);
+  };
 
   return (
     <section>
       <p className="crumbs">
         <a href="#/commands">← Commands</a>
       </p>
-      <ErrorBanner error={v.error} />
+      <ErrorNotice error={v.error} />
       {!c && !v.error && <p className="muted">Loading…</p>}
       {c && (
         <>
@@ -49,7 +47,7 @@ export function CommandPage({ id }: { id: string }) {
               />
             )}
           </header>
-          <ErrorBanner error={cancelError} />
+          <ErrorNotice error={cancelError} />
 
           <div className="card">
             <code className="command cmd-line">{commandText(c)}</code>
@@ -74,7 +72,7 @@ export function CommandPage({ id }: { id: string }) {
               <dd>{c.maxFailures ?? "no limit"}</dd>
               {c.queueTtlMs > 0 && (
                 <>
-                  <dt>Queue TTL</dt>
+                  <dt>Wait if offline</dt>
                   <dd>{fmtDuration(c.queueTtlMs)}</dd>
                 </>
               )}
@@ -112,17 +110,7 @@ export function CommandPage({ id }: { id: string }) {
           {v.runs.length === 0 ? (
             <p className="empty">No devices matched.</p>
           ) : (
-            <RunsTable runs={v.runs} selected={selected} onSelect={setPicked} />
-          )}
-
-          {run && (
-            <div className="card run-detail" data-device-id={run.deviceId}>
-              <h2>
-                Output of <span className="device-name">{run.device}</span>
-              </h2>
-              <RunFacts run={run} />
-              <RunOutputView run={run} output={v.output[run.deviceId]} />
-            </div>
+            <RunsTable runs={v.runs} output={v.output} expanded={expanded} onToggle={toggle} />
           )}
         </>
       )}

@@ -11,10 +11,10 @@ import {
   type RunStatus,
 } from "@tether/sdk";
 import { useLayoutEffect, useRef, useState } from "react";
-import { client, errorText } from "../../client";
+import { client } from "../../client";
 import { fmtBytes, fmtTime } from "../../format";
 import { Ago } from "../../ui";
-import { fmtDuration, statusLabel, statusTone, summaryParts, targetText } from "./exec";
+import { fmtDuration, runErrorText, statusLabel, statusTone, summaryParts, targetText } from "./exec";
 import type { RunOutput } from "./useCommand";
 
 export function RunStatusBadge({ status }: { status: RunStatus }) {
@@ -69,11 +69,7 @@ export function RunFacts({ run }: { run: CommandRun }) {
       </span>
       {run.stdoutTruncated && <span className="badge run-wait">stdout truncated</span>}
       {run.stderrTruncated && <span className="badge run-wait">stderr truncated</span>}
-      {run.error && (
-        <span className="error small run-error" role="alert">
-          {run.error}
-        </span>
-      )}
+      {run.error && <span className="run-error">{runErrorText(run)}</span>}
     </div>
   );
 }
@@ -189,15 +185,29 @@ export function CommandsTable({ commands, now }: { commands: Command[]; now: num
   );
 }
 
-/** Per-device results; clicking a row picks the device whose output is shown. */
+const PREVIEW_LINES = 3;
+
+/** The first lines of a stream, and how many more there are. */
+function head(text: string | undefined, n: number): { lines: string[]; more: number } {
+  if (!text) return { lines: [], more: 0 };
+  const all = text.replace(/\n$/, "").split("\n");
+  return { lines: all.slice(0, n), more: Math.max(0, all.length - n) };
+}
+
+/**
+ * Per-device results. Each row shows the first lines of its output under it; clicking the row
+ * (or "Show all output") opens the device's full output, status and error in place.
+ */
 export function RunsTable({
   runs,
-  selected,
-  onSelect,
+  output,
+  expanded,
+  onToggle,
 }: {
   runs: CommandRun[];
-  selected: string | null;
-  onSelect: (deviceId: string) => void;
+  output: Record<string, RunOutput>;
+  expanded: ReadonlySet<string>;
+  onToggle: (deviceId: string) => void;
 }) {
   return (
     <table className="runs">
@@ -207,51 +217,85 @@ export function RunsTable({
           <th>Status</th>
           <th>Exit code</th>
           <th>Duration</th>
-          <th>Stdout / stderr</th>
+          <th>Output</th>
           <th>Error</th>
         </tr>
       </thead>
-      <tbody>
-        {runs.map((r) => (
-          <tr
-            key={r.deviceId}
-            data-device-id={r.deviceId}
-            data-device={r.device}
-            className={`clickable${selected === r.deviceId ? " selected" : ""}`}
-            aria-selected={selected === r.deviceId}
-            onClick={() => onSelect(r.deviceId)}
-          >
-            <td className="name">
-              <button
-                type="button"
-                className="linklike"
-                title="Show this device's output"
-                onClick={(e) => {
-                  e.stopPropagation();
-                  onSelect(r.deviceId);
-                }}
-              >
-                {r.device}
-              </button>
-              <div className="sub mono">
-                <a href={`#/devices/${encodeURIComponent(r.deviceId)}`} onClick={(e) => e.stopPropagation()}>
-                  {r.deviceId}
+      {runs.map((r) => {
+        const open = expanded.has(r.deviceId);
+        const o = output[r.deviceId];
+        const out = head(o?.stdout, PREVIEW_LINES);
+        const err = head(o?.stderr, o?.stdout ? 2 : PREVIEW_LINES);
+        const any = out.lines.length > 0 || err.lines.length > 0;
+        return (
+          <tbody key={r.deviceId} className={`run-group${open ? " open" : ""}`}>
+            <tr
+              data-device-id={r.deviceId}
+              data-device={r.device}
+              className={`clickable${open ? " selected" : ""}`}
+              aria-expanded={open}
+              onClick={() => onToggle(r.deviceId)}
+            >
+              <td className="name">
+                <a
+                  href={`#/devices/${encodeURIComponent(r.deviceId)}`}
+                  title="Open the device's page"
+                  onClick={(e) => e.stopPropagation()}
+                >
+                  {r.device}
                 </a>
-              </div>
-            </td>
-            <td className="status">
-              <RunStatusBadge status={r.status} />
-            </td>
-            <td className="exit-code mono">{r.exitCode === null ? (r.signal ?? "—") : r.exitCode}</td>
-            <td className="nowrap">{fmtDuration(r.durationMs)}</td>
-            <td className="nowrap sub">
-              {fmtBytes(r.stdoutBytes)} / {fmtBytes(r.stderrBytes)}
-              {(r.stdoutTruncated || r.stderrTruncated) && " · truncated"}
-            </td>
-            <td className="run-error-cell">{r.error ?? <span className="muted">—</span>}</td>
-          </tr>
-        ))}
-      </tbody>
+              </td>
+              <td className="status">
+                <RunStatusBadge status={r.status} />
+              </td>
+              <td className="exit-code mono">{r.exitCode === null ? (r.signal ?? "—") : r.exitCode}</td>
+              <td className="nowrap">{fmtDuration(r.durationMs)}</td>
+              <td className="nowrap sub">
+                {fmtBytes(r.stdoutBytes)} / {fmtBytes(r.stderrBytes)}
+                {(r.stdoutTruncated || r.stderrTruncated) && " · truncated"}
+              </td>
+              <td className="run-error-cell">{runErrorText(r) ?? <span className="muted">—</span>}</td>
+            </tr>
+            {open ? (
+              <tr className="run-expanded">
+                <td colSpan={6}>
+                  <div className="run-detail" data-device-id={r.deviceId}>
+                    <RunFacts run={r} />
+                    <RunOutputView run={r} output={o} />
+                    <button type="button" className="small" onClick={() => onToggle(r.deviceId)}>
+                      Hide output
+                    </button>
+                  </div>
+                </td>
+              </tr>
+            ) : (
+              any && (
+                <tr className="run-preview" onClick={() => onToggle(r.deviceId)}>
+                  <td colSpan={6}>
+                    <pre className="preview" title={`First lines of ${r.device}'s output`}>
+                      {out.lines.join("\n")}
+                      {out.lines.length > 0 && err.lines.length > 0 && "\n"}
+                      {err.lines.length > 0 && <span className="preview-err">{err.lines.join("\n")}</span>}
+                    </pre>
+                    <button
+                      type="button"
+                      className="linklike small"
+                      onClick={(e) => {
+                        e.stopPropagation();
+                        onToggle(r.deviceId);
+                      }}
+                    >
+                      {out.more + err.more > 0
+                        ? `Show all output (${out.more + err.more} more ${out.more + err.more === 1 ? "line" : "lines"})`
+                        : "Show output"}
+                    </button>
+                  </td>
+                </tr>
+              )
+            )}
+          </tbody>
+        );
+      })}
     </table>
   );
 }
@@ -266,7 +310,7 @@ export function CancelCommandButton({
   id: string;
   className: string;
   onCancelled: (c: Command) => void;
-  onError: (message: string | null) => void;
+  onError: (error: unknown) => void;
 }) {
   const [cancelling, setCancelling] = useState(false);
   return (
@@ -280,7 +324,7 @@ export function CancelCommandButton({
         try {
           onCancelled(await client.cancelCommand(id));
         } catch (err) {
-          onError(errorText(err));
+          onError(err);
         } finally {
           setCancelling(false);
         }

@@ -1,17 +1,18 @@
 /** The device page's "Run command" panel (operators and admins): one shell command, live output. */
 import { type Command, type Device, MAX_TIMEOUT_MS } from "@tether/sdk";
 import { useEffect, useRef, useState } from "react";
-import { client, errorText } from "../../client";
-import { InlineError } from "../../ui";
+import { client } from "../../client";
+import { ErrorNotice } from "../../ui";
 import { CancelCommandButton, CommandStateBadge, RunFacts, RunOutputView } from "./CommandParts";
-import { secondsToMs } from "./exec";
+import { QUEUE_TTL_HINT, queueTtlMs, secondsToMs } from "./exec";
 import { useCommand } from "./useCommand";
 
 export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () => void }) {
   const [text, setText] = useState("");
   const [timeout, setTimeoutText] = useState("60");
+  const [queueTtl, setQueueTtl] = useState("");
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   const [created, setCreated] = useState<Command | null>(null);
   const [running, setRunning] = useState(false);
 
@@ -20,15 +21,23 @@ export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () 
     if (!cmd) return setError("Type a command.");
     const timeoutMs = secondsToMs(timeout, MAX_TIMEOUT_MS);
     if (timeoutMs === null) return setError("The timeout is a number of seconds, at most 86400.");
+    const ttl = queueTtlMs(queueTtl);
+    if (ttl === null) return setError("“Wait if offline” is a duration such as 10m, 2h or 1d, at most 30d.");
     setBusy(true);
     setError(null);
     try {
-      const c = await client.createCommand({ argv: [cmd], shell: true, timeoutMs, devices: [device.id] });
+      const c = await client.createCommand({
+        argv: [cmd],
+        shell: true,
+        timeoutMs,
+        devices: [device.id],
+        ...(ttl > 0 ? { queueTtlMs: ttl } : {}),
+      });
       setCreated(c);
       setRunning(true);
       onRan?.();
     } catch (err) {
-      setError(errorText(err));
+      setError(err);
     } finally {
       setBusy(false);
     }
@@ -47,6 +56,7 @@ export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () 
         <label className="grow">
           <span className="label-text">Command</span>
           <input
+            id="run-command"
             className="mono"
             placeholder="uptime; df -h /"
             value={text}
@@ -59,15 +69,27 @@ export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () 
           <span className="label-text">Timeout (s)</span>
           <input inputMode="decimal" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} />
         </label>
+        <label className="narrow" title={QUEUE_TTL_HINT}>
+          <span className="label-text">Wait if offline</span>
+          <input
+            placeholder="don't wait"
+            value={queueTtl}
+            onChange={(e) => setQueueTtl(e.target.value)}
+            autoComplete="off"
+          />
+        </label>
         <button type="submit" className="primary" disabled={busy || running}>
           {busy ? "Starting…" : "Run"}
         </button>
       </form>
       <p className="muted small hint">
-        Runs through <code>/bin/sh -c</code> as the agent's user
-        {!device.online && " — the device is offline now, so the run will be reported offline"}.
+        Runs through <code>/bin/sh -c</code> as the agent's user.
+        {!device.online &&
+          (queueTtl.trim()
+            ? " The device is offline now: the command waits for it to come back."
+            : " The device is offline now: set “Wait if offline” (e.g. 10m) to queue the command, or it is reported offline at once.")}
       </p>
-      <InlineError error={error} />
+      <ErrorNotice error={error} compact />
       {created && (
         <CommandResult
           key={created.id}
@@ -85,7 +107,7 @@ export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () 
 /** The single run of a one-device command, live. */
 function CommandResult({ initial, onFinished }: { initial: Command; onFinished: () => void }) {
   const v = useCommand(initial.id, initial);
-  const [cancelError, setCancelError] = useState<string | null>(null);
+  const [cancelError, setCancelError] = useState<unknown>(null);
   const c = v.command;
   const run = v.runs[0];
   const running = c?.state === "running";
@@ -100,8 +122,8 @@ function CommandResult({ initial, onFinished }: { initial: Command; onFinished: 
     <div className="run-result" data-command-id={initial.id}>
       <div className="run-result-head">
         {c && <CommandStateBadge state={c.state} />}
-        <a className="mono small" href={`#/commands/${encodeURIComponent(initial.id)}`}>
-          {initial.id}
+        <a className="small" href={`#/commands/${encodeURIComponent(initial.id)}`} title={initial.id}>
+          Open the command's page
         </a>
         {v.live && <span className="live-dot">live</span>}
         {running && (
@@ -113,8 +135,8 @@ function CommandResult({ initial, onFinished }: { initial: Command; onFinished: 
           />
         )}
       </div>
-      <InlineError error={cancelError} />
-      <InlineError error={v.error} />
+      <ErrorNotice error={cancelError} compact />
+      <ErrorNotice error={v.error} compact />
       {run ? (
         <>
           <RunFacts run={run} />

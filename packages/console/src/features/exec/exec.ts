@@ -5,8 +5,10 @@ import {
   type CommandSummary,
   FINAL_RUN_STATUSES,
   LIVE_RUN_STATUSES,
+  MAX_QUEUE_TTL_MS,
   type RunStatus,
 } from "@tether/sdk";
+import { parseDuration } from "../../format";
 
 /** Summary order: outcomes first, then what is still in flight (latest stage first). */
 const SUMMARY_ORDER: readonly RunStatus[] = [...FINAL_RUN_STATUSES, ...[...LIVE_RUN_STATUSES].reverse()];
@@ -57,13 +59,34 @@ export function summaryText(s: CommandSummary): string {
   return parts.length ? parts.map((p) => `${p.n} ${statusLabel(p.status)}`).join(" · ") : "no devices";
 }
 
-export function targetText(c: Pick<Command, "target">): string {
+/** How a command picked its devices, in names: "site=lab", "all devices", "robot-01", "3 devices". */
+export function targetText(c: Pick<Command, "target" | "runs">): string {
   const t = c.target ?? {};
   const parts: string[] = [];
   if (t.all) parts.push("all devices");
   if (t.selector) parts.push(t.selector);
-  if (t.devices?.length) parts.push(t.devices.length === 1 ? t.devices[0] : `${t.devices.length} devices`);
+  if (t.devices?.length) {
+    // Names as they were at the start; older commands: the runs' names, else what was typed.
+    const names = t.deviceNames?.length
+      ? t.deviceNames
+      : c.runs && c.runs.length === t.devices.length
+        ? c.runs.map((r) => r.device)
+        : t.devices;
+    parts.push(
+      names.length <= 3 ? names.join(", ") : `${names.slice(0, 2).join(", ")} and ${names.length - 2} more`,
+    );
+  }
   return parts.join(" · ") || "—";
+}
+
+/**
+ * A run's error in the console's words (the server's are written for the CLI: "--queue-ttl").
+ */
+export function runErrorText(r: Pick<CommandRun, "status" | "error">): string | null {
+  if (!r.error) return null;
+  if (r.status === "offline" && /queue-ttl/.test(r.error))
+    return "The device was offline, so the command did not run. To have it wait for the device, set “Wait if offline”.";
+  return r.error.replace(/^./, (ch) => ch.toUpperCase());
 }
 
 export function fmtDuration(ms: number | null | undefined): string {
@@ -89,3 +112,15 @@ export function optionalInt(s: string, min: number): number | undefined | null {
   const v = Number(s.trim());
   return Number.isInteger(v) && v >= min ? v : null;
 }
+
+/** "Wait if offline": "" → 0 (do not wait); "10m", "2h", "90" (seconds) → ms; null if invalid. */
+export function queueTtlMs(s: string): number | null {
+  if (!s.trim()) return 0;
+  const secs = parseDuration(s);
+  if (secs === null) return null;
+  const ms = Math.round(secs * 1000);
+  return ms >= 1000 && ms <= MAX_QUEUE_TTL_MS ? ms : null;
+}
+
+export const QUEUE_TTL_HINT =
+  "How long an offline device may take to come back, e.g. 10m or 2h (at most 30d).";

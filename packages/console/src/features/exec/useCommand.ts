@@ -13,7 +13,7 @@
  */
 import { base64ToBytes, type Command, type CommandRun, LIVE_RUN_STATUSES } from "@tether/sdk";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiError, client, errorText } from "../../client";
+import { ApiError, client } from "../../client";
 
 /** Characters kept per stream in the page (the server keeps its own limit). */
 const MAX_CHARS = 4 * 1024 * 1024;
@@ -40,7 +40,8 @@ export interface CommandView {
   output: Record<string, RunOutput>;
   /** Following the event stream right now. */
   live: boolean;
-  error: string | null;
+  /** The last failure to load the command (an ApiError), null once it loads. */
+  error: unknown;
 }
 
 type Store = {
@@ -48,7 +49,7 @@ type Store = {
   runs: Map<string, CommandRun>;
   out: Map<string, { stdout: Stream; stderr: Stream }>;
   live: boolean;
-  error: string | null;
+  error: unknown;
 };
 
 const emptyStream = (): Stream => ({ text: "", decoder: null, clipped: false });
@@ -181,7 +182,7 @@ export function useCommand(id: string, initial?: Command | null) {
         if (stopped) return null;
         // A refusal (bad id, no access) will not change by asking again; outages might.
         gone = err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429;
-        st.error = errorText(err);
+        st.error = err;
         flushNow();
         return null;
       }

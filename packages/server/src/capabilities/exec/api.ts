@@ -57,6 +57,8 @@ function commandId(): string {
   return s;
 }
 
+const ids = (cmds: { id: string }[]) => cmds.map((c) => c.id);
+
 export class ExecApi {
   constructor(
     private readonly store: ExecStore,
@@ -110,14 +112,18 @@ export class ExecApi {
       outputLimit: input.outputLimit ?? DEFAULT_OUTPUT_LIMIT,
       ...(input.stdin !== undefined ? { stdin: input.stdin } : {}),
     };
-    const target = input.devices
-      ? { devices: input.devices }
-      : input.selector !== undefined
-        ? { selector: input.selector }
-        : { all: true };
     const id = commandId();
     this.checkStartMessage(id, spec);
     const targets = await this.resolveTargets(p, input);
+    // Devices named by id are shown to people by name: keep the names they had at the start
+    // (only when what was written is not already those names).
+    const names = targets.map((d) => d.name);
+    const asNamed = input.devices?.length === names.length && input.devices.every((r, i) => r === names[i]);
+    const target = input.devices
+      ? { devices: input.devices, ...(asNamed ? {} : { deviceNames: names }) }
+      : input.selector !== undefined
+        ? { selector: input.selector }
+        : { all: true };
     const at = nowIso();
     await this.store.insertCommand(
       {
@@ -301,12 +307,19 @@ export class ExecApi {
     const cmds = await this.store.listCommands(p.projectId, Math.min(o.limit ?? 50, 1000), deviceId);
     if (cmds.length === 0) return [];
     const sums = new Map(cmds.map((c) => [c.id, emptySummary()]));
-    for (const r of await this.store.countsByCommand(cmds.map((c) => c.id))) {
+    for (const r of await this.store.countsByCommand(ids(cmds))) {
       const s = sums.get(r.command_id)!;
       s[r.status] += r.n;
       s.total += r.n;
     }
-    return cmds.map((c) => toCommand(c, p.project, sums.get(c.id)!));
+    // Filtered by device: each command carries that device's own result (its run only).
+    const own = deviceId
+      ? new Map((await this.store.runsOfDevice(ids(cmds), deviceId)).map((r) => [r.command_id, toRun(r)]))
+      : null;
+    return cmds.map((c) => {
+      const run = own?.get(c.id);
+      return toCommand(c, p.project, sums.get(c.id)!, own ? (run ? [run] : []) : undefined);
+    });
   }
 
   /** Drop what has not started, kill what runs (durable cancel), keep what has finished. */

@@ -45,7 +45,8 @@ export async function execRoutes(
     {
       schema: {
         tags: ["commands"],
-        summary: "Command history, newest first (no per-device runs; see /commands/{id})",
+        summary:
+          "Command history, newest first. With `device`, only commands that ran there, each with that device's own run in `runs`; otherwise no per-device runs (see /commands/{id})",
         querystring: Type.Object({
           device: Type.Optional(Type.String({ maxLength: 128 })),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),

@@ -139,6 +139,16 @@ export class ExecStore {
     return q.execute();
   }
 
+  /** One device's runs of the given commands. */
+  runsOfDevice(ids: string[], deviceId: string): Promise<RunRow[]> {
+    return this.db
+      .selectFrom("command_runs")
+      .selectAll()
+      .where("command_id", "in", ids)
+      .where("device_id", "=", deviceId)
+      .execute();
+  }
+
   /** Run counts by command and status. */
   async countsByCommand(ids: string[]): Promise<{ command_id: string; status: RunStatus; n: number }[]> {
     const rows = await this.db

@@ -1,0 +1,287 @@
+/**
+ * The audit log in words: one sentence per entry, shared by the console and the CLI
+ * (browser-safe, no I/O). `auditSentence` is the one builder; `auditText` and the console's
+ * audit page render its parts. Every action the server writes has a sentence here; an unknown
+ * one gets a generic sentence.
+ */
+import type { AuditEntry } from "@tether/protocol/api";
+import { commandText } from "./format.js";
+
+/** A piece of a sentence: plain text, code (a command line), a device, or a command. */
+export type AuditPart =
+  | { text: string }
+  | { code: string }
+  | { device: string; id: string; deleted?: boolean }
+  | { command: string };
+
+export interface AuditSentence {
+  /** Who did it, as a person reads it: a username, or the device's name for what a device did itself. */
+  actor: string;
+  /** The device the actor is, when a device did it itself. */
+  actorDevice?: { id: string; deleted?: boolean };
+  /** The rest of the sentence after the actor ("ran `uptime` on robot-7"). */
+  parts: AuditPart[];
+}
+
+type Entry = Pick<AuditEntry, "actor" | "action" | "deviceId" | "detail"> &
+  Partial<Pick<AuditEntry, "deviceName" | "deviceDeleted">>;
+
+const MAX_CODE = 120;
+
+export interface AuditTextOptions {
+  /** How a time inside a sentence reads (an expiry); default "2026-05-01 12:00 UTC". */
+  time?: (iso: string) => string;
+}
+
+/** The sentence of one audit entry: its actor and what they did, with names rather than ids. */
+export function auditSentence(e: Entry, o: AuditTextOptions = {}): AuditSentence {
+  const when = (iso: string) => (o.time && !Number.isNaN(Date.parse(iso)) ? o.time(iso) : utc(iso));
+  const d = e.detail ?? {};
+  const str = (k: string): string | undefined => (typeof d[k] === "string" ? (d[k] as string) : undefined);
+  const num = (k: string): number | undefined => (typeof d[k] === "number" ? (d[k] as number) : undefined);
+  const t = (text: string): AuditPart => ({ text });
+  const deviceName = e.deviceName ?? str("name") ?? "a device";
+  const device: AuditPart = e.deviceId
+    ? { device: deviceName, id: e.deviceId, ...(e.deviceDeleted ? { deleted: true } : {}) }
+    : t(deviceName);
+
+  let actor = e.actor;
+  let actorDevice: AuditSentence["actorDevice"];
+  if (e.actor.startsWith("device:")) {
+    const id = e.actor.slice("device:".length);
+    actorDevice = { id, ...(e.deviceDeleted ? { deleted: true } : {}) };
+    actor = id === e.deviceId ? deviceName : `device ${id}`;
+  }
+  const done = (...parts: AuditPart[]): AuditSentence => ({
+    actor,
+    ...(actorDevice ? { actorDevice } : {}),
+    parts: merge(parts),
+  });
+  const fingerprint = str("fingerprint");
+
+  switch (e.action) {
+    case "command.run": {
+      const argv = Array.isArray(d.argv) ? d.argv.map(String) : [];
+      const user = str("user");
+      const cwd = str("cwd");
+      return done(
+        t("ran "),
+        { code: clip(commandText({ argv, shell: d.shell === true })) },
+        t(" on "),
+        device,
+        ...(user ? [t(` as ${user}`)] : []),
+        ...(cwd ? [t(" in "), { code: cwd }] : []),
+      );
+    }
+    case "command.cancel": {
+      const killed = num("killed") ?? 0;
+      const dropped = num("dropped") ?? 0;
+      const what = [
+        killed ? `stopped ${plural(killed, "running device")}` : "",
+        dropped ? `dropped it on ${plural(dropped, "waiting device")}` : "",
+      ].filter(Boolean);
+      return done(
+        t("cancelled "),
+        { command: str("command") ?? "" },
+        ...(what.length ? [t(` (${what.join(", ")})`)] : []),
+      );
+    }
+    case "device.accept":
+      return done(t("accepted "), device, ...(fingerprint ? [t(` (fingerprint ${fingerprint})`)] : []));
+    case "device.reject":
+      return done(t("rejected "), device);
+    case "device.revoke":
+      return done(t("revoked "), device);
+    case "device.delete":
+      return done(t("deleted "), device);
+    case "device.rename": {
+      const from = str("from");
+      const to = str("to");
+      // The device part shows today's name; the sentence says what the rename was.
+      if (from && to)
+        return done(t(`renamed ${from} to ${to}`), ...(deviceName !== to ? [t(" ("), device, t(")")] : []));
+      return done(t("renamed "), device);
+    }
+    case "device.label": {
+      const changes = (d.changes ?? {}) as Record<string, unknown>;
+      const set = Object.entries(changes).filter(([, v]) => v !== null);
+      const removed = Object.entries(changes).filter(([, v]) => v === null);
+      const what = [
+        set.length ? `set ${set.map(([k, v]) => `${k}=${String(v)}`).join(", ")}` : "",
+        removed.length ? `removed ${removed.map(([k]) => k).join(", ")}` : "",
+      ].filter(Boolean);
+      return done(t("changed the labels of "), device, ...(what.length ? [t(`: ${what.join("; ")}`)] : []));
+    }
+    case "device.enroll": {
+      const from = str("sourceAddress");
+      const state = str("state");
+      return done(
+        t(`enrolled${from ? ` from ${from}` : ""}`),
+        ...(fingerprint ? [t(` (fingerprint ${fingerprint})`)] : []),
+        t(
+          state === "accepted"
+            ? "; accepted automatically"
+            : state === "pending"
+              ? "; waiting for an operator to accept it"
+              : state
+                ? `; ${state}`
+                : "",
+        ),
+      );
+    }
+    case "device.rotate-credential":
+      return done(t("rotated the broker credential of "), device);
+    case "device.credential-applied":
+      return done(t("stored its new broker credential"));
+    case "enrollment-token.create": {
+      const uses = num("uses");
+      const labels = (d.labels ?? {}) as Record<string, unknown>;
+      const expires = str("expiresAt");
+      const what = [
+        uses !== undefined ? `${plural(uses, "use")}` : "",
+        expires ? `expires ${when(expires)}` : "",
+        d.autoAccept === true ? "devices accepted automatically" : "",
+        Object.keys(labels).length
+          ? `labels ${Object.entries(labels)
+              .map(([k, v]) => `${k}=${String(v)}`)
+              .join(", ")}`
+          : "",
+      ].filter(Boolean);
+      return done(
+        t(`created enrollment token${tokenNo(d.tokenId)}${what.length ? ` (${what.join(", ")})` : ""}`),
+      );
+    }
+    case "enrollment-token.delete":
+      return done(t(`deleted enrollment token${tokenNo(d.tokenId)}`));
+    case "user.grant": {
+      const user = str("username") ?? "a user";
+      const role = str("role") ?? "?";
+      const from = str("from");
+      if (d.created === true) return done(t(`created the user ${user} as ${role}`));
+      if (from && from !== role) return done(t(`changed the role of ${user} from ${from} to ${role}`));
+      if (from === role) return done(t(`kept ${user} as ${role}`));
+      return done(t(`made ${user} ${article(role)} ${role}`));
+    }
+    case "user.remove":
+      return done(t(`removed ${str("username") ?? "a user"} from the project`));
+    case "user.revoke-access": {
+      const sessions = num("sessions");
+      const tokens = num("apiTokens");
+      const what =
+        sessions !== undefined && tokens !== undefined
+          ? ` (${plural(sessions, "sign-in")} ended, ${plural(tokens, "API token")} revoked)`
+          : "";
+      return done(t(`revoked all access of ${str("username") ?? "a user"}${what}`));
+    }
+    case "project.create":
+      return done(t(`created the project ${str("name") ?? ""}`.trimEnd()));
+    case "project.delete":
+      return done(t(`deleted the project ${str("name") ?? ""}`.trimEnd()));
+    case "project.exec-users": {
+      const users = Array.isArray(d.execUsers) ? d.execUsers.map(String) : [];
+      return done(
+        t(
+          users.length
+            ? `let commands run as ${users.join(", ")}`
+            : "cleared the exec users (commands run as the agent's own user only)",
+        ),
+      );
+    }
+    case "api-token.create": {
+      const name = str("name");
+      const expires = str("expiresAt");
+      return done(
+        t(
+          `created the API token ${name ? `“${name}”` : `#${num("id") ?? "?"}`}${expires ? ` (expires ${when(expires)})` : " (no expiry)"}`,
+        ),
+      );
+    }
+    case "api-token.revoke": {
+      const name = str("name");
+      return done(t(`revoked the API token ${name ? `“${name}”` : `#${num("id") ?? "?"}`}`));
+    }
+    default:
+      return done(t(`did ${e.action}`), ...(e.deviceId ? [t(" on "), device] : []));
+  }
+}
+
+/** The whole sentence as plain text: "alice ran `uptime` on robot-7". */
+export function auditText(e: Entry, o: AuditTextOptions = {}): string {
+  const s = auditSentence(e, o);
+  return `${s.actor} ${partsText(s.parts)}`;
+}
+
+/** The parts as plain text (code in backticks, a command by its short id). */
+export function partsText(parts: AuditPart[]): string {
+  return parts
+    .map((p) =>
+      "text" in p
+        ? p.text
+        : "code" in p
+          ? `\`${p.code}\``
+          : "device" in p
+            ? p.device
+            : p.command
+              ? `command ${shortId(p.command)}`
+              : "a command",
+    )
+    .join("");
+}
+
+/** The action names the server writes today, by topic (for filters). */
+export const AUDIT_ACTIONS: Readonly<Record<string, readonly string[]>> = {
+  devices: [
+    "device.enroll",
+    "device.accept",
+    "device.reject",
+    "device.revoke",
+    "device.delete",
+    "device.rename",
+    "device.label",
+    "device.rotate-credential",
+    "device.credential-applied",
+  ],
+  commands: ["command.run", "command.cancel"],
+  "enrollment tokens": ["enrollment-token.create", "enrollment-token.delete"],
+  users: ["user.grant", "user.remove", "user.revoke-access"],
+  projects: ["project.create", "project.delete", "project.exec-users"],
+  "API tokens": ["api-token.create", "api-token.revoke"],
+};
+
+function merge(parts: AuditPart[]): AuditPart[] {
+  const out: AuditPart[] = [];
+  for (const p of parts) {
+    const last = out[out.length - 1];
+    if ("text" in p && !p.text) continue;
+    if ("text" in p && last && "text" in last) out[out.length - 1] = { text: last.text + p.text };
+    else out.push(p);
+  }
+  return out;
+}
+
+function clip(s: string): string {
+  return s.length > MAX_CODE ? `${s.slice(0, MAX_CODE - 1)}…` : s;
+}
+
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? "an" : "a";
+}
+
+function tokenNo(id: unknown): string {
+  return typeof id === "number" ? ` #${id}` : "";
+}
+
+function shortId(id: string): string {
+  return id.length > 12 ? `${id.slice(0, 12)}…` : id;
+}
+
+/** A stored instant as a short UTC time: "2026-05-01 12:00 UTC" (the same on every screen). */
+function utc(iso: string): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  return `${new Date(t).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
