@@ -6,81 +6,43 @@
  * server on the pass's store (SQLite or PostgreSQL); devices enroll over real HTTPS.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { enroll } from "@tether/agent";
-import { generateEd25519, generateX25519 } from "@tether/protocol";
 import { AUDIT_PAGE_MAX, type AuditEntry, auditText } from "@tether/sdk";
-import { createServer, type TetherServer } from "@tether/server";
-import pino from "pino";
-import { type Api, cleanupTempDirs, databaseFor, makeApi, tempDir } from "./harness.js";
+import { enrollDevice } from "../support/enroll-device.js";
+import { type InProcessServer, startInProcessServer, storeApiToken } from "../support/in-process-server.js";
+import { type Api, cleanupTempDirs, makeApi, tempDir } from "./harness.js";
 
-const log = pino({ level: "silent" });
-let srv: TetherServer;
+let server: InProcessServer;
 let api: Api;
 let bobApi: Api;
 let viewerApi: Api;
 const ids: Record<string, string> = {};
 
-const facts = (hostname: string) => ({
-  os: "linux",
-  osRelease: "Debian 12",
-  kernel: "6.1.0",
-  arch: "arm64",
-  hostname,
-  addresses: ["10.0.0.7"],
-  agentVersion: "0.1.0",
-});
-
-async function enrollDevice(url: string, token: string, name: string): Promise<string> {
-  const id = await enroll({
-    url,
-    token,
-    name,
-    keys: { sign: generateEd25519(), noise: generateX25519() },
-    facts: facts(name),
-    log,
-  });
-  return id.deviceId;
+async function enrolled(url: string, token: string, name: string): Promise<string> {
+  return (await enrollDevice({ url, token, name })).deviceId;
 }
 
 const audit = (query = "") => api.call<AuditEntry[]>("GET", `/api/v1/audit${query}`);
 
 before(async () => {
-  const dir = tempDir("tether-audit-api-");
-  srv = await createServer({
-    dataDir: dir,
-    listen: { host: "127.0.0.1", port: 0 },
-    mqttListen: { host: "127.0.0.1", port: 0 },
-    database: await databaseFor(dir),
-    log,
-  });
-  const info = await srv.listen();
-  const ca = readFileSync(info.caCert, "utf8");
-  api = makeApi(info.url, ca, readFileSync(join(dir, "admin.token"), "utf8").trim());
+  server = await startInProcessServer({ dataDir: tempDir("tether-audit-api-") });
+  const { url, ca } = server;
+  api = server.api;
 
   // Two auto-accepted devices and one an operator accepts (device.accept with its fingerprint).
   const auto = await api.call("POST", "/api/v1/enrollment-tokens", { autoAccept: true, uses: 2 });
-  ids["robot-1"] = await enrollDevice(info.url, auto.token, "robot-1");
-  ids["robot-2"] = await enrollDevice(info.url, auto.token, "robot-2");
+  ids["robot-1"] = await enrolled(url, auto.token, "robot-1");
+  ids["robot-2"] = await enrolled(url, auto.token, "robot-2");
   const manual = await api.call("POST", "/api/v1/enrollment-tokens", {});
-  ids["robot-3"] = await enrollDevice(info.url, manual.token, "robot-3");
+  ids["robot-3"] = await enrolled(url, manual.token, "robot-3");
   await api.call("POST", `/api/v1/devices/${ids["robot-3"]}/accept`, {});
   await api.call("PATCH", `/api/v1/devices/${ids["robot-1"]}`, { labels: { site: "lab" } });
 
   // bob (operator) acts too; a viewer may not read the log.
   await api.call("POST", "/api/v1/users", { username: "bob", role: "operator", password: "bob-password-1" });
   await api.call("POST", "/api/v1/users", { username: "vera", role: "viewer", password: "vera-password-1" });
-  const projectId = await srv.services.accounts.projectId("default");
-  const bobId = await srv.services.accounts.userId("bob");
-  const veraId = await srv.services.accounts.userId("vera");
-  bobApi = makeApi(info.url, ca, (await srv.services.accounts.createApiToken(bobId, projectId, "b")).token);
-  viewerApi = makeApi(
-    info.url,
-    ca,
-    (await srv.services.accounts.createApiToken(veraId, projectId, "v")).token,
-  );
+  bobApi = makeApi(url, ca, await storeApiToken(server, "bob", "b"));
+  viewerApi = makeApi(url, ca, await storeApiToken(server, "vera", "v"));
   await bobApi.call("PATCH", `/api/v1/devices/${ids["robot-2"]}`, { name: "robot-2b" });
 
   // Enough entries to need paging: enrollment tokens are the cheapest.
@@ -91,7 +53,7 @@ before(async () => {
 });
 
 after(async () => {
-  await srv?.close();
+  await server?.srv.close();
   await cleanupTempDirs();
 });
 

@@ -6,157 +6,74 @@
  * exec users; and what a viewer sees. Set CONSOLE_SCREENSHOTS=<dir> to keep screenshots (admin-*.png).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { enroll } from "@tether/agent";
-import { generateEd25519, generateX25519 } from "@tether/protocol";
-import { createServer, type TetherServer } from "@tether/server";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import pino from "pino";
-import { chromiumSkipReason, ensureConsoleBuilt, launchChromium } from "../support/browser.js";
-import { TEST_BROKER, TEST_DB } from "./harness.js";
+import type { Browser, Page } from "playwright-core";
+import {
+  adminPassword,
+  browserSkipReason,
+  ensureConsoleBuilt,
+  newConsoleContext,
+  newConsolePage,
+  openConsole,
+  screenshots,
+  signIn,
+  textOf,
+} from "../support/browser.js";
+import { enrollDevice } from "../support/enroll-device.js";
+import { type InProcessServer, startInProcessServer, storeApiToken } from "../support/in-process-server.js";
+import { type Api, cleanupTempDirs, makeApi, tempDir } from "./harness.js";
 
-const SKIP =
-  TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
-    ? "runs once, in the first pass (SQLite, embedded broker); its in-process server ignores the store/broker settings"
-    : chromiumSkipReason("console admin browser tests");
+const SKIP = browserSkipReason(
+  "console admin browser tests",
+  "runs once, in the first pass (SQLite, embedded broker); its in-process server ignores the store/broker settings",
+);
 
-let tmp: string;
-let srv: TetherServer;
+let server: InProcessServer;
 let url: string;
-let adminToken: string;
+/** The admin's API client. */
+let api: Api;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 const ids: Record<string, string> = {};
-const log = pino({ level: "silent" });
 
-const textOf = async (l: Locator): Promise<string> => (await l.textContent()) ?? "";
+const shot = screenshots("admin-");
 
-async function shot(name: string, p: Page = page): Promise<void> {
-  const dir = process.env.CONSOLE_SCREENSHOTS;
-  if (dir) await p.screenshot({ path: join(dir, `admin-${name}.png`), fullPage: true });
-}
+/** A plain HTTPS client from Node (no browser cookies), with `token` if given. */
+const client = (token?: string): Api => makeApi(url, server.ca, token);
 
-/** A plain HTTPS request from Node (no browser cookies). */
-function raw(
-  method: string,
-  path: string,
-  o: { headers?: Record<string, string>; body?: unknown } = {},
-): Promise<{ status: number; json: any }> {
-  return new Promise((resolve, reject) => {
-    const data = o.body === undefined ? undefined : JSON.stringify(o.body);
-    const req = request(
-      `${url}${path}`,
-      {
-        method,
-        rejectUnauthorized: false,
-        headers: { ...(data ? { "content-type": "application/json" } : {}), ...o.headers },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => {
-          text += c;
-        });
-        res.on("end", () => {
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = text;
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
-}
-
-async function api(method: string, path: string, body?: unknown, token = adminToken): Promise<any> {
-  const r = await raw(method, path, { headers: { authorization: `Bearer ${token}` }, body });
-  assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`);
-  return r.json;
-}
-
-async function enrollDevice(token: string, name: string): Promise<string> {
-  const id = await enroll({
-    url,
-    token,
-    name,
-    keys: { sign: generateEd25519(), noise: generateX25519() },
-    facts: {
-      os: "linux",
-      osRelease: "Debian 12",
-      kernel: "6.1.0",
-      arch: "arm64",
-      hostname: name,
-      addresses: ["10.0.0.7"],
-      agentVersion: "0.1.0",
-    },
-    log,
-  });
-  return id.deviceId;
-}
-
-async function signIn(p: Page, username: string, password: string): Promise<void> {
-  await p.goto(`${url}/`);
-  await p.getByLabel("Username").fill(username);
-  await p.getByLabel("Password").fill(password);
-  await p.getByRole("button", { name: "Sign in" }).click();
-  await p.getByRole("button", { name: "Sign out" }).waitFor();
+async function enrolled(token: string, name: string): Promise<string> {
+  return (await enrollDevice({ url, token, name })).deviceId;
 }
 
 before(async () => {
   if (SKIP) return;
   ensureConsoleBuilt();
-  tmp = mkdtempSync(join(tmpdir(), "tether-console-admin-"));
-  srv = await createServer({
-    dataDir: tmp,
-    listen: { host: "127.0.0.1", port: 0 },
-    mqttListen: { host: "127.0.0.1", port: 0 },
-    log,
-  });
-  url = (await srv.listen()).url;
-  adminToken = readFileSync(join(tmp, "admin.token"), "utf8").trim();
+  server = await startInProcessServer({ dataDir: tempDir("tether-console-admin-") });
+  url = server.url;
+  api = server.api;
 
   // Devices and the events the audit page shows: enroll, accept, label, rename, a user's action.
-  const auto = await api("POST", "/api/v1/enrollment-tokens", { autoAccept: true, uses: 2 });
-  ids["robot-1"] = await enrollDevice(auto.token, "robot-1");
-  ids["robot-2"] = await enrollDevice(auto.token, "robot-2");
-  const manual = await api("POST", "/api/v1/enrollment-tokens", {});
-  ids["robot-3"] = await enrollDevice(manual.token, "robot-3");
-  await api("POST", `/api/v1/devices/${ids["robot-3"]}/accept`, {});
-  await api("POST", "/api/v1/users", { username: "bob", role: "operator", password: "bob-password-1" });
-  const bob = await tokenOf("bob");
-  await api("PATCH", `/api/v1/devices/${ids["robot-1"]}`, { labels: { site: "lab" } }, bob);
-  await api("POST", `/api/v1/devices/${ids["robot-2"]}/revoke`, {}, bob);
+  const auto = await api.call("POST", "/api/v1/enrollment-tokens", { autoAccept: true, uses: 2 });
+  ids["robot-1"] = await enrolled(auto.token, "robot-1");
+  ids["robot-2"] = await enrolled(auto.token, "robot-2");
+  const manual = await api.call("POST", "/api/v1/enrollment-tokens", {});
+  ids["robot-3"] = await enrolled(manual.token, "robot-3");
+  await api.call("POST", `/api/v1/devices/${ids["robot-3"]}/accept`, {});
+  await api.call("POST", "/api/v1/users", { username: "bob", role: "operator", password: "bob-password-1" });
+  const bob = client(await storeApiToken(server, "bob"));
+  await bob.call("PATCH", `/api/v1/devices/${ids["robot-1"]}`, { labels: { site: "lab" } });
+  await bob.call("POST", `/api/v1/devices/${ids["robot-2"]}/revoke`, {});
   // Enough entries for a second and third page (the page shows 50).
-  for (let i = 0; i < 100; i++) await api("POST", "/api/v1/enrollment-tokens", {});
+  for (let i = 0; i < 100; i++) await api.call("POST", "/api/v1/enrollment-tokens", {});
 
-  browser = await launchChromium();
-  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: url });
-  page = await context.newPage();
-  page.on("pageerror", (err) => console.error("page error:", err));
-  await signIn(page, "admin", readFileSync(join(tmp, "admin.password"), "utf8").trim());
+  ({ browser, page } = await openConsole(url, { clipboard: true }));
+  await signIn(page, url, "admin", adminPassword(server.dataDir));
 });
-
-/** An API token of `username` in the default project, made in the store (test setup only). */
-async function tokenOf(username: string): Promise<string> {
-  const a = srv.services.accounts;
-  return (await a.createApiToken(await a.userId(username), await a.projectId("default"), "setup")).token;
-}
 
 after(async () => {
   await browser?.close();
-  await srv?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await server?.srv.close();
+  await cleanupTempDirs();
 });
 
 const entries = () => page.locator("li.audit-entry");
@@ -167,7 +84,7 @@ test("audit: sentences with device names, details on demand, filters, paging", {
   await page.goto(`${url}/#/audit`);
   await entries().first().waitFor();
   assert.equal(await entries().count(), 50);
-  await shot("audit");
+  await shot(page, "audit");
 
   // Sentences, not JSON; names, not device ids.
   const main = await textOf(page.locator("main"));
@@ -192,7 +109,7 @@ test("audit: sentences with device names, details on demand, filters, paging", {
   assert.ok(dt.includes("Fingerprint") && dt.includes("Device") && dt.includes("Action"), dt.join(","));
   assert.ok((await textOf(details)).includes(ids["robot-3"]));
   assert.ok(!(await textOf(details)).includes('{"'));
-  await shot("audit-details");
+  await shot(page, "audit-details");
 
   // Actor and action: what bob did; then only revocations.
   await page.getByRole("button", { name: "Clear" }).click();
@@ -231,7 +148,7 @@ test("audit: sentences with device names, details on demand, filters, paging", {
 
   // Paging: older entries until the first one, each once.
   await entries().nth(49).waitFor();
-  const total = (await api("GET", "/api/v1/audit?limit=1000")).length as number;
+  const total = (await api.call("GET", "/api/v1/audit?limit=1000")).length as number;
   assert.ok(total > 100 && total <= 150, `total ${total}`);
   await page.getByRole("button", { name: "Older entries" }).click();
   await entries().nth(99).waitFor();
@@ -263,18 +180,22 @@ test("users: add one with a generated password, change the role", { skip: SKIP }
   await out.getByText("carol was created as a viewer in default.").waitFor();
   const password = (await textOf(out.locator("code.secret"))).trim();
   assert.ok(password.length >= 16, password);
-  await shot("users-created");
+  await shot(page, "users-created");
   // The password works.
-  const login = await raw("POST", "/api/v1/auth/login", {
-    headers: { origin: url },
-    body: { username: "carol", password },
-  });
-  assert.equal(login.status, 200, JSON.stringify(login.json));
-  assert.equal(login.json.role, "viewer");
+  const login = await client().request(
+    "POST",
+    "/api/v1/auth/login",
+    { username: "carol", password },
+    {
+      origin: url,
+    },
+  );
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  assert.equal(login.body.role, "viewer");
 
   await page.getByLabel("Role of carol").selectOption("operator");
   await out.getByText("carol is now an operator in default.").waitFor();
-  const users = await api("GET", "/api/v1/users");
+  const users = await api.call("GET", "/api/v1/users");
   assert.equal(users.find((u: any) => u.username === "carol").roles.default, "operator");
   // Your own role is not a control; others can be removed.
   assert.equal(await page.getByLabel("Role of admin").count(), 0);
@@ -283,7 +204,7 @@ test("users: add one with a generated password, change the role", { skip: SKIP }
   await carol.getByRole("button", { name: "Yes, remove carol" }).click();
   await out.getByText("carol was removed from default.").waitFor();
   await carol.waitFor({ state: "detached" });
-  await shot("users");
+  await shot(page, "users");
 });
 
 test("API tokens: shown once with a warning, it works, revoked it stops", { skip: SKIP }, async () => {
@@ -297,10 +218,10 @@ test("API tokens: shown once with a warning, it works, revoked it stops", { skip
   await once.getByRole("button", { name: "Copy" }).click();
   await once.getByText("Copied", { exact: true }).waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
-  await shot("token-created");
+  await shot(page, "token-created");
 
-  const bearer = { authorization: `Bearer ${token}` };
-  assert.equal((await raw("GET", "/api/v1/devices", { headers: bearer })).status, 200);
+  const bearer = client(token);
+  assert.equal((await bearer.request("GET", "/api/v1/devices")).status, 200);
 
   // Once dismissed (or after a reload) it is gone for good.
   await once.getByRole("button", { name: "I have copied it" }).click();
@@ -314,7 +235,7 @@ test("API tokens: shown once with a warning, it works, revoked it stops", { skip
   await row.getByRole("button", { name: "Yes, revoke" }).click();
   await page.getByText("API token “ci-deploy” revoked.").waitFor();
   await row.waitFor({ state: "detached" });
-  assert.equal((await raw("GET", "/api/v1/devices", { headers: bearer })).status, 401);
+  assert.equal((await bearer.request("GET", "/api/v1/devices")).status, 401);
 });
 
 test("projects: create, switch menu, delete with confirmation", { skip: SKIP }, async () => {
@@ -329,14 +250,14 @@ test("projects: create, switch menu, delete with confirmation", { skip: SKIP }, 
   await page
     .locator('.topbar select[aria-label="Project"] option[value="warehouse-2"]')
     .waitFor({ state: "attached" });
-  await shot("projects");
+  await shot(page, "projects");
 
   await row.getByRole("button", { name: "Delete…" }).click();
   await row.getByText(/cannot be undone/).waitFor();
   await row.getByRole("button", { name: "Yes, delete warehouse-2" }).click();
   await page.getByText("Project warehouse-2 deleted.").waitFor();
   await row.waitFor({ state: "detached" });
-  const left = await api("GET", "/api/v1/projects");
+  const left = await api.call("GET", "/api/v1/projects");
   assert.deepEqual(
     left.map((p: any) => p.name),
     ["default"],
@@ -360,8 +281,8 @@ test("exec users: an admin sets who commands may run as", { skip: SKIP }, async 
   await page.getByText(/is not a user name/).waitFor();
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByText("Saved: commands in default may run as deploy, root.").waitFor();
-  assert.deepEqual((await api("GET", "/api/v1/project/exec-users")).execUsers, ["deploy", "root"]);
-  await shot("exec-users");
+  assert.deepEqual((await api.call("GET", "/api/v1/project/exec-users")).execUsers, ["deploy", "root"]);
+  await shot(page, "exec-users");
 });
 
 test("the audit log tells the settings changes in words", { skip: SKIP }, async () => {
@@ -382,15 +303,15 @@ test("the audit log tells the settings changes in words", { skip: SKIP }, async 
     all.some((x) => /^admin created the API token “ci-deploy” \(expires .+\)$/.test(x)),
     all.join("\n"),
   );
-  await shot("audit-settings");
+  await shot(page, "audit-settings");
 });
 
 test("a viewer sees no admin actions, and is told why", { skip: SKIP }, async () => {
-  await api("POST", "/api/v1/users", { username: "vic", role: "viewer", password: "vic-password-1" });
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
+  await api.call("POST", "/api/v1/users", { username: "vic", role: "viewer", password: "vic-password-1" });
+  const ctx = await newConsoleContext(browser);
   try {
-    const p = await ctx.newPage();
-    await signIn(p, "vic", "vic-password-1");
+    const p = await newConsolePage(ctx);
+    await signIn(p, url, "vic", "vic-password-1");
     const nav = (await p.locator(".topbar nav a").allTextContents()).map((s) => s.trim());
     assert.ok(!nav.includes("Audit"), nav.join(","));
     assert.ok(nav.includes("Settings"), nav.join(","));
@@ -401,7 +322,7 @@ test("a viewer sees no admin actions, and is told why", { skip: SKIP }, async ()
     const sections = (await p.locator(".settings-nav a").allTextContents()).map((s) => s.trim());
     assert.deepEqual(sections, ["API tokens", "Projects", "Exec users"]);
     await p.getByText(/Users, roles and the audit log are for admins of default; you are a viewer/).waitFor();
-    await shot("viewer-tokens", p);
+    await shot(p, "viewer-tokens");
 
     await p.goto(`${url}/#/settings/users`);
     await p.getByText(/Managing users needs the admin role in default; you are a viewer/).waitFor();
@@ -418,7 +339,7 @@ test("a viewer sees no admin actions, and is told why", { skip: SKIP }, async ()
     await p.getByText(/Creating projects is for the server admin/).waitFor();
     assert.equal(await p.getByRole("button", { name: "Create project" }).count(), 0);
     assert.equal(await p.getByRole("button", { name: "Delete…" }).count(), 0);
-    await shot("viewer-projects", p);
+    await shot(p, "viewer-projects");
 
     await p.goto(`${url}/#/audit`);
     await p.getByText("The audit log is for admins.").waitFor();

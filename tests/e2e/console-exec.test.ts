@@ -7,11 +7,19 @@
  * who gets no Run controls. Every wait is on page state, never a sleep.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { chromiumSkipReason, ensureConsoleBuilt, launchChromium } from "../support/browser.js";
+import type { Browser, Locator, Page } from "playwright-core";
+import {
+  adminPassword,
+  browserSkipReason,
+  ensureConsoleBuilt,
+  newConsoleContext,
+  newConsolePage,
+  openConsole,
+  screenshots,
+  signIn,
+  textOf,
+} from "../support/browser.js";
 import {
   type AgentHandle,
   cleanupTempDirs,
@@ -19,16 +27,10 @@ import {
   enrollOnline,
   type ServerHandle,
   startServer,
-  TEST_BROKER,
-  TEST_DB,
 } from "./harness.js";
 
-const NO_CHROMIUM = chromiumSkipReason("console exec browser tests");
 // The page does not depend on the store or the broker: run once, in the first pass.
-const SKIP =
-  TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
-    ? "runs once, in the first pass (SQLite, embedded broker)"
-    : NO_CHROMIUM;
+const SKIP = browserSkipReason("console exec browser tests");
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const VIEWER = { username: "watcher", password: "watcher-password-1" };
@@ -39,30 +41,15 @@ const agents: AgentHandle[] = [];
 let devA: Device;
 let devB: Device;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 const dialogs: string[] = [];
 let deviceCommandId: string;
 let fleetCommandId: string;
 
-const textOf = async (l: Locator): Promise<string> => (await l.textContent()) ?? "";
+const shot = screenshots("exec-");
 
-/** Set CONSOLE_SCREENSHOTS=<dir> to keep a screenshot of each page for a visual check. */
-async function shot(p: Page, name: string): Promise<void> {
-  const dir = process.env.CONSOLE_SCREENSHOTS;
-  if (dir) await p.screenshot({ path: join(dir, `exec-${name}.png`), fullPage: true });
-}
-
-async function signIn(p: Page, username: string, password: string): Promise<void> {
-  await p.goto(`${url}/`);
-  await p.getByLabel("Username").fill(username);
-  await p.getByLabel("Password").fill(password);
-  await p.getByRole("button", { name: "Sign in" }).click();
-  await p.getByRole("button", { name: "Sign out" }).waitFor();
-}
-
-function watch(p: Page): void {
-  p.on("pageerror", (err) => console.error("page error:", err));
+/** Dialogs (alert() from device output, say) are kept in `dialogs` and dismissed. */
+function watchDialogs(p: Page): void {
   p.on("dialog", (d) => {
     dialogs.push(d.message());
     void d.dismiss();
@@ -81,12 +68,9 @@ before(async () => {
   devB = b.device;
   await server.api.call("POST", "/api/v1/users", { ...VIEWER, role: "viewer" });
 
-  browser = await launchChromium();
-  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
-  page = await context.newPage();
-  watch(page);
-  const password = readFileSync(join(server.dataDir, "admin.password"), "utf8").trim();
-  await signIn(page, "admin", password);
+  ({ browser, page } = await openConsole(url));
+  watchDialogs(page);
+  await signIn(page, url, "admin", adminPassword(server.dataDir));
 });
 
 after(async () => {
@@ -264,11 +248,11 @@ test("history lists both commands and links to their pages", { skip: SKIP }, asy
 });
 
 test("a viewer sees results but no Run or Cancel controls", { skip: SKIP }, async () => {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
+  const ctx = await newConsoleContext(browser);
   try {
-    const p = await ctx.newPage();
-    watch(p);
-    await signIn(p, VIEWER.username, VIEWER.password);
+    const p = await newConsolePage(ctx);
+    watchDialogs(p);
+    await signIn(p, url, VIEWER.username, VIEWER.password);
     await p.goto(`${url}/#/devices/${encodeURIComponent(devA.id)}`);
     await p.getByRole("heading", { name: devA.name }).waitFor();
     await p.getByRole("heading", { name: "Facts" }).waitFor();

@@ -9,14 +9,19 @@
  * Every wait is on page state, never a sleep.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { enroll } from "@tether/agent";
-import { generateEd25519, generateX25519 } from "@tether/protocol";
-import type { Browser, Locator, Page } from "playwright-core";
-import pino from "pino";
-import { chromiumSkipReason, ensureConsoleBuilt, launchChromium } from "../support/browser.js";
+import type { Browser, Page } from "playwright-core";
+import {
+  adminPassword,
+  browserSkipReason,
+  ensureConsoleBuilt,
+  openConsole,
+  screenshots,
+  signIn,
+  textOf,
+} from "../support/browser.js";
+import { enrollDevice } from "../support/enroll-device.js";
 import {
   type AgentHandle,
   cleanupTempDirs,
@@ -26,18 +31,12 @@ import {
   type ServerHandle,
   startAgent,
   startServer,
-  TEST_BROKER,
-  TEST_DB,
   tempDir,
   waitFor,
 } from "./harness.js";
 
-const NO_CHROMIUM = chromiumSkipReason("console fleet browser tests");
 // The pages do not depend on the store or the broker: run once, in the first pass.
-const SKIP =
-  TEST_DB !== "sqlite" || TEST_BROKER !== "embedded"
-    ? "runs once, in the first pass (SQLite, embedded broker)"
-    : NO_CHROMIUM;
+const SKIP = browserSkipReason("console fleet browser tests");
 
 const AGENT_ENV = { AGENT_BACKOFF_MAX_MS: "500" };
 let server: ServerHandle;
@@ -52,25 +51,7 @@ let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
 
-const textOf = async (l: Locator): Promise<string> => (await l.textContent()) ?? "";
-
-/** Set CONSOLE_SCREENSHOTS=<dir> to keep a screenshot of each page for a visual check. */
-async function shot(name: string): Promise<void> {
-  const dir = process.env.CONSOLE_SCREENSHOTS;
-  if (dir) await page.screenshot({ path: join(dir, `fleet-${name}.png`), fullPage: true });
-}
-
-function facts(hostname: string) {
-  return {
-    os: "linux",
-    osRelease: "Debian 12",
-    kernel: "6.1.0",
-    arch: "arm64",
-    hostname,
-    addresses: ["10.0.0.9"],
-    agentVersion: "0.1.0",
-  };
-}
+const shot = screenshots("fleet-");
 
 async function waitRowNames(expected: string[]): Promise<void> {
   await page.waitForFunction(
@@ -108,34 +89,15 @@ before(async () => {
   bravoAgent = b.agent;
   // Two more pending devices (enrolled once, no agent running) for sorting and pages.
   for (const name of ["spare-1", "spare-2"]) {
-    const id = await enroll({
-      url,
-      token: pendingToken,
-      name,
-      keys: { sign: generateEd25519(), noise: generateX25519() },
-      facts: facts(name),
-      log: pino({ level: "silent" }),
-    });
-    spares.push(id.deviceId);
+    spares.push((await enrollDevice({ url, token: pendingToken, name })).deviceId);
   }
   await waitFor(async () => {
     const r = await server.api.request<Device>("GET", "/api/v1/devices/newbie");
     return r.status === 200 && r.body.state === "pending";
   }, "newbie enrolled (pending)");
 
-  browser = await launchChromium();
-  const context = await browser.newContext({
-    ignoreHTTPSErrors: true,
-    viewport: { width: 1400, height: 900 },
-  });
-  page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(String(err)));
-  const password = readFileSync(join(server.dataDir, "admin.password"), "utf8").trim();
-  await page.goto(`${url}/`);
-  await page.getByLabel("Username").fill("admin");
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  ({ browser, page } = await openConsole(url, { onPageError: (err) => pageErrors.push(String(err)) }));
+  await signIn(page, url, "admin", adminPassword(server.dataDir));
 });
 
 after(async () => {
@@ -164,7 +126,7 @@ test("overview is the landing page: counts link to the filtered list; a polling 
   const health = page.locator('[data-placeholder="telemetry"]');
   assert.match(await textOf(health), /once devices report telemetry/);
   assert.doesNotMatch(await textOf(health), /\d+ ?%/);
-  await shot("overview");
+  await shot(page, "overview");
 
   await page.locator('a.tile[data-count="pending"]').click();
   await page.waitForURL(/#\/devices\?status=pending$/);
@@ -226,7 +188,7 @@ test("device list: sort, pages and filter live in the URL", { skip: SKIP }, asyn
   assert.match(await textOf(err.locator(".error-message")), /has no value/);
   assert.doesNotMatch(await textOf(err.locator(".error-message")), /TETHER_ERR/);
   assert.match(await textOf(err.locator(".error-detail")), /TETHER_ERR_BAD_SELECTOR/);
-  await shot("devices-bad-selector");
+  await shot(page, "devices-bad-selector");
 });
 
 test("bulk: select all on the page, add a label, accept a pending device", { skip: SKIP }, async () => {
@@ -243,7 +205,7 @@ test("bulk: select all on the page, add a label, accept a pending device", { ski
     const d = await server.api.call<Device>("GET", `/api/v1/devices/${name}`);
     assert.equal(d.labels.tier, "gold", name);
   }
-  await shot("devices-bulk");
+  await shot(page, "devices-bulk");
   await bar.getByLabel("Label to remove").fill("tier");
   await bar.getByRole("button", { name: "Remove label" }).click();
   await bar.getByRole("status").filter({ hasText: "Removed tier from 2 devices." }).waitFor();
@@ -254,7 +216,7 @@ test("bulk: select all on the page, add a label, accept a pending device", { ski
   const form = page.locator(".fleet-form");
   await form.locator(".picked-text", { hasText: "the 2 devices picked" }).waitFor();
   await form.locator(".match-count", { hasText: "2 devices match" }).waitFor();
-  await shot("fleet-picked");
+  await shot(page, "fleet-picked");
   assert.deepEqual((await form.locator(".match-names .match-name").allTextContents()).sort(), [
     "alpha",
     "bravo",
@@ -299,7 +261,7 @@ test("device page: rename, edit labels, delete with a confirmation naming the de
   const d = await server.api.call<Device>("GET", `/api/v1/devices/${id}`);
   assert.equal(d.name, "spare-renamed");
   assert.deepEqual(d.labels, { room: "12", zone: "b" }, "fleet=new was removed");
-  await shot("device-edited");
+  await shot(page, "device-edited");
 
   await page.getByRole("button", { name: "Delete…" }).click();
   await page.getByText("Delete spare-renamed? This cannot be undone.").waitFor();
@@ -327,7 +289,7 @@ test("fleet form: the selector preview names the devices; an invalid selector is
   assert.match(await textOf(err.locator(".error-message")), /has no value/);
   assert.match(await textOf(err.locator(".error-detail")), /TETHER_ERR_BAD_SELECTOR/);
   assert.equal(await form.locator(".match-count").count(), 0);
-  await shot("fleet-bad-selector");
+  await shot(page, "fleet-bad-selector");
 });
 
 test("a fleet run with one device offline: inline output, and each device page shows its own result", {
@@ -359,7 +321,7 @@ test("a fleet run with one device offline: inline output, and each device page s
     /offline, so the command did not run.*Wait if offline/,
   );
   assert.doesNotMatch(await textOf(page.locator("main")), /--queue-ttl/);
-  await shot("fleet-results");
+  await shot(page, "fleet-results");
   await page
     .locator(`tbody.run-group:has(tr[data-device-id="${alpha.id}"])`)
     .getByRole("button", { name: /Show all output/ })
@@ -381,7 +343,7 @@ test("a fleet run with one device offline: inline output, and each device page s
   const ownA = page.locator(`table.commands tr[data-command-id="${commandId}"] .own-result`);
   await ownA.locator(".badge", { hasText: "succeeded" }).waitFor();
   assert.equal((await textOf(ownA.locator(".exit-code"))).trim(), "0");
-  await shot("device-own-results");
+  await shot(page, "device-own-results");
 });
 
 test("Wait if offline: a command for an offline device is queued and runs when it returns", {
@@ -435,7 +397,7 @@ test("overview lists recent failures by device name", { skip: SKIP }, async () =
   assert.match(await textOf(failure), /^alpha/);
   assert.match(await textOf(failure), /failed.*exit code 4/);
   assert.match(await textOf(failure), /echo bad; exit 4/);
-  await shot("overview-failures");
+  await shot(page, "overview-failures");
 });
 
 test("while the server is away live state is marked stale, and clears when it answers again", {
@@ -451,7 +413,7 @@ test("while the server is away live state is marked stale, and clears when it an
   await page.locator("table.devices tr[data-device='alpha'] .presence[data-stale]").waitFor();
   // The green dot is gone: greyed and marked, not shown as currently online.
   assert.equal(await page.locator(".stale-scope.is-stale table.devices").count(), 1);
-  await shot("devices-stale");
+  await shot(page, "devices-stale");
 
   server = await startServer({ dataDir, httpPort, mqttPort });
   await notice.waitFor({ state: "detached" });

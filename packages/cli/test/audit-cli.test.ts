@@ -5,52 +5,15 @@
  * and --json with every detail.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { createServer, type TetherServer } from "@tether/server";
-import { run } from "../src/cli.js";
 import { parseWhen } from "../src/commands/audit.js";
-import type { Io } from "../src/io.js";
+import { type InProcessCli, startInProcessCli } from "./in-process-cli.js";
 
-const dir = mkdtempSync(join(tmpdir(), "tether-cli-audit-"));
-let srv: TetherServer;
-let env: Record<string, string>;
-
-async function tether(args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const io: Io = {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    env: { ...env, TETHER_HOME: join(dir, "nohome") },
-    home: join(dir, "home"),
-    stopSignal: () => new AbortController().signal,
-    readStdin: async () => Buffer.alloc(0),
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
+let cli: InProcessCli;
+const tether = (args: string[]) => cli.tether(args);
 
 before(async () => {
-  srv = await createServer({
-    dataDir: join(dir, "server"),
-    listen: { host: "127.0.0.1", port: 0 },
-    mqttListen: { host: "127.0.0.1", port: 0 },
-    logLevel: "warn",
-  });
-  await srv.listen();
-  const info = JSON.parse(readFileSync(join(dir, "server", "server.json"), "utf8"));
-  env = {
-    TETHER_URL: info.url,
-    TETHER_TOKEN: readFileSync(join(dir, "server", "admin.token"), "utf8").trim(),
-    TETHER_CA_CERT: info.caCert,
-  };
+  cli = await startInProcessCli("tether-cli-audit-");
   assert.equal((await tether(["users", "create", "bob", "--role", "operator"])).code, 0);
   assert.equal((await tether(["users", "set-role", "bob", "viewer"])).code, 0);
   assert.equal((await tether(["projects", "exec-users", "deploy"])).code, 0);
@@ -59,8 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await srv?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await cli?.close();
 });
 
 test("one line per event: time, who, what happened in words", async () => {
@@ -80,7 +42,7 @@ test("one line per event: time, who, what happened in words", async () => {
 
 test("--limit pages and says how to go on; --before continues; --all gets everything", async () => {
   const total = (
-    await srv.services.audit.list(await srv.services.accounts.projectId("default"), { limit: 1000 })
+    await cli.srv.services.audit.list(await cli.srv.services.accounts.projectId("default"), { limit: 1000 })
   ).length;
   assert.ok(total > 105, String(total));
   const first = await tether(["audit", "list", "--limit", "100", "--json"]);

@@ -2,58 +2,26 @@
 /** The CLI against a real server (in-process), plus one spawn of the real entry point. */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { createServer, type TetherServer } from "@tether/server";
-import { run } from "../src/cli.js";
-import type { Io } from "../src/io.js";
+import { type InProcessCli, startInProcessCli } from "./in-process-cli.js";
 
 const repoRoot = new URL("../../../", import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), "tether-cli-"));
-let srv: TetherServer;
+let cli: InProcessCli;
+/** The admin's TETHER_URL, TETHER_TOKEN and TETHER_CA_CERT. */
 let env: Record<string, string>;
 
 before(async () => {
-  srv = await createServer({
-    dataDir: join(dir, "server"),
-    listen: { host: "127.0.0.1", port: 0 },
-    mqttListen: { host: "127.0.0.1", port: 0 },
-    logLevel: "warn",
-  });
-  await srv.listen();
-  const info = JSON.parse(readFileSync(join(dir, "server", "server.json"), "utf8"));
-  env = {
-    TETHER_URL: info.url,
-    TETHER_TOKEN: readFileSync(join(dir, "server", "admin.token"), "utf8").trim(),
-    TETHER_CA_CERT: info.caCert,
-  };
+  cli = await startInProcessCli("tether-cli-");
+  env = cli.env;
 });
 
 after(async () => {
-  await srv?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await cli?.close();
 });
 
-async function tether(args: string[], e: Record<string, string> = env) {
-  let stdout = "";
-  let stderr = "";
-  const io: Io = {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    env: { ...e, TETHER_HOME: join(dir, "nohome") },
-    home: join(dir, "home"),
-    stopSignal: () => new AbortController().signal,
-    readStdin: async () => Buffer.alloc(0),
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
+const tether = (args: string[], e?: Record<string, string>) => cli.tether(args, e);
 
 test("token create --json has token, command and expiry", async () => {
   const r = await tether([
@@ -185,7 +153,7 @@ test("usage errors exit 2; no credentials exit 3; unreachable server exit 255", 
 });
 
 test("login saves a token; logout removes it", async () => {
-  const home = join(dir, "home");
+  const home = join(cli.dir, "home");
   const login = await tether(
     ["login", "--url", env.TETHER_URL, "--ca-cert", env.TETHER_CA_CERT, "--token", env.TETHER_TOKEN],
     {},

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ApiError, type Command, type CommandRun } from "@tether/sdk";
 import { Command as Program } from "commander";
+import { commandFixture, runFixture, zeroSummary } from "../../../tests/support/exec-fixtures.js";
 import { parseSelectorArg } from "../src/args.js";
 import { buildProgram, COMMAND_GROUPS, commandWord } from "../src/cli.js";
 import { QueueNotes } from "../src/commands/exec.js";
@@ -66,55 +67,24 @@ test("start: only the named command group is registered; its table matches what 
 
 // --- exec queue notes ---------------------------------------------------------------------
 
-const zero = Object.fromEntries(
-  ["total", "pending", "queued", "sent", "running", "succeeded", "failed", "timed_out"]
-    .concat(["error", "offline", "expired", "cancelled", "lost", "skipped"])
-    .map((k) => [k, 0]),
-) as Command["summary"];
-
 function run(device: string, status: CommandRun["status"], startedAt: string | null = null): CommandRun {
-  return {
-    command: "cmd_x",
-    device,
-    deviceId: `dev_${device}`,
-    status,
-    exitCode: null,
-    signal: null,
-    error: null,
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    startedAt,
-    finishedAt: null,
-    durationMs: null,
-  };
+  return runFixture({ command: "cmd_x", device, deviceId: `dev_${device}`, status, startedAt });
 }
 
 function created(queueTtlMs: number, runs: CommandRun[]): Command {
-  const summary = { ...zero, total: runs.length };
+  const summary = { ...zeroSummary(), total: runs.length };
   for (const r of runs) summary[r.status]++;
-  return {
+  return commandFixture({
     id: "cmd_x",
-    project: "default",
-    createdBy: "admin",
     createdAt: new Date().toISOString(),
     finishedAt: null,
     state: "running",
     argv: ["true"],
-    shell: false,
-    cwd: null,
-    env: {},
-    user: null,
-    timeoutMs: 60000,
     queueTtlMs,
-    outputLimit: 1024,
-    concurrency: 100,
-    maxFailures: null,
     target: { devices: runs.map((r) => r.device) },
     summary,
     runs,
-  };
+  });
 }
 
 function notes(c: Command, fleet: boolean, now: number) {

@@ -1,10 +1,11 @@
 /**
  * Small shared pieces: polling with staleness, the one error display (ErrorNotice), presence,
- * chips, badges, the hash query string, a pager.
+ * chips, badges, the hash query string, actions and confirmations, copy, form cards, a pager.
  */
 import { ApiError, clock, type Device, presenceStatus, presenceText } from "@tether/sdk";
 import {
   createContext,
+  type FormEvent,
   type ReactNode,
   useCallback,
   useContext,
@@ -148,11 +149,6 @@ export function ErrorNotice({
 /** A page-level error (kept for pages that pass text or an error). */
 export function ErrorBanner({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
   return <ErrorNotice error={error} onRetry={onRetry} />;
-}
-
-/** A small inline error (forms, actions); nothing when there is none. */
-export function InlineError({ error }: { error: unknown; as?: "div" | "span" }) {
-  return <ErrorNotice error={error} compact />;
 }
 
 // --- polling and staleness ---------------------------------------------------------------
@@ -483,5 +479,195 @@ export function Pager({
         Next →
       </button>
     </nav>
+  );
+}
+
+// --- actions -----------------------------------------------------------------------------
+
+/** Run an action: busy while it runs, its error kept for ErrorNotice. */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const run = useCallback(async (fn: () => Promise<void>): Promise<boolean> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      setError(err);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  return { busy, error, setError, run };
+}
+
+/**
+ * A button that asks first: the question, then `yes` and Cancel in its place. It closes when
+ * `onConfirm` is done; when that throws, it stays open with the error.
+ * `boxed`: a full-size confirmation in its own box (the device's danger zone); else small
+ * buttons that fit a table row.
+ */
+export function ConfirmButton({
+  label,
+  question,
+  yes,
+  onConfirm,
+  busy: outerBusy,
+  className = "danger-outline",
+  boxed = false,
+}: {
+  label: string;
+  question: ReactNode;
+  yes: string;
+  onConfirm: () => Promise<unknown> | unknown;
+  busy?: boolean;
+  className?: string;
+  boxed?: boolean;
+}) {
+  const [asking, setAsking] = useState(false);
+  const act = useAction();
+  const busy = outerBusy || act.busy;
+  const small = boxed ? "" : "small ";
+  if (!asking)
+    return (
+      <button type="button" className={small + className} disabled={busy} onClick={() => setAsking(true)}>
+        {label}
+      </button>
+    );
+  const body = (
+    <>
+      <span>{question}</span>
+      <div className="buttons">
+        <button
+          type="button"
+          className={`${small}danger`}
+          disabled={busy}
+          onClick={async () => {
+            const done = await act.run(async () => {
+              await onConfirm();
+            });
+            if (done) setAsking(false);
+          }}
+        >
+          {boxed && act.busy ? "Working…" : yes}
+        </button>
+        <button
+          type="button"
+          className={boxed ? undefined : "small"}
+          disabled={busy}
+          onClick={() => setAsking(false)}
+        >
+          Cancel
+        </button>
+      </div>
+      <ErrorNotice error={act.error} compact />
+    </>
+  );
+  return boxed ? (
+    <fieldset className="confirm" aria-label={label}>
+      {body}
+    </fieldset>
+  ) : (
+    <div className="confirm">{body}</div>
+  );
+}
+
+// --- copy --------------------------------------------------------------------------------
+
+/** Copy `text` to the clipboard, saying whether it worked. */
+export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
+  return (
+    <>
+      <button
+        type="button"
+        onClick={async () => {
+          try {
+            await navigator.clipboard.writeText(text);
+            setState("copied");
+          } catch {
+            setState("failed");
+          }
+        }}
+      >
+        {label}
+      </button>
+      {state === "copied" && (
+        <span className="ok" role="status">
+          Copied
+        </span>
+      )}
+      {state === "failed" && <ErrorNotice error="Copy failed; select the text instead" compact />}
+    </>
+  );
+}
+
+/** Text shown once (an agent command, a token, a password) with Copy beside it. */
+export function CopyOnce({
+  text,
+  secret = false,
+  testId,
+}: {
+  text: string;
+  secret?: boolean;
+  testId?: string;
+}) {
+  return (
+    <div className="command-row">
+      <code className={secret ? "command secret" : "command"} data-testid={testId}>
+        {text}
+      </code>
+      <CopyButton text={text} />
+    </div>
+  );
+}
+
+// --- form cards --------------------------------------------------------------------------
+
+/** A card with a title, a form and its one submit button; `hint` under the form, then the error. */
+export function FormCard({
+  title,
+  formClassName = "form inline-form",
+  onSubmit,
+  busy,
+  submit,
+  busyText,
+  error,
+  hint,
+  children,
+  after,
+}: {
+  title: string;
+  formClassName?: string;
+  onSubmit: (e: FormEvent) => void;
+  busy: boolean;
+  /** The submit button's text, and while busy. */
+  submit: string;
+  busyText: string;
+  error: unknown;
+  hint?: ReactNode;
+  /** The form's fields. */
+  children: ReactNode;
+  /** Under the error (e.g. what was created). */
+  after?: ReactNode;
+}) {
+  return (
+    <div className="card">
+      <h2>{title}</h2>
+      <form className={formClassName} onSubmit={onSubmit}>
+        {children}
+        <div className="buttons">
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? busyText : submit}
+          </button>
+        </div>
+      </form>
+      {hint}
+      <ErrorNotice error={error} />
+      {after}
+    </div>
   );
 }

@@ -9,6 +9,7 @@ import { getEventListeners } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
+import { commandFixture, sseFrame, zeroSummary } from "../../../tests/support/exec-fixtures.js";
 import { fetchTransport, TetherClient, type Transport } from "../src/index.js";
 import { nodeTransport } from "../src/node.js";
 
@@ -120,33 +121,7 @@ test("fetch transport: fetch sees a per-request signal; the shared one keeps no 
 });
 
 test("event streams: 50 on one caller signal leave no listener; an abort ends one in flight", async () => {
-  const done = {
-    type: "done",
-    command: {
-      id: "cmd_1",
-      project: "default",
-      createdBy: "admin",
-      createdAt: "2025-01-01T00:00:00Z",
-      finishedAt: "2025-01-01T00:00:01Z",
-      state: "done",
-      argv: ["true"],
-      shell: false,
-      cwd: null,
-      env: {},
-      user: null,
-      timeoutMs: 60000,
-      queueTtlMs: 0,
-      outputLimit: 1024,
-      concurrency: 100,
-      maxFailures: null,
-      target: { devices: ["d"] },
-      summary: Object.fromEntries(
-        ["total", "pending", "queued", "sent", "running", "succeeded", "failed", "timed_out"]
-          .concat(["error", "offline", "expired", "cancelled", "lost", "skipped"])
-          .map((k) => [k, 0]),
-      ),
-    },
-  };
+  const done = { type: "done", command: commandFixture({ argv: ["true"], summary: zeroSummary() }) };
   let hang = false;
   let streamSignal: AbortSignal | undefined;
   const t: Transport = async () => ({ status: 200, headers: {}, setCookies: [], body: "{}" });
@@ -157,7 +132,7 @@ test("event streams: 50 on one caller signal leave no listener; an abort ends on
       return { status: 200, body: "" };
     }
     await Promise.resolve();
-    onText(`event: done\ndata: ${JSON.stringify(done)}\n\n`);
+    onText(sseFrame("done", done));
     return { status: 200, body: "" };
   };
   const ctl = new AbortController();

@@ -1,6 +1,7 @@
 // @matrix: once
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { commandFixture, runFixture, sseFrame as sse } from "../../../tests/support/exec-fixtures.js";
 import { ApiError, TetherClient, type HttpRequest, type Transport } from "../src/index.js";
 
 function fake(status: number, body: unknown, seen: HttpRequest[] = [], setCookies: string[] = []): Transport {
@@ -125,48 +126,8 @@ test("caCert loads the node transport lazily and pins the CA", async () => {
   await assert.rejects(c.me(), (e: any) => e.code === "TETHER_ERR_UNREACHABLE");
 });
 
-const RUN = {
-  command: "cmd_1",
-  device: "d",
-  deviceId: "dev_1",
-  status: "running",
-  exitCode: null,
-  signal: null,
-  error: null,
-  stdoutBytes: 0,
-  stderrBytes: 0,
-  stdoutTruncated: false,
-  stderrTruncated: false,
-  startedAt: null,
-  finishedAt: null,
-  durationMs: null,
-};
-const zero = Object.fromEntries(
-  ["total", "pending", "queued", "sent", "running", "succeeded", "failed", "timed_out"]
-    .concat(["error", "offline", "expired", "cancelled", "lost", "skipped"])
-    .map((k) => [k, 0]),
-);
-const COMMAND = {
-  id: "cmd_1",
-  project: "default",
-  createdBy: "admin",
-  createdAt: "2025-01-01T00:00:00Z",
-  finishedAt: "2025-01-01T00:00:01Z",
-  state: "done",
-  argv: ["echo"],
-  shell: false,
-  cwd: null,
-  env: {},
-  user: null,
-  timeoutMs: 60000,
-  queueTtlMs: 0,
-  outputLimit: 1024,
-  concurrency: 100,
-  maxFailures: null,
-  target: { devices: ["d"] },
-  summary: { ...zero, total: 1, succeeded: 1 },
-};
-const sse = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+const RUN = runFixture();
+const COMMAND = commandFixture();
 const out = (text: string) =>
   sse("output", {
     type: "output",

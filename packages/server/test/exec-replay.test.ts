@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { Command, CommandEvent, CommandRun } from "@tether/protocol";
+import type { Command, CommandEvent } from "@tether/protocol";
+import { runFixture } from "../../../tests/support/exec-fixtures.js";
 import { ExecEvents, replayThenFollow } from "../src/capabilities/exec/events.js";
 import { Spool } from "../src/capabilities/exec/spool.js";
 
@@ -15,22 +16,7 @@ const root = mkdtempSync(join(tmpdir(), "tether-replay-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const CMD = "cmd_aaaaaaaaaaaaaaaaaaaa";
-const run: CommandRun = {
-  command: CMD,
-  device: "dev-a",
-  deviceId: "dev-a",
-  status: "running",
-  exitCode: null,
-  signal: null,
-  error: null,
-  stdoutBytes: 0,
-  stderrBytes: 0,
-  stdoutTruncated: false,
-  stderrTruncated: false,
-  startedAt: null,
-  finishedAt: null,
-  durationMs: null,
-};
+const run = runFixture({ command: CMD, device: "dev-a", deviceId: "dev-a" });
 const command = { id: CMD, finishedAt: null, runs: [run] } as unknown as Command;
 
 async function until(cond: () => boolean, what: string): Promise<void> {

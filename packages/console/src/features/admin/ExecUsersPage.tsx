@@ -5,8 +5,8 @@
 import { type FormEvent, useEffect, useState } from "react";
 import { client } from "../../client";
 import { useSession } from "../../session";
-import { ErrorNotice } from "../../ui";
-import { useAction, useLoad } from "./shared";
+import { ErrorNotice, useAction } from "../../ui";
+import { LoadStatus, useLoad } from "./shared";
 
 /** The server's rule (packages/protocol ProjectSettings): a POSIX user name. */
 const EXEC_USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
@@ -66,8 +66,7 @@ export function ExecUsersPage() {
           The users a command in {s.project} may run as on a device, named with{" "}
           <code>tether exec --user NAME</code>. With none, commands run as the user the agent runs as.
         </p>
-        {users.error !== null && <ErrorNotice error={users.error} onRetry={() => void users.reload()} />}
-        {!users.data && users.error === null && <p className="muted">Loading…</p>}
+        <LoadStatus load={users} />
         {users.data && (
           <ul className="exec-users" aria-label="Exec users">
             {list.length === 0 && <li className="muted">none: only the agent's own user</li>}

@@ -6,8 +6,8 @@ import { type FormEvent, useState } from "react";
 import { client } from "../../client";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { ErrorNotice } from "../../ui";
-import { ConfirmButton, isServerAdmin, SERVER_PROJECT, sessionChanged, useAction, useLoad } from "./shared";
+import { ConfirmButton, FormCard, useAction } from "../../ui";
+import { isServerAdmin, LoadStatus, SERVER_PROJECT, sessionChanged, useLoad } from "./shared";
 
 export function ProjectsPage() {
   const s = useSession();
@@ -43,16 +43,7 @@ export function ProjectsPage() {
 
       <div className="card">
         <h2>Your projects</h2>
-        {projects.error !== null && (
-          <ErrorNotice error={projects.error} onRetry={() => void projects.reload()} />
-        )}
-        {act.error !== null && <ErrorNotice error={act.error} />}
-        {said && (
-          <p className="ok" role="status">
-            {said}
-          </p>
-        )}
-        {!projects.data && projects.error === null && <p className="muted">Loading…</p>}
+        <LoadStatus load={projects} actionError={act.error} said={said} />
         {projects.data && (
           <table className="projects-table">
             <thead>
@@ -143,28 +134,26 @@ function NewProject({ onCreated }: { onCreated: (name: string) => void }) {
     });
   };
   return (
-    <div className="card">
-      <h2>New project</h2>
-      <form className="form inline-form" onSubmit={submit}>
-        <label>
-          <span>Name</span>
-          <input
-            name="project-name"
-            required
-            pattern="[A-Za-z0-9._\-]{1,64}"
-            title="letters, digits, . _ - (up to 64)"
-            placeholder="e.g. warehouse-2"
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-          />
-        </label>
-        <div className="buttons">
-          <button type="submit" className="primary" disabled={act.busy}>
-            {act.busy ? "Creating…" : "Create project"}
-          </button>
-        </div>
-      </form>
-      {act.error !== null && <ErrorNotice error={act.error} />}
-    </div>
+    <FormCard
+      title="New project"
+      onSubmit={submit}
+      busy={act.busy}
+      submit="Create project"
+      busyText="Creating…"
+      error={act.error}
+    >
+      <label>
+        <span>Name</span>
+        <input
+          name="project-name"
+          required
+          pattern="[A-Za-z0-9._\-]{1,64}"
+          title="letters, digits, . _ - (up to 64)"
+          placeholder="e.g. warehouse-2"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+        />
+      </label>
+    </FormCard>
   );
 }

@@ -7,8 +7,8 @@ import { type FormEvent, useState } from "react";
 import { client } from "../../client";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { Ago, ErrorNotice, useNow } from "../../ui";
-import { ConfirmButton, CopyButton, useAction, useLoad } from "./shared";
+import { Ago, ConfirmButton, CopyOnce, FormCard, useAction, useNow } from "../../ui";
+import { LoadStatus, useLoad } from "./shared";
 
 const EXPIRIES: { label: string; seconds?: number }[] = [
   { label: "1 day", seconds: 86400 },
@@ -60,12 +60,7 @@ export function TokensPage() {
             Copy it now: it is shown only this once and cannot be seen again. Anyone who has it can act as you
             in {s.project}.
           </p>
-          <div className="command-row">
-            <code className="command secret" data-testid="new-api-token">
-              {created.token}
-            </code>
-            <CopyButton text={created.token} />
-          </div>
+          <CopyOnce text={created.token} secret testId="new-api-token" />
           <p className="hint muted">
             Use it as <code>Authorization: Bearer …</code>, or with{" "}
             <code>tether login --url {window.location.origin} --token …</code>.
@@ -83,14 +78,7 @@ export function TokensPage() {
 
       <div className="card">
         <h2>{admin ? `Tokens in ${s.project}` : "Your tokens"}</h2>
-        {tokens.error !== null && <ErrorNotice error={tokens.error} onRetry={() => void tokens.reload()} />}
-        {act.error !== null && <ErrorNotice error={act.error} />}
-        {revoked && (
-          <p className="ok" role="status">
-            {revoked}
-          </p>
-        )}
-        {!tokens.data && tokens.error === null && <p className="muted">Loading…</p>}
+        <LoadStatus load={tokens} actionError={act.error} said={revoked} />
         {tokens.data && tokens.data.length === 0 && (
           <p className="muted">No API tokens yet. Create one above for a script or the CLI.</p>
         )}
@@ -184,42 +172,40 @@ function NewToken({ onCreated }: { onCreated: (c: Created) => void }) {
     });
   };
   return (
-    <div className="card">
-      <h2>New API token</h2>
-      <form className="form inline-form" onSubmit={submit}>
-        <label>
-          <span>Name</span>
-          <input
-            name="token-name"
-            required
-            maxLength={64}
-            placeholder="e.g. ci-deploy"
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-          />
-        </label>
-        <label>
-          <span>Expires after</span>
-          <select
-            name="token-expiry"
-            aria-label="Expires after"
-            value={expiry}
-            onChange={(e) => setExpiry(e.target.value)}
-          >
-            {EXPIRIES.map((x) => (
-              <option key={x.label} value={x.label}>
-                {x.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <div className="buttons">
-          <button type="submit" className="primary" disabled={act.busy}>
-            {act.busy ? "Creating…" : "Create token"}
-          </button>
-        </div>
-      </form>
-      {act.error !== null && <ErrorNotice error={act.error} />}
-    </div>
+    <FormCard
+      title="New API token"
+      onSubmit={submit}
+      busy={act.busy}
+      submit="Create token"
+      busyText="Creating…"
+      error={act.error}
+    >
+      <label>
+        <span>Name</span>
+        <input
+          name="token-name"
+          required
+          maxLength={64}
+          placeholder="e.g. ci-deploy"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+        />
+      </label>
+      <label>
+        <span>Expires after</span>
+        <select
+          name="token-expiry"
+          aria-label="Expires after"
+          value={expiry}
+          onChange={(e) => setExpiry(e.target.value)}
+        >
+          {EXPIRIES.map((x) => (
+            <option key={x.label} value={x.label}>
+              {x.label}
+            </option>
+          ))}
+        </select>
+      </label>
+    </FormCard>
   );
 }

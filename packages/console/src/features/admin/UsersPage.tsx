@@ -8,8 +8,8 @@ import { type FormEvent, useState } from "react";
 import { client } from "../../client";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { ErrorNotice } from "../../ui";
-import { ConfirmButton, CopyButton, isServerAdmin, plural, ROLE_HELP, useAction, useLoad } from "./shared";
+import { ConfirmButton, CopyOnce, FormCard, useAction } from "../../ui";
+import { isServerAdmin, LoadStatus, plural, ROLE_HELP, useLoad } from "./shared";
 
 const ROLES = Object.keys(ROLE_RANK) as Role[];
 
@@ -63,10 +63,7 @@ function Users() {
                 This password is shown only once. Give it to the user through a safe channel; they sign in to
                 the console with it.
               </p>
-              <div className="command-row">
-                <code className="command secret">{outcome.password}</code>
-                <CopyButton text={outcome.password} />
-              </div>
+              <CopyOnce text={outcome.password} secret />
             </>
           )}
           <div className="buttons">
@@ -79,9 +76,7 @@ function Users() {
 
       <div className="card">
         <h2>Members of {s.project}</h2>
-        {users.error !== null && <ErrorNotice error={users.error} onRetry={() => void users.reload()} />}
-        {act.error !== null && <ErrorNotice error={act.error} />}
-        {!users.data && users.error === null && <p className="muted">Loading…</p>}
+        <LoadStatus load={users} actionError={act.error} />
         {users.data && (
           <table className="users-table">
             <thead>
@@ -239,60 +234,61 @@ function NewUser({
   };
 
   return (
-    <div className="card">
-      <h2>Add a user</h2>
-      <form className="form inline-form" onSubmit={submit}>
-        <label>
-          <span>Username</span>
-          <input
-            name="new-username"
-            required
-            pattern="[A-Za-z0-9._\-]{1,64}"
-            title="letters, digits, . _ - (up to 64)"
-            value={username}
-            onChange={(e) => setUsername(e.target.value)}
-          />
-        </label>
-        <label>
-          <span>Role</span>
-          <select
-            name="new-role"
-            aria-label="Role"
-            value={role}
-            onChange={(e) => setRole(e.target.value as Role)}
-          >
-            {ROLES.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          <span>Initial password</span>
-          <input
-            name="new-password"
-            type="password"
-            autoComplete="new-password"
-            minLength={8}
-            placeholder="empty: generate one"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </label>
-        <div className="buttons">
-          <button type="submit" className="primary" disabled={act.busy}>
-            {act.busy ? "Adding…" : "Add user"}
-          </button>
-        </div>
-      </form>
-      <p className="hint muted">
-        A new user gets this role in {project}; leave the password empty and one is generated and shown once.
-        {serverAdmin
-          ? " An existing user of another project is added with this role (their password does not change)."
-          : " Adding a user who already exists in another project needs the server admin."}
-      </p>
-      {act.error !== null && <ErrorNotice error={act.error} />}
-    </div>
+    <FormCard
+      title="Add a user"
+      onSubmit={submit}
+      busy={act.busy}
+      submit="Add user"
+      busyText="Adding…"
+      error={act.error}
+      hint={
+        <p className="hint muted">
+          A new user gets this role in {project}; leave the password empty and one is generated and shown
+          once.
+          {serverAdmin
+            ? " An existing user of another project is added with this role (their password does not change)."
+            : " Adding a user who already exists in another project needs the server admin."}
+        </p>
+      }
+    >
+      <label>
+        <span>Username</span>
+        <input
+          name="new-username"
+          required
+          pattern="[A-Za-z0-9._\-]{1,64}"
+          title="letters, digits, . _ - (up to 64)"
+          value={username}
+          onChange={(e) => setUsername(e.target.value)}
+        />
+      </label>
+      <label>
+        <span>Role</span>
+        <select
+          name="new-role"
+          aria-label="Role"
+          value={role}
+          onChange={(e) => setRole(e.target.value as Role)}
+        >
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        <span>Initial password</span>
+        <input
+          name="new-password"
+          type="password"
+          autoComplete="new-password"
+          minLength={8}
+          placeholder="empty: generate one"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+      </label>
+    </FormCard>
   );
 }

@@ -1,6 +1,7 @@
-/** Pieces the settings pages share: loading, confirmations, copy, telling App the session changed. */
+/** Pieces the settings pages share: loading, roles, telling App the session changed. */
 import type { Me, Role } from "@tether/sdk";
-import { type ReactNode, useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { ErrorNotice } from "../../ui";
 
 /** The project whose admins are the server's admins (packages/server/src/accounts.ts DEFAULT_PROJECT). */
 export const SERVER_PROJECT = "default";
@@ -49,100 +50,29 @@ export function useLoad<T>(load: () => Promise<T>) {
   return { data, error, reload };
 }
 
-/** Run an action: busy while it runs, its error kept for ErrorNotice. */
-export function useAction() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const run = useCallback(async (fn: () => Promise<void>): Promise<boolean> => {
-    setBusy(true);
-    setError(null);
-    try {
-      await fn();
-      return true;
-    } catch (err) {
-      setError(err);
-      return false;
-    } finally {
-      setBusy(false);
-    }
-  }, []);
-  return { busy, error, setError, run };
-}
-
-/** A button that asks first: the question, then "Yes, …" and Cancel in its place. */
-export function ConfirmButton({
-  label,
-  question,
-  yes,
-  onConfirm,
-  busy,
-  className = "danger-outline",
+/**
+ * Over what `load` shows: its failure (with Retry), the last action's error, what the last action
+ * did (`said`), and "Loading…" until the first answer.
+ */
+export function LoadStatus({
+  load,
+  actionError = null,
+  said = null,
 }: {
-  label: string;
-  question: ReactNode;
-  yes: string;
-  onConfirm: () => Promise<unknown> | unknown;
-  busy?: boolean;
-  className?: string;
+  load: { data: unknown; error: unknown; reload: () => Promise<void> };
+  actionError?: unknown;
+  said?: string | null;
 }) {
-  const [asking, setAsking] = useState(false);
-  if (!asking)
-    return (
-      <button type="button" className={`small ${className}`} disabled={busy} onClick={() => setAsking(true)}>
-        {label}
-      </button>
-    );
-  return (
-    <div className="confirm">
-      <span>{question}</span>
-      <div className="buttons">
-        <button
-          type="button"
-          className="small danger"
-          disabled={busy}
-          onClick={async () => {
-            await onConfirm();
-            setAsking(false);
-          }}
-        >
-          {yes}
-        </button>
-        <button type="button" className="small" disabled={busy} onClick={() => setAsking(false)}>
-          Cancel
-        </button>
-      </div>
-    </div>
-  );
-}
-
-/** Copy `text` to the clipboard, saying whether it worked. */
-export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
-  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
   return (
     <>
-      <button
-        type="button"
-        onClick={async () => {
-          try {
-            await navigator.clipboard.writeText(text);
-            setState("copied");
-          } catch {
-            setState("failed");
-          }
-        }}
-      >
-        {label}
-      </button>
-      {state === "copied" && (
-        <span className="ok" role="status">
-          Copied
-        </span>
+      {load.error !== null && <ErrorNotice error={load.error} onRetry={() => void load.reload()} />}
+      {actionError !== null && <ErrorNotice error={actionError} />}
+      {said && (
+        <p className="ok" role="status">
+          {said}
+        </p>
       )}
-      {state === "failed" && (
-        <span className="error small" role="alert">
-          Copy failed; select the text instead
-        </span>
-      )}
+      {!load.data && load.error === null && <p className="muted">Loading…</p>}
     </>
   );
 }

@@ -145,6 +145,35 @@ export function AuditPage() {
   );
 }
 
+/** A filter field that takes any text, suggesting `children` (who, which device). */
+function Suggested({
+  label,
+  list,
+  placeholder,
+  value,
+  onChange,
+  children,
+}: {
+  label: string;
+  list: string;
+  placeholder: string;
+  value: string;
+  onChange: (e: { target: { value: string } }) => void;
+  children: string[];
+}) {
+  return (
+    <label>
+      <span>{label}</span>
+      <input aria-label={label} list={list} placeholder={placeholder} value={value} onChange={onChange} />
+      <datalist id={list}>
+        {children.map((v) => (
+          <option key={v} value={v} />
+        ))}
+      </datalist>
+    </label>
+  );
+}
+
 function AuditFilters({ value, onApply }: { value: Filters; onApply: (f: Filters) => void }) {
   const [f, setF] = useState<Filters>(value);
   const [users, setUsers] = useState<string[]>([]);
@@ -168,21 +197,15 @@ function AuditFilters({ value, onApply }: { value: Filters; onApply: (f: Filters
   const dirty = Object.values(value).some(Boolean) || Object.values(f).some(Boolean);
   return (
     <form className="card audit-filters" onSubmit={submit} aria-label="Filter the audit log">
-      <label>
-        <span>Who</span>
-        <input
-          aria-label="Who"
-          list="audit-users"
-          placeholder="any user"
-          value={f.actor}
-          onChange={set("actor")}
-        />
-        <datalist id="audit-users">
-          {users.map((u) => (
-            <option key={u} value={u} />
-          ))}
-        </datalist>
-      </label>
+      <Suggested
+        label="Who"
+        list="audit-users"
+        placeholder="any user"
+        value={f.actor}
+        onChange={set("actor")}
+      >
+        {users}
+      </Suggested>
       <label>
         <span>Action</span>
         <select aria-label="Action" value={f.action} onChange={set("action")}>
@@ -199,21 +222,15 @@ function AuditFilters({ value, onApply }: { value: Filters; onApply: (f: Filters
           ))}
         </select>
       </label>
-      <label>
-        <span>Device</span>
-        <input
-          aria-label="Device"
-          list="audit-devices"
-          placeholder="any device"
-          value={f.device}
-          onChange={set("device")}
-        />
-        <datalist id="audit-devices">
-          {devices.map((d) => (
-            <option key={d} value={d} />
-          ))}
-        </datalist>
-      </label>
+      <Suggested
+        label="Device"
+        list="audit-devices"
+        placeholder="any device"
+        value={f.device}
+        onChange={set("device")}
+      >
+        {devices}
+      </Suggested>
       <label>
         <span>From</span>
         <input aria-label="From" type="datetime-local" value={f.since} onChange={set("since")} />

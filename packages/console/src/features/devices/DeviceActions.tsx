@@ -1,33 +1,24 @@
 /**
  * Device actions. Safe ones first: a pending device's review (what to verify, then Accept, with
  * Reject secondary). Destructive ones last and quiet: Revoke and Delete live in the device
- * page's danger zone, each behind a confirmation that names the device.
+ * page's danger zone, each behind a confirmation that names the device (ConfirmButton, boxed).
  */
 import type { Device } from "@tether/sdk";
-import { useState } from "react";
 import { client } from "../../client";
 import { useSession } from "../../session";
-import { ErrorNotice } from "../../ui";
+import { ConfirmButton, ErrorNotice, useAction } from "../../ui";
 
 /** Fingerprint, hostname and source address, then Accept (primary) and Reject (secondary). */
 export function PendingReview({ device, onChanged }: { device: Device; onChanged: () => void }) {
   const canOperate = useSession().can("operator");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run: act } = useAction();
   if (device.state !== "pending") return null;
 
-  const run = async (action: "accept" | "reject") => {
-    setBusy(true);
-    setError(null);
-    try {
+  const run = (action: "accept" | "reject") =>
+    act(async () => {
       await (action === "accept" ? client.acceptDevice(device.id) : client.rejectDevice(device.id));
       onChanged();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
     <div className="actions">
@@ -59,59 +50,6 @@ export function PendingReview({ device, onChanged }: { device: Device; onChanged
   );
 }
 
-/** A destructive action behind a confirmation naming the device. */
-function Confirmed({
-  label,
-  question,
-  confirm,
-  action,
-}: {
-  label: string;
-  question: string;
-  confirm: string;
-  action: () => Promise<void>;
-}) {
-  const [open, setOpen] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  if (!open)
-    return (
-      <button type="button" className="quiet-danger" onClick={() => setOpen(true)}>
-        {label}
-      </button>
-    );
-  return (
-    <fieldset className="confirm" aria-label={label}>
-      <span>{question}</span>
-      <div className="buttons">
-        <button
-          type="button"
-          className="danger"
-          disabled={busy}
-          onClick={async () => {
-            setBusy(true);
-            setError(null);
-            try {
-              await action();
-              setOpen(false);
-            } catch (err) {
-              setError(err);
-            } finally {
-              setBusy(false);
-            }
-          }}
-        >
-          {busy ? "Working…" : confirm}
-        </button>
-        <button type="button" disabled={busy} onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-      </div>
-      <ErrorNotice error={error} compact />
-    </fieldset>
-  );
-}
-
 /** The device page's last card: Revoke (accepted devices) and Delete (operators). */
 export function DangerZone({ device, onChanged }: { device: Device; onChanged: () => void }) {
   const canOperate = useSession().can("operator");
@@ -126,11 +64,13 @@ export function DangerZone({ device, onChanged }: { device: Device; onChanged: (
             <p className="muted small">
               Revoke: disconnect it now and block its key for good. Its record and history stay.
             </p>
-            <Confirmed
+            <ConfirmButton
+              boxed
+              className="quiet-danger"
               label="Revoke…"
               question={`Revoke ${name}? It is disconnected at once and its key can never enroll again.`}
-              confirm={`Revoke ${name}`}
-              action={async () => {
+              yes={`Revoke ${name}`}
+              onConfirm={async () => {
                 await client.revokeDevice(device.id);
                 onChanged();
               }}
@@ -142,11 +82,13 @@ export function DangerZone({ device, onChanged }: { device: Device; onChanged: (
             Delete: remove it and its labels from the server
             {device.state === "accepted" ? " (it is revoked first)" : ""}. The audit log keeps what happened.
           </p>
-          <Confirmed
+          <ConfirmButton
+            boxed
+            className="quiet-danger"
             label="Delete…"
             question={`Delete ${name}? This cannot be undone.`}
-            confirm={`Delete ${name}`}
-            action={async () => {
+            yes={`Delete ${name}`}
+            onConfirm={async () => {
               await client.deleteDevice(device.id);
               window.location.hash = "#/devices";
             }}

@@ -17,6 +17,7 @@ import {
   Presence,
   PresenceText,
   StaleScope,
+  useAction,
   useNow,
   usePoll,
 } from "../../ui";
@@ -187,24 +188,13 @@ function DeviceName({
   canRename: boolean;
   onChanged: () => void;
 }) {
-  const [editing, setEditing] = useState(false);
-  const [name, setName] = useState(device.name);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  if (!editing)
+  const edit = useDeviceEdit(device, onChanged, () => device.name);
+  if (!edit.editing)
     return (
       <>
         <h1 className="device-name">{device.name}</h1>
         {canRename && (
-          <button
-            type="button"
-            className="small"
-            onClick={() => {
-              setName(device.name);
-              setError(null);
-              setEditing(true);
-            }}
-          >
+          <button type="button" className="small" onClick={edit.open}>
             Rename
           </button>
         )}
@@ -215,39 +205,57 @@ function DeviceName({
       className="rename-form"
       onSubmit={async (e) => {
         e.preventDefault();
-        const next = name.trim();
-        if (next === device.name) return setEditing(false);
-        if (!next) return setError("Type a name.");
-        setBusy(true);
-        setError(null);
-        try {
-          await client.updateDevice(device.id, { name: next });
-          setEditing(false);
-          onChanged();
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+        const next = edit.text.trim();
+        if (next === device.name) return edit.close();
+        if (!next) return edit.setError("Type a name.");
+        await edit.save({ name: next });
       }}
     >
       <input
         aria-label="Device name"
         className="name-input"
-        value={name}
+        value={edit.text}
         maxLength={64}
-        onChange={(e) => setName(e.target.value)}
+        onChange={(e) => edit.setText(e.target.value)}
       />
-      <button type="submit" className="primary" disabled={busy}>
+      <button type="submit" className="primary" disabled={edit.busy}>
         Save name
       </button>
-      <button type="button" disabled={busy} onClick={() => setEditing(false)}>
+      <button type="button" disabled={edit.busy} onClick={edit.close}>
         Cancel
       </button>
       <small className="muted">Letters, digits, . _ - (up to 64).</small>
-      <ErrorNotice error={error} compact />
+      <ErrorNotice error={edit.error} compact />
     </form>
   );
+}
+
+/**
+ * Editing one of the device's fields as text: `open` fills it with `current()`, `save` sends
+ * the change, then closes it and reloads the device.
+ */
+function useDeviceEdit(device: Device, onChanged: () => void, current: () => string) {
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState("");
+  const action = useAction();
+  return {
+    ...action,
+    editing,
+    text,
+    setText,
+    open: () => {
+      setText(current());
+      action.setError(null);
+      setEditing(true);
+    },
+    close: () => setEditing(false),
+    save: (change: { name?: string; labels?: Record<string, string | null> }) =>
+      action.run(async () => {
+        await client.updateDevice(device.id, change);
+        setEditing(false);
+        onChanged();
+      }),
+  };
 }
 
 const labelsText = (labels: Record<string, string>) =>
@@ -258,24 +266,13 @@ const labelsText = (labels: Record<string, string>) =>
 
 /** The device's labels, with Edit for operators: one field of key=value pairs. */
 function Labels({ device, canEdit, onChanged }: { device: Device; canEdit: boolean; onChanged: () => void }) {
-  const [editing, setEditing] = useState(false);
-  const [text, setText] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  if (!editing)
+  const edit = useDeviceEdit(device, onChanged, () => labelsText(device.labels));
+  if (!edit.editing)
     return (
       <div className="labels-view">
         <LabelChips labels={device.labels} />
         {canEdit && (
-          <button
-            type="button"
-            className="small"
-            onClick={() => {
-              setText(labelsText(device.labels));
-              setError(null);
-              setEditing(true);
-            }}
-          >
+          <button type="button" className="small" onClick={edit.open}>
             Edit labels
           </button>
         )}
@@ -288,73 +285,60 @@ function Labels({ device, canEdit, onChanged }: { device: Device; canEdit: boole
         e.preventDefault();
         let next: Record<string, string>;
         try {
-          next = parseLabels(text);
+          next = parseLabels(edit.text);
         } catch (err) {
-          return setError(err);
+          return edit.setError(err);
         }
         const change: Record<string, string | null> = {};
         for (const k of Object.keys(device.labels)) if (!(k in next)) change[k] = null;
         for (const [k, v] of Object.entries(next)) if (device.labels[k] !== v) change[k] = v;
-        if (Object.keys(change).length === 0) return setEditing(false);
-        setBusy(true);
-        setError(null);
-        try {
-          await client.updateDevice(device.id, { labels: change });
-          setEditing(false);
-          onChanged();
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+        if (Object.keys(change).length === 0) return edit.close();
+        await edit.save({ labels: change });
       }}
     >
       <textarea
         aria-label="Labels"
         className="mono"
         rows={2}
-        value={text}
+        value={edit.text}
         placeholder="site=lab, role=arm"
-        onChange={(e) => setText(e.target.value)}
+        onChange={(e) => edit.setText(e.target.value)}
       />
       <small className="muted">
         key=value pairs, separated by commas or spaces. Remove a pair to drop the label.
       </small>
       <div className="buttons">
-        <button type="submit" className="primary" disabled={busy}>
+        <button type="submit" className="primary" disabled={edit.busy}>
           Save labels
         </button>
-        <button type="button" disabled={busy} onClick={() => setEditing(false)}>
+        <button type="button" disabled={edit.busy} onClick={edit.close}>
           Cancel
         </button>
       </div>
-      <ErrorNotice error={error} compact />
+      <ErrorNotice error={edit.error} compact />
     </form>
   );
 }
 
 function Ping({ id, online }: { id: string; online: boolean }) {
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const [result, setResult] = useState<PingResult | null>(null);
-  const [error, setError] = useState<unknown>(null);
   return (
     <div className="ping">
       <button
         type="button"
         disabled={busy}
         title={online ? "Round trip over the control channel" : "The device is offline; a ping will fail"}
-        onClick={async () => {
-          setBusy(true);
-          setError(null);
-          try {
-            setResult(await client.ping(id));
-          } catch (err) {
-            setResult(null);
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
-        }}
+        onClick={() =>
+          run(async () => {
+            try {
+              setResult(await client.ping(id));
+            } catch (err) {
+              setResult(null);
+              throw err;
+            }
+          })
+        }
       >
         {busy ? "Pinging…" : "Ping"}
       </button>

@@ -309,8 +309,6 @@ function BulkBar({
   const [done, setDone] = useState<string | null>(null);
   const [failures, setFailures] = useState<{ name: string; error: unknown }[]>([]);
   const [error, setError] = useState<unknown>(null);
-  const [addText, setAddText] = useState("");
-  const [removeText, setRemoveText] = useState("");
   const pending = devices.filter((d) => d.state === "pending");
   const accepted = devices.filter((d) => d.state === "accepted");
 
@@ -349,59 +347,48 @@ function BulkBar({
             Accept {pending.length} pending
           </button>
         )}
-        <form
-          className="bulk-form"
-          onSubmit={(e) => {
-            e.preventDefault();
+        <BulkForm
+          label="Label to add"
+          placeholder="key=value"
+          button="Add label"
+          busy={busy}
+          onSubmit={(text) => {
             let labels: Record<string, string>;
             try {
-              labels = parseLabels(addText);
+              labels = parseLabels(text);
             } catch (err) {
-              return setError(err);
+              setError(err);
+              return false;
             }
-            if (Object.keys(labels).length === 0) return setError("Type a label as key=value.");
-            const text = Object.entries(labels)
+            if (Object.keys(labels).length === 0) {
+              setError("Type a label as key=value.");
+              return false;
+            }
+            const added = Object.entries(labels)
               .map(([k, v]) => `${k}=${v}`)
               .join(", ");
-            void each(`Added ${text} to`, devices, (d) => client.updateDevice(d.id, { labels }));
-            setAddText("");
+            void each(`Added ${added} to`, devices, (d) => client.updateDevice(d.id, { labels }));
+            return true;
           }}
-        >
-          <input
-            aria-label="Label to add"
-            placeholder="key=value"
-            className="mono"
-            value={addText}
-            onChange={(e) => setAddText(e.target.value)}
-          />
-          <button type="submit" disabled={busy}>
-            Add label
-          </button>
-        </form>
-        <form
-          className="bulk-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const keys = removeText.split(/[,\s]+/).filter(Boolean);
-            if (keys.length === 0) return setError("Type the label key to remove.");
+        />
+        <BulkForm
+          label="Label to remove"
+          placeholder="key"
+          button="Remove label"
+          busy={busy}
+          onSubmit={(text) => {
+            const keys = text.split(/[,\s]+/).filter(Boolean);
+            if (keys.length === 0) {
+              setError("Type the label key to remove.");
+              return false;
+            }
             const labels = Object.fromEntries(keys.map((k) => [k, null]));
             void each(`Removed ${keys.join(", ")} from`, devices, (d) =>
               client.updateDevice(d.id, { labels }),
             );
-            setRemoveText("");
+            return true;
           }}
-        >
-          <input
-            aria-label="Label to remove"
-            placeholder="key"
-            className="mono"
-            value={removeText}
-            onChange={(e) => setRemoveText(e.target.value)}
-          />
-          <button type="submit" disabled={busy}>
-            Remove label
-          </button>
-        </form>
+        />
         {accepted.length > 0 ? (
           <a
             className="button"
@@ -428,5 +415,43 @@ function BulkBar({
       ))}
       <ErrorNotice error={error} compact />
     </section>
+  );
+}
+
+/** One field of the bulk bar and its button; the field empties when `onSubmit` takes the text. */
+function BulkForm({
+  label,
+  placeholder,
+  button,
+  busy,
+  onSubmit,
+}: {
+  label: string;
+  placeholder: string;
+  button: string;
+  busy: boolean;
+  /** false: the text was refused (the reason is shown elsewhere) and stays in the field. */
+  onSubmit: (text: string) => boolean;
+}) {
+  const [text, setText] = useState("");
+  return (
+    <form
+      className="bulk-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (onSubmit(text)) setText("");
+      }}
+    >
+      <input
+        aria-label={label}
+        placeholder={placeholder}
+        className="mono"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+      />
+      <button type="submit" disabled={busy}>
+        {button}
+      </button>
+    </form>
   );
 }

@@ -7,7 +7,7 @@ import type { CreatedEnrollmentToken, EnrollmentToken } from "@tether/sdk";
 import { type FormEvent, useState } from "react";
 import { client, errorText } from "../../client";
 import { ago, fmtTime, parseDuration, parseLabels } from "../../format";
-import { Ago, ErrorBanner, InlineError, LabelChips, useNow, usePoll } from "../../ui";
+import { Ago, CopyOnce, ErrorBanner, FormCard, LabelChips, useNow, usePoll } from "../../ui";
 import { PendingReview } from "../devices/DeviceActions";
 
 export function EnrollPage() {
@@ -58,44 +58,43 @@ export function EnrollPage() {
       <header className="page-head">
         <h1>Enroll devices</h1>
       </header>
-      <div className="card">
-        <h2>New enrollment token</h2>
-        <form className="form enroll-form" onSubmit={submit}>
-          <label>
-            <span>Labels</span>
-            <input
-              name="labels"
-              placeholder="site=lab role=arm"
-              value={labels}
-              onChange={(e) => setLabels(e.target.value)}
-            />
-            <small>
-              key=value pairs, separated by spaces or commas; devices enrolled with the token get them.
-            </small>
-          </label>
-          <label>
-            <span>Expires in</span>
-            <input name="expiry" value={expiry} onChange={(e) => setExpiry(e.target.value)} />
-            <small>e.g. 30m, 1h, 7d</small>
-          </label>
-          <label>
-            <span>Uses</span>
-            <input name="uses" type="number" min={1} value={uses} onChange={(e) => setUses(e.target.value)} />
-            <small>how many devices may enroll with it</small>
-          </label>
-          <label className="check">
-            <input type="checkbox" checked={autoAccept} onChange={(e) => setAutoAccept(e.target.checked)} />
-            <span>Auto-accept devices enrolled with this token</span>
-          </label>
-          <div className="buttons">
-            <button type="submit" className="primary" disabled={busy}>
-              {busy ? "Creating…" : "Create token"}
-            </button>
-          </div>
-        </form>
-        <ErrorBanner error={error} />
-        {created && <CreatedCommand created={created} />}
-      </div>
+      <FormCard
+        title="New enrollment token"
+        formClassName="form enroll-form"
+        onSubmit={submit}
+        busy={busy}
+        submit="Create token"
+        busyText="Creating…"
+        error={error}
+        after={created && <CreatedCommand created={created} />}
+      >
+        <label>
+          <span>Labels</span>
+          <input
+            name="labels"
+            placeholder="site=lab role=arm"
+            value={labels}
+            onChange={(e) => setLabels(e.target.value)}
+          />
+          <small>
+            key=value pairs, separated by spaces or commas; devices enrolled with the token get them.
+          </small>
+        </label>
+        <label>
+          <span>Expires in</span>
+          <input name="expiry" value={expiry} onChange={(e) => setExpiry(e.target.value)} />
+          <small>e.g. 30m, 1h, 7d</small>
+        </label>
+        <label>
+          <span>Uses</span>
+          <input name="uses" type="number" min={1} value={uses} onChange={(e) => setUses(e.target.value)} />
+          <small>how many devices may enroll with it</small>
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={autoAccept} onChange={(e) => setAutoAccept(e.target.checked)} />
+          <span>Auto-accept devices enrolled with this token</span>
+        </label>
+      </FormCard>
 
       <PendingDevices />
 
@@ -257,32 +256,10 @@ function PendingDevices() {
 }
 
 function CreatedCommand({ created }: { created: CreatedEnrollmentToken }) {
-  const [copy, setCopy] = useState<"idle" | "copied" | "failed">("idle");
   return (
     <div className="created">
       <p>Run this on the device (the token is shown only once; it expires {fmtTime(created.expiresAt)}):</p>
-      <div className="command-row">
-        <code className="command">{created.command}</code>
-        <button
-          type="button"
-          onClick={async () => {
-            try {
-              await navigator.clipboard.writeText(created.command);
-              setCopy("copied");
-            } catch {
-              setCopy("failed");
-            }
-          }}
-        >
-          Copy
-        </button>
-        {copy === "copied" && (
-          <span className="ok" role="status">
-            Copied
-          </span>
-        )}
-        <InlineError as="span" error={copy === "failed" ? "Copy failed; select the text instead" : null} />
-      </div>
+      <CopyOnce text={created.command} />
     </div>
   );
 }

@@ -14,7 +14,15 @@ import { useLayoutEffect, useRef, useState } from "react";
 import { client } from "../../client";
 import { fmtBytes, fmtTime } from "../../format";
 import { Ago } from "../../ui";
-import { fmtDuration, runErrorText, statusLabel, statusTone, summaryParts, targetText } from "./exec";
+import {
+  fmtDuration,
+  QUEUE_TTL_HINT,
+  runErrorText,
+  statusLabel,
+  statusTone,
+  summaryParts,
+  targetText,
+} from "./exec";
 import type { RunOutput } from "./useCommand";
 
 export function RunStatusBadge({ status }: { status: RunStatus }) {
@@ -332,5 +340,43 @@ export function CancelCommandButton({
     >
       {cancelling ? "Cancelling…" : "Cancel"}
     </button>
+  );
+}
+
+/**
+ * "Timeout (s)" and "Wait if offline", in both run forms; `narrow` for the device page's
+ * one-line form.
+ */
+export function TimingFields({
+  timeout,
+  onTimeout,
+  queueTtl,
+  onQueueTtl,
+  narrow = false,
+}: {
+  timeout: string;
+  onTimeout: (v: string) => void;
+  queueTtl: string;
+  onQueueTtl: (v: string) => void;
+  narrow?: boolean;
+}) {
+  const labelClass = narrow ? "narrow" : undefined;
+  const textClass = narrow ? "label-text" : undefined;
+  return (
+    <>
+      <label className={labelClass}>
+        <span className={textClass}>Timeout (s)</span>
+        <input inputMode="decimal" value={timeout} onChange={(e) => onTimeout(e.target.value)} />
+      </label>
+      <label className={labelClass} title={QUEUE_TTL_HINT}>
+        <span className={textClass}>Wait if offline</span>
+        <input
+          placeholder="don't wait"
+          value={queueTtl}
+          onChange={(e) => onQueueTtl(e.target.value)}
+          autoComplete="off"
+        />
+      </label>
+    </>
   );
 }

@@ -1,11 +1,11 @@
 /** Commands: "Run on fleet" (operators) and the command history, newest first. */
-import { type Device, MAX_TIMEOUT_MS, parseSelector } from "@tether/sdk";
+import { type Device, parseSelector } from "@tether/sdk";
 import { useEffect, useState } from "react";
 import { client } from "../../client";
 import { useSession } from "../../session";
 import { ErrorNotice, FilterForm, PollStatus, Presence, useHashQuery, useNow, usePoll } from "../../ui";
-import { CommandsTable } from "./CommandParts";
-import { optionalInt, QUEUE_TTL_HINT, queueTtlMs, secondsToMs } from "./exec";
+import { CommandsTable, TimingFields } from "./CommandParts";
+import { optionalInt, runFields } from "./exec";
 
 export function CommandsPage() {
   const session = useSession();
@@ -137,7 +137,6 @@ function FleetForm({ canRunAll }: { canRunAll: boolean }) {
   const pickedDevices = match?.devices?.filter((d) => d.state === "accepted") ?? [];
 
   const submit = async () => {
-    const cmd = text.trim();
     if (target.kind === "selector" && !selector.trim())
       return setError(
         canRunAll ? "Pick devices: type a selector or tick All devices." : "Pick devices: type a selector.",
@@ -151,11 +150,8 @@ function FleetForm({ canRunAll }: { canRunAll: boolean }) {
     }
     if (target.kind === "devices" && pickedDevices.length === 0)
       return setError("None of the picked devices can run commands (they must be accepted).");
-    if (!cmd) return setError("Type a command.");
-    const timeoutMs = secondsToMs(timeout, MAX_TIMEOUT_MS);
-    if (timeoutMs === null) return setError("The timeout is a number of seconds, at most 86400.");
-    const ttl = queueTtlMs(queueTtl);
-    if (ttl === null) return setError("“Wait if offline” is a duration such as 10m, 2h or 1d, at most 30d.");
+    const f = runFields(text, timeout, queueTtl);
+    if ("error" in f) return setError(f.error);
     const conc = optionalInt(concurrency, 0);
     if (conc === null) return setError("Concurrency is a whole number (0 = no limit).");
     const maxF = optionalInt(maxFailures, 1);
@@ -164,15 +160,12 @@ function FleetForm({ canRunAll }: { canRunAll: boolean }) {
     setError(null);
     try {
       const c = await client.createCommand({
-        argv: [cmd],
-        shell: true,
-        timeoutMs,
+        ...f.fields,
         ...(target.kind === "devices"
           ? { devices: pickedDevices.map((d) => d.id) }
           : target.kind === "all"
             ? { all: true }
             : { selector: selector.trim() }),
-        ...(ttl > 0 ? { queueTtlMs: ttl } : {}),
         ...(conc !== undefined ? { concurrency: conc } : {}),
         ...(maxF !== undefined ? { maxFailures: maxF } : {}),
       });
@@ -240,19 +233,12 @@ function FleetForm({ canRunAll }: { canRunAll: boolean }) {
         </label>
         <small className="muted field-hint">Runs through /bin/sh -c as each agent's user.</small>
         <div className="row">
-          <label>
-            <span>Timeout (s)</span>
-            <input inputMode="decimal" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} />
-          </label>
-          <label title={QUEUE_TTL_HINT}>
-            <span>Wait if offline</span>
-            <input
-              placeholder="don't wait"
-              value={queueTtl}
-              onChange={(e) => setQueueTtl(e.target.value)}
-              autoComplete="off"
-            />
-          </label>
+          <TimingFields
+            timeout={timeout}
+            onTimeout={setTimeoutText}
+            queueTtl={queueTtl}
+            onQueueTtl={setQueueTtl}
+          />
           <label>
             <span>Concurrency</span>
             <input

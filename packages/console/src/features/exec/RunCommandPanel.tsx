@@ -1,46 +1,35 @@
 /** The device page's "Run command" panel (operators and admins): one shell command, live output. */
-import { type Command, type Device, MAX_TIMEOUT_MS } from "@tether/sdk";
+import type { Command, Device } from "@tether/sdk";
 import { useEffect, useRef, useState } from "react";
 import { client } from "../../client";
-import { ErrorNotice } from "../../ui";
-import { CancelCommandButton, CommandStateBadge, RunFacts, RunOutputView } from "./CommandParts";
-import { QUEUE_TTL_HINT, queueTtlMs, secondsToMs } from "./exec";
+import { ErrorNotice, useAction } from "../../ui";
+import {
+  CancelCommandButton,
+  CommandStateBadge,
+  RunFacts,
+  RunOutputView,
+  TimingFields,
+} from "./CommandParts";
+import { runFields } from "./exec";
 import { useCommand } from "./useCommand";
 
 export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () => void }) {
   const [text, setText] = useState("");
   const [timeout, setTimeoutText] = useState("60");
   const [queueTtl, setQueueTtl] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction();
   const [created, setCreated] = useState<Command | null>(null);
   const [running, setRunning] = useState(false);
 
   const submit = async () => {
-    const cmd = text.trim();
-    if (!cmd) return setError("Type a command.");
-    const timeoutMs = secondsToMs(timeout, MAX_TIMEOUT_MS);
-    if (timeoutMs === null) return setError("The timeout is a number of seconds, at most 86400.");
-    const ttl = queueTtlMs(queueTtl);
-    if (ttl === null) return setError("“Wait if offline” is a duration such as 10m, 2h or 1d, at most 30d.");
-    setBusy(true);
-    setError(null);
-    try {
-      const c = await client.createCommand({
-        argv: [cmd],
-        shell: true,
-        timeoutMs,
-        devices: [device.id],
-        ...(ttl > 0 ? { queueTtlMs: ttl } : {}),
-      });
+    const f = runFields(text, timeout, queueTtl);
+    if ("error" in f) return setError(f.error);
+    await run(async () => {
+      const c = await client.createCommand({ ...f.fields, devices: [device.id] });
       setCreated(c);
       setRunning(true);
       onRan?.();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -65,19 +54,13 @@ export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () 
             spellCheck={false}
           />
         </label>
-        <label className="narrow">
-          <span className="label-text">Timeout (s)</span>
-          <input inputMode="decimal" value={timeout} onChange={(e) => setTimeoutText(e.target.value)} />
-        </label>
-        <label className="narrow" title={QUEUE_TTL_HINT}>
-          <span className="label-text">Wait if offline</span>
-          <input
-            placeholder="don't wait"
-            value={queueTtl}
-            onChange={(e) => setQueueTtl(e.target.value)}
-            autoComplete="off"
-          />
-        </label>
+        <TimingFields
+          narrow
+          timeout={timeout}
+          onTimeout={setTimeoutText}
+          queueTtl={queueTtl}
+          onQueueTtl={setQueueTtl}
+        />
         <button type="submit" className="primary" disabled={busy || running}>
           {busy ? "Starting…" : "Run"}
         </button>

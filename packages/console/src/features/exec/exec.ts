@@ -3,9 +3,11 @@ import {
   type Command,
   type CommandRun,
   type CommandSummary,
+  type CreateCommand,
   FINAL_RUN_STATUSES,
   LIVE_RUN_STATUSES,
   MAX_QUEUE_TTL_MS,
+  MAX_TIMEOUT_MS,
   type RunStatus,
 } from "@tether/sdk";
 import { parseDuration } from "../../format";
@@ -124,3 +126,21 @@ export function queueTtlMs(s: string): number | null {
 
 export const QUEUE_TTL_HINT =
   "How long an offline device may take to come back, e.g. 10m or 2h (at most 30d).";
+
+/**
+ * What both run forms send for their shared fields (the command, "Timeout (s)", "Wait if
+ * offline"), or the sentence that says which one is wrong.
+ */
+export function runFields(
+  text: string,
+  timeout: string,
+  queueTtl: string,
+): { error: string } | { fields: Pick<CreateCommand, "argv" | "shell" | "timeoutMs" | "queueTtlMs"> } {
+  const cmd = text.trim();
+  if (!cmd) return { error: "Type a command." };
+  const timeoutMs = secondsToMs(timeout, MAX_TIMEOUT_MS);
+  if (timeoutMs === null) return { error: "The timeout is a number of seconds, at most 86400." };
+  const ttl = queueTtlMs(queueTtl);
+  if (ttl === null) return { error: "“Wait if offline” is a duration such as 10m, 2h or 1d, at most 30d." };
+  return { fields: { argv: [cmd], shell: true, timeoutMs, ...(ttl > 0 ? { queueTtlMs: ttl } : {}) } };
+}
