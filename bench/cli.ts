@@ -16,25 +16,17 @@
  * Env: BENCH_CLI_RUNS (30 rounds), BENCH_CLI_WARMUP (3 rounds, not counted).
  * Needs `npm run build` first (bin/tether.js runs packages/cli/dist/tether.cjs).
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { progress, ROOT, spawnChild, summarize } from "./lib/util.js";
+import { git, progress, ROOT, spawnChild, summarize } from "./lib/util.js";
 
 const RUNS = Number(process.env.BENCH_CLI_RUNS ?? 30);
 const WARMUP = Number(process.env.BENCH_CLI_WARMUP ?? 3);
 const GOAL = 1.3;
 const BIN = join(ROOT, "packages/cli/bin/tether.js");
 const BUNDLE = join(ROOT, "packages/cli/dist/tether.cjs");
-
-const git = (args: string[]) => {
-  try {
-    return execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8" }).trimEnd();
-  } catch {
-    return "";
-  }
-};
 
 if (!existsSync(BUNDLE)) {
   console.error(`bench:cli: ${BUNDLE} is missing; run npm run build first`);

@@ -16,7 +16,6 @@
  * BENCH_CPU_PROF=DIR: V8 CPU profiles of the server (whole life, --cpu-prof) and of the agent
  * processes (the measured N-device runs) into DIR, and their hot spots during those runs.
  */
-import { execFileSync } from "node:child_process";
 import { readFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { loadavg, tmpdir } from "node:os";
@@ -26,7 +25,7 @@ import { LIVE_RUN_STATUSES, TetherClient, type HttpResponse, type Transport } fr
 import { nodeTransport } from "@tether/sdk/node";
 import { startSshPeer } from "./lib/pssh.js";
 import { spawnLimit } from "./lib/spawn-limit.js";
-import { type Child, progress, ROOT, sleep, spawnChild, summarize, TSX } from "./lib/util.js";
+import { type Child, git, progress, ROOT, sleep, spawnChild, summarize, TSX } from "./lib/util.js";
 
 const N = Number(process.env.BENCH_DEVICES ?? 1000);
 const SMALL = Math.min(100, N);
@@ -40,13 +39,6 @@ const CPU_PROF = process.env.BENCH_CPU_PROF;
 const SDK_ITER = Math.max(10, Math.round(ITER / 4));
 
 const tmpRoot = mkdtempSync(join(tmpdir(), "tether-bench-exec-"));
-const git = (args: string[]) => {
-  try {
-    return execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8" }).trim();
-  } catch {
-    return "";
-  }
-};
 const results: Record<string, any> = {
   startedAt: new Date().toISOString(),
   commit: git(["rev-parse", "--short", "HEAD"]),

@@ -1,10 +1,19 @@
 /** Small helpers shared by the benchmark and its child processes. */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const TSX = ["--import", "tsx", "--conditions=source"];
+
+/** `git -C ROOT ...args`, its output without the final newline; "" when git fails (no repo, no git). */
+export function git(args: string[]): string {
+  try {
+    return execFileSync("git", ["-C", ROOT, ...args], { encoding: "utf8" }).trimEnd();
+  } catch {
+    return "";
+  }
+}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

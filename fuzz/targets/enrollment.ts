@@ -23,44 +23,19 @@ import {
   validator,
 } from "@tether/protocol";
 import type { Target } from "../lib.js";
-import { deviceSign, serverSign } from "./keys.js";
+import { deviceSign, deviceSigned, enrollBody, key43, serverSign } from "./keys.js";
 
 const enrollV = validator(EnrollRequest);
 const pollV = validator(PollRequest);
 const infoV = validator(SignedServerInfo);
 const responseV = validator(EnrollResponse);
 const b64 = (b: Buffer) => b.toString("base64url");
-const key43 = (n: number) => b64(Buffer.alloc(32, n));
-
-function signed<T extends object>(label: string, body: T): { body: T; signature: string } {
-  return { body, signature: b64(ed25519Sign(deviceSign.privateKey, signedBytes(label, body))) };
-}
 
 export const enrollment: Target = {
   name: "enrollment",
   what: "EnrollRequest/PollRequest/EnrollResponse validators, name rule, signatures",
   seeds() {
-    const req = {
-      purpose: LABEL_ENROLL,
-      tokenHash: key43(1),
-      serverFingerprint: key43(2),
-      signKey: b64(deviceSign.publicKey),
-      noiseKey: key43(3),
-      name: "robot-7",
-      facts: {
-        os: "linux",
-        osRelease: "6.1",
-        kernel: "6.1.0",
-        arch: "x64",
-        hostname: "robot-7",
-        addresses: ["10.0.0.7"],
-        cpus: 4,
-        memoryBytes: 8 << 30,
-        agentVersion: "0.1.0",
-      },
-    };
-    const e = signed(LABEL_ENROLL, req);
-    const p = signed(LABEL_POLL, {
+    const p = deviceSigned(LABEL_POLL, {
       purpose: LABEL_POLL,
       deviceId: "dev_0123456789abcdef",
       signKey: b64(deviceSign.publicKey),
@@ -79,9 +54,7 @@ export const enrollment: Target = {
       apiUrl: "https://127.0.0.1:8443",
     };
     return [
-      Buffer.from(
-        JSON.stringify({ token: `tether1.${key43(2)}.${key43(5)}`, request: e.body, signature: e.signature }),
-      ),
+      Buffer.from(JSON.stringify(enrollBody())),
       Buffer.from(JSON.stringify({ request: p.body, signature: p.signature })),
       Buffer.from(
         JSON.stringify({

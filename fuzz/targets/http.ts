@@ -10,9 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type TetherServer } from "@tether/server";
 import pino from "pino";
-import { ed25519Sign, LABEL_ENROLL, signedBytes } from "@tether/protocol";
 import type { Target } from "../lib.js";
-import { deviceSign } from "./keys.js";
+import { enrollBody, key43 as k } from "./keys.js";
 
 const ROUTES = [
   { method: "POST", url: "/api/v1/enroll", auth: false },
@@ -32,38 +31,11 @@ const statuses = new Map<string, number>();
 
 const body = (route: number, v: unknown) =>
   Buffer.concat([Buffer.from([route]), Buffer.from(JSON.stringify(v))]);
-const k = (n: number) => Buffer.alloc(32, n).toString("base64url");
-const enrollRequest = {
-  purpose: LABEL_ENROLL,
-  tokenHash: k(1),
-  serverFingerprint: k(2),
-  signKey: deviceSign.publicKey.toString("base64url"),
-  noiseKey: k(4),
-  name: "robot-7",
-  facts: {
-    os: "linux",
-    osRelease: "6.1",
-    kernel: "6.1.0",
-    arch: "x64",
-    hostname: "robot-7",
-    addresses: ["10.0.0.7"],
-    cpus: 1,
-    memoryBytes: 1 << 30,
-    agentVersion: "0.1.0",
-  },
-};
-
 export const http: Target = {
   name: "http",
   what: "JSON bodies of enroll, enroll/poll, PATCH device, commands, enrollment-tokens (app.inject)",
   seeds: () => [
-    body(0, {
-      token: `tether1.${k(2)}.${k(5)}`,
-      request: enrollRequest,
-      signature: ed25519Sign(deviceSign.privateKey, signedBytes(LABEL_ENROLL, enrollRequest)).toString(
-        "base64url",
-      ),
-    }),
+    body(0, enrollBody()),
     body(1, {
       request: { purpose: "tether-poll-v1", deviceId: "dev_x", signKey: k(3), nonce: k(4) },
       signature: k(9),

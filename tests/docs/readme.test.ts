@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { run } from "../../packages/cli/src/cli.js";
-import type { Io } from "../../packages/cli/src/io.js";
+import { fakeIo } from "../../packages/cli/test/in-process-cli.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -28,21 +28,9 @@ function codeLines(md: string): string[] {
 
 /** Run the CLI in-process; returns stdout+stderr and the exit code. */
 async function cli(argv: string[]): Promise<{ code: number; out: string }> {
-  let out = "";
-  const io: Io = {
-    stdout: (s) => {
-      out += typeof s === "string" ? s : Buffer.from(s).toString();
-    },
-    stderr: (s) => {
-      out += typeof s === "string" ? s : Buffer.from(s).toString();
-    },
-    readStdin: async () => Buffer.alloc(0),
-    env: { TETHER_URL: "https://127.0.0.1:1", TETHER_TOKEN: "x" },
-    home: "/nonexistent",
-    stopSignal: () => new AbortController().signal,
-  };
+  const io = fakeIo({ TETHER_URL: "https://127.0.0.1:1", TETHER_TOKEN: "x" }, "/nonexistent");
   const code = await run(argv, io);
-  return { code, out };
+  return { code, out: io.text() };
 }
 
 const helpCache = new Map<string, Promise<{ code: number; out: string }>>();

@@ -59,6 +59,9 @@ test("sign in as admin", { skip: SKIP }, async () => {
   await page.getByLabel("Password").fill("not-the-password");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("alert").waitFor();
+  // The sentence is the message; the raw code only in the detail line under it.
+  assert.match(await page.locator(".error-message").innerText(), /^The username or password is wrong\.$/);
+  assert.match(await page.locator(".error-detail").innerText(), /TETHER_ERR_LOGIN_FAILED$/);
   await shot(page, "login");
   assert.match(await textOf(page.getByRole("alert")), /TETHER_ERR_/);
 

@@ -8,26 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   DATA_HEADER_LEN,
-  type DownMessage,
-  decodeDown,
-  deviceTopic,
-  encodeMessage,
   encodeWill,
   FrameDirection,
   FrameType,
   generateEd25519,
-  type PendingHandshake,
-  peekFrame,
-  type Session,
   startHandshake,
   verifyReject,
 } from "@tether/protocol";
-import mqtt, { type MqttClient } from "mqtt";
 import {
   type Api,
   cleanupTempDirs,
@@ -38,6 +28,7 @@ import {
   TEST_BROKER,
   waitFor,
 } from "./harness.js";
+import { isType, RawDevice, type RawIdent, readIdent } from "../support/raw-device.js";
 
 // The raw device talks to the embedded broker (its TLS port and its credentials check).
 const SKIP =
@@ -45,175 +36,12 @@ const SKIP =
     ? "drives the embedded broker as a raw device; the crypto against Mosquitto is covered by tests/e2e/mosquitto.test.ts (broker blindness)"
     : false;
 
-const facts = {
-  os: "linux",
-  osRelease: "test",
-  kernel: "6",
-  arch: "arm64",
-  hostname: "raw-device",
-  addresses: ["10.0.0.7"],
-  agentVersion: "test",
-};
-
-interface Ident {
-  deviceId: string;
-  shard: number;
-  serverNoiseKey: Buffer;
-  serverSignKey: Buffer;
-  broker: { url: string; username: string; password: string; caCert: string };
-  noise: { publicKey: Buffer; privateKey: Buffer };
-  sign: { publicKey: Buffer; privateKey: Buffer };
-}
-
-function readIdent(dataDir: string): Ident {
-  const id = JSON.parse(readFileSync(join(dataDir, "identity.json"), "utf8"));
-  const k = JSON.parse(readFileSync(join(dataDir, "keys.json"), "utf8"));
-  const b = (s: string) => Buffer.from(s, "base64url");
-  return {
-    deviceId: id.deviceId,
-    shard: id.shard,
-    serverNoiseKey: b(id.serverNoiseKey),
-    serverSignKey: b(id.serverSignKey),
-    broker: id.broker,
-    noise: { publicKey: b(k.noisePublic), privateKey: b(k.noisePrivate) },
-    sign: { publicKey: b(k.signPublic), privateKey: b(k.signPrivate) },
-  };
-}
-
-const isType = (t: number) => (f: Buffer) => f.length >= 2 && f[1] === t;
 const hex = () => randomBytes(16).toString("hex");
-
-/** The device, played by the test: answers pings and acknowledges echoes like an agent. */
-class RawDevice {
-  readonly frames: Buffer[] = [];
-  readonly messages: DownMessage[] = [];
-  session?: Session;
-  connId?: string;
-  /** Counter of the last handshake this device completed. */
-  lastCounter = 0n;
-  /** False plays a device whose connection is gone: pings go unanswered. */
-  answerPings = true;
-  private counter = BigInt(Date.now()) * 1000n;
-  readonly up: string;
-  readonly down: string;
-
-  constructor(
-    readonly id: Ident,
-    readonly client: MqttClient,
-  ) {
-    this.up = deviceTopic(id.shard, id.deviceId, "up");
-    this.down = deviceTopic(id.shard, id.deviceId, "down");
-    client.on("message", (_t, payload) => this.onFrame(Buffer.from(payload)));
-  }
-
-  static async connect(id: Ident): Promise<RawDevice> {
-    const client = await mqtt.connectAsync(id.broker.url, {
-      clientId: id.deviceId,
-      username: id.broker.username,
-      password: id.broker.password,
-      ca: id.broker.caCert,
-      rejectUnauthorized: true,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-      clean: true,
-    });
-    const d = new RawDevice(id, client);
-    const g = await client.subscribeAsync(d.down, { qos: 1 });
-    assert.equal(g[0]?.qos, 1);
-    return d;
-  }
-
-  private onFrame(f: Buffer): void {
-    this.frames.push(f);
-    if (!isType(FrameType.Data)(f) || !this.session) return;
-    let msg: DownMessage;
-    try {
-      if (!peekFrame(f).keyId?.equals(this.session.keyId)) return;
-      msg = decodeDown(this.session.open(f));
-    } catch {
-      return;
-    }
-    this.messages.push(msg);
-    if (msg.t === "ping" && this.answerPings) void this.send({ t: "pong", b: { ref: msg.b.ref } });
-    if (msg.t === "echo") void this.send({ t: "ack", b: { mids: [msg.mid!] } });
-  }
-
-  nextCounter(): bigint {
-    this.counter += 1n;
-    return this.counter;
-  }
-
-  publish(frame: Buffer): Promise<unknown> {
-    return this.client.publishAsync(this.up, frame, { qos: 1 });
-  }
-
-  seal(msg: { t: string; mid?: number; b: unknown }): Buffer {
-    assert.ok(this.session, "no session");
-    return this.session.seal(encodeMessage(msg));
-  }
-
-  send(msg: { t: string; mid?: number; b: unknown }): Promise<unknown> {
-    return this.publish(this.seal(msg));
-  }
-
-  waitFrame(pred: (f: Buffer) => boolean, from: number, what: string): Promise<Buffer> {
-    return waitFor(() => this.frames.slice(from).find(pred), what, 15_000);
-  }
-
-  init(counter = this.nextCounter()): PendingHandshake {
-    return startHandshake({
-      deviceId: this.id.deviceId,
-      localStatic: this.id.noise,
-      remoteStatic: this.id.serverNoiseKey,
-      counter,
-    });
-  }
-
-  /** A full handshake: HandshakeInit up, HandshakeReply down, Session. */
-  async handshake(
-    counter = this.nextCounter(),
-  ): Promise<{ hs: PendingHandshake; session: Session; reply: Buffer }> {
-    const hs = this.init(counter);
-    const from = this.frames.length;
-    await this.publish(hs.frame);
-    const reply = await this.waitFrame(
-      (f) => isType(FrameType.HandshakeReply)(f) && f.subarray(2, 10).equals(hs.handshakeId),
-      from,
-      "handshake reply",
-    );
-    const session = hs.finish(reply);
-    this.session = session;
-    this.lastCounter = counter;
-    return { hs, session, reply };
-  }
-
-  helloFrame(connId = hex()): Buffer {
-    return this.seal({ t: "hello", b: { connId, agentVersion: "test", facts } });
-  }
-
-  async hello(connId = hex()): Promise<string> {
-    await this.publish(this.helloFrame(connId));
-    this.connId = connId;
-    return connId;
-  }
-
-  /**
-   * Ordering barrier that needs no session: a HandshakeInit with an unsupported version
-   * is always answered with a Reject, after every frame published before it.
-   */
-  async sync(): Promise<void> {
-    const f = Buffer.from(this.init(0n).frame);
-    f[0] = 2;
-    const from = this.frames.length;
-    await this.publish(f);
-    await this.waitFrame(isType(FrameType.Reject), from, "reject (sync barrier)");
-  }
-}
 
 describe("control channel crypto (raw device)", { skip: SKIP }, () => {
   let server: ServerHandle;
   let api: Api;
-  let id: Ident;
+  let id: RawIdent;
   let raw: RawDevice;
   const NAME = "cc-a";
 
@@ -237,6 +65,7 @@ describe("control channel crypto (raw device)", { skip: SKIP }, () => {
     assert.equal(await agent.stop(), 0);
     await waitFor(async () => !(await device(api, NAME)).online, "agent gone");
     raw = await RawDevice.connect(id);
+    assert.equal(raw.granted, 1);
   });
   after(async () => {
     await raw?.client.endAsync(true);

@@ -67,20 +67,32 @@ export async function commandMentioning(server: ServerHandle, needle: string): P
   );
 }
 
+/** Signs in with a password (as the console does): the session cookie ("tether_session=...") and who. */
+export async function sessionCookie(
+  url: string,
+  ca: string,
+  username: string,
+  password: string,
+): Promise<{ cookie: string; me: any }> {
+  const origin = new URL(url).origin;
+  const r = await makeApi(url, ca).request("POST", "/api/v1/auth/login", { username, password }, { origin });
+  assert.equal(r.status, 200, `login ${username}: ${JSON.stringify(r.body)}`);
+  const cookie = ([] as string[])
+    .concat(r.headers["set-cookie"] ?? [])
+    .find((c) => c.startsWith("tether_session="))
+    ?.split(";")[0];
+  assert.ok(cookie, "session cookie");
+  return { cookie, me: r.body };
+}
+
 /** A user with `role` signs in (as the console does) and makes an API token. */
 export async function userToken(server: ServerHandle, username: string, role: string): Promise<string> {
   const password = `${username}-password-1`;
   await server.api.call("POST", "/api/v1/users", { username, role, password });
   const origin = new URL(server.info.url).origin;
+  const { cookie, me } = await sessionCookie(server.info.url, server.ca, username, password);
+  assert.equal(me.role, role);
   const anon = makeApi(server.info.url, server.ca);
-  const login = await anon.request("POST", "/api/v1/auth/login", { username, password }, { origin });
-  assert.equal(login.status, 200, JSON.stringify(login.body));
-  assert.equal(login.body.role, role);
-  const cookie = ([] as string[])
-    .concat(login.headers["set-cookie"] ?? [])
-    .find((c) => c.startsWith("tether_session="))
-    ?.split(";")[0];
-  assert.ok(cookie, "session cookie");
   const t = await anon.request("POST", "/api/v1/api-tokens", { name: `${username}-cli` }, { cookie, origin });
   assert.equal(t.status, 200, JSON.stringify(t.body));
   return t.body.token;

@@ -4,7 +4,7 @@
  * never connects.
  */
 import { enroll, type Identity } from "@tether/agent";
-import { generateEd25519, generateX25519 } from "@tether/protocol";
+import { generateEd25519, generateX25519, type KeyPair } from "@tether/protocol";
 import pino from "pino";
 
 const log = pino({ level: "silent" });
@@ -22,18 +22,27 @@ export function deviceFacts(hostname: string) {
   };
 }
 
-/** Enrolls `name` (hostname: `hostname`, default the name) with an enrollment token. */
+/** A device's fresh key pairs: Ed25519 to sign, X25519 for the Noise handshake. */
+export function deviceKeys(): { sign: KeyPair; noise: KeyPair } {
+  return { sign: generateEd25519(), noise: generateX25519() };
+}
+
+/**
+ * Enrolls `name` (hostname: `hostname`, default the name) with an enrollment token, with `keys`
+ * (default fresh ones: pass your own to act as the device afterwards).
+ */
 export function enrollDevice(o: {
   url: string;
   token: string;
   name: string;
   hostname?: string;
+  keys?: { sign: KeyPair; noise: KeyPair };
 }): Promise<Identity> {
   return enroll({
     url: o.url,
     token: o.token,
     name: o.name,
-    keys: { sign: generateEd25519(), noise: generateX25519() },
+    keys: o.keys ?? deviceKeys(),
     facts: deviceFacts(o.hostname ?? o.name),
     log,
   });

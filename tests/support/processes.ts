@@ -40,6 +40,11 @@ export function gone(pid: number): boolean {
   }
 }
 
+/** Resident set size of a process now, KiB (VmRSS; NaN once it has exited). */
+export function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+}
+
 /** Peak resident set size of a process, KiB (VmHWM). */
 export function peakRssKiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);

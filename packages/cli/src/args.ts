@@ -1,8 +1,10 @@
 /** Parsing helpers for command-line arguments (pure; unit-tested). */
+import { LABEL_KEY } from "@tether/protocol/api";
 import { parseSelector, type SelectorTerm } from "@tether/protocol/selector";
 import { CliError, EXIT } from "./io.js";
 
-const LABEL_KEY = /^[A-Za-z0-9._/-]{1,63}$/;
+/** The protocol's label-key rule (the API's Labels schema), so the CLI refuses what the server would. */
+const LABEL_KEY_RE = new RegExp(LABEL_KEY);
 
 const usage = (m: string) => new CliError(m, EXIT.usage);
 
@@ -15,7 +17,7 @@ export function parseLabels(args: string[], allowRemove = true): Record<string, 
   for (const a of args) {
     const eq = a.indexOf("=");
     if (eq === -1) {
-      if (allowRemove && a.endsWith("-") && LABEL_KEY.test(a.slice(0, -1))) {
+      if (allowRemove && a.endsWith("-") && LABEL_KEY_RE.test(a.slice(0, -1))) {
         out[a.slice(0, -1)] = null;
         continue;
       }
@@ -23,7 +25,7 @@ export function parseLabels(args: string[], allowRemove = true): Record<string, 
     }
     const k = a.slice(0, eq);
     const v = a.slice(eq + 1);
-    if (!LABEL_KEY.test(k))
+    if (!LABEL_KEY_RE.test(k))
       throw usage(`bad label key ${JSON.stringify(k)}: letters, digits, . _ / - (1-63)`);
     if (v.length > 256) throw usage(`label ${k}: value longer than 256 characters`);
     out[k] = v;
@@ -66,6 +68,11 @@ export function parseIntArg(s: string, what: string, min = 1): number {
   if (!/^\d+$/.test(s.trim()) || Number(s) < min)
     throw usage(`${what} must be an integer >= ${min}, got ${JSON.stringify(s)}`);
   return Number(s);
+}
+
+/** An optional integer option: undefined when not given, else parseIntArg(v, what) * scale. */
+export function optInt(v: string | undefined, what: string, scale = 1): number | undefined {
+  return v ? parseIntArg(v, what) * scale : undefined;
 }
 
 export const ROLES = ["viewer", "operator", "admin"] as const;

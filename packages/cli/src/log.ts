@@ -15,7 +15,7 @@
  */
 import type { Logger } from "pino";
 import { escapeControl } from "./escape.js";
-import { CliError, EXIT } from "./io.js";
+import { CliError, EXIT, type Io } from "./io.js";
 
 export const LOG_FORMATS = ["text", "json"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -170,6 +170,27 @@ export async function createLogger(o: {
   if (o.format === "json") return pino({ level: o.level }, { write: (s: string) => o.write(s) });
   const text: TextOptions = { time: o.tty, stacks: LEVEL_VALUES[o.level] <= LEVEL_VALUES.debug };
   return pino({ level: o.level }, { write: (s: string) => o.write(formatLine(s, text)) });
+}
+
+/**
+ * The logger of a CLI command (`tether server`, `tether agent`, `tether server reset-admin`):
+ * format from --log-format / TETHER_LOG_FORMAT, level from --log-level / TETHER_LOG_LEVEL
+ * unless `level` fixes it, lines to the CLI's stderr (with the time when that is a terminal).
+ * Returns the logger and its format (for fatalError).
+ */
+export async function cliLogger(
+  ctx: { io: Pick<Io, "stderr" | "env"> },
+  o: { logFormat?: string; logLevel?: string },
+  level?: LogLevel,
+): Promise<{ log: Logger; logFormat: LogFormat }> {
+  const logFormat = logFormatOf(o.logFormat, ctx.io.env);
+  const log = await createLogger({
+    format: logFormat,
+    level: level ?? logLevelOf(o.logLevel, ctx.io.env),
+    write: (s) => ctx.io.stderr(s),
+    tty: process.stderr.isTTY === true,
+  });
+  return { log, logFormat };
 }
 
 /**

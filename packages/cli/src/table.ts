@@ -2,8 +2,6 @@
 
 import { escapeControl } from "./escape.js";
 
-export { escapeControl };
-
 export type Cell = string | number | boolean | null | undefined;
 
 export const cell = (v: Cell): string =>

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { escapeControl, escapeOutput, guardIo } from "../src/escape.js";
-import type { Io } from "../src/io.js";
+import { fakeIo } from "./in-process-cli.js";
 
 test("escapeOutput keeps newlines and tabs and makes every other control visible", () => {
   assert.equal(escapeOutput("a\tb\nc"), "a\tb\nc");
@@ -24,19 +24,15 @@ test("escapeControl renders one field on one line", () => {
 });
 
 test("guardIo escapes text and passes bytes unchanged", () => {
-  const seen: (string | Uint8Array)[] = [];
-  const io = guardIo({
-    stdout: (s) => seen.push(s),
-    stderr: (s) => seen.push(s),
-    readStdin: async () => Buffer.alloc(0),
-    env: {},
-    home: "/",
-    stopSignal: () => new AbortController().signal,
-  } satisfies Io);
+  const fake = fakeIo({}, "/");
+  const io = guardIo(fake);
   const { stdout, stderr } = io; // unbound, as FleetPrinter uses them
   stdout("name \x1b[2J\n");
   stderr("err \x07\n");
   const raw = Buffer.from("remote \x1b[1mbold\x1b[0m\n");
   stdout(raw);
-  assert.deepEqual(seen, ["name \\u001b[2J\n", "err \\u0007\n", raw]);
+  assert.deepEqual(
+    fake.chunks.map((c) => c.data),
+    ["name \\u001b[2J\n", "err \\u0007\n", raw],
+  );
 });

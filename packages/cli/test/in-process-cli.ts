@@ -1,11 +1,42 @@
-// Shared by the CLI's tests: a real server in this process (SQLite, embedded broker) in a temp
-// directory, and the CLI run in-process (run() with a fake Io) against it.
+// Shared by the CLI's tests: a fake Io that records what the CLI prints, and a real server in this
+// process (SQLite, embedded broker) in a temp directory with the CLI run in-process (run() with a
+// fake Io) against it.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type TetherServer } from "@tether/server";
 import { run } from "../src/cli.js";
 import type { Io } from "../src/io.js";
+
+export interface FakeIo extends Io {
+  /** Everything written, chunk by chunk in order: to which stream, and as written (text or bytes). */
+  readonly chunks: { to: "stdout" | "stderr"; data: string | Uint8Array }[];
+  /** What was written to `to` (default: both, interleaved as written), as text. */
+  text(to?: "stdout" | "stderr"): string;
+}
+
+/** An Io with `env` and `home` that records the output, reads an empty stdin and is never stopped. */
+export function fakeIo(env: Record<string, string | undefined>, home: string): FakeIo {
+  const chunks: FakeIo["chunks"] = [];
+  return {
+    chunks,
+    text: (to) =>
+      chunks
+        .filter((c) => !to || c.to === to)
+        .map((c) => (typeof c.data === "string" ? c.data : Buffer.from(c.data).toString()))
+        .join(""),
+    stdout: (data) => {
+      chunks.push({ to: "stdout", data });
+    },
+    stderr: (data) => {
+      chunks.push({ to: "stderr", data });
+    },
+    readStdin: async () => Buffer.alloc(0),
+    env,
+    home,
+    stopSignal: () => new AbortController().signal,
+  };
+}
 
 export interface InProcessCli {
   /** The temp directory: the server's data in server/, the CLI's home in home/. */
@@ -50,22 +81,9 @@ export async function startInProcessCli(prefix: string): Promise<InProcessCli> {
     srv: server,
     env,
     async tether(args, e = env) {
-      let stdout = "";
-      let stderr = "";
-      const io: Io = {
-        stdout: (s) => {
-          stdout += s;
-        },
-        stderr: (s) => {
-          stderr += s;
-        },
-        env: { ...e, TETHER_HOME: join(dir, "nohome") },
-        home: join(dir, "home"),
-        stopSignal: () => new AbortController().signal,
-        readStdin: async () => Buffer.alloc(0),
-      };
+      const io = fakeIo({ ...e, TETHER_HOME: join(dir, "nohome") }, join(dir, "home"));
       const code = await run(args, io);
-      return { code, stdout, stderr };
+      return { code, stdout: io.text("stdout"), stderr: io.text("stderr") };
     },
     async close() {
       await server.close();

@@ -1,7 +1,8 @@
 // @matrix: once
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { escapeControl, table } from "../src/table.js";
+import { escapeControl } from "../src/escape.js";
+import { table } from "../src/table.js";
 
 test("control characters are escaped", () => {
   assert.equal(escapeControl("evil\x1b[31mred\x07"), "evil\\x1b[31mred\\x07");

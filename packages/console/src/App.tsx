@@ -1,11 +1,13 @@
 /** Session handling, hash routing (src/routes.ts) and the page frame. */
 import type { Me } from "@tether/sdk";
 import { type ReactNode, useCallback, useEffect, useMemo, useState } from "react";
-import { client, errorText, setProject, setUnauthenticatedHandler } from "./client";
+import { client, setProject, setUnauthenticatedHandler } from "./client";
+import { SESSION_EVENT } from "./features/admin/shared";
 import { LoginPage } from "./Login";
 import { DevicePanelsProvider } from "./panels";
 import { DEVICE_PANELS, FEATURES, type Match, matchHash } from "./routes";
 import { atLeast, SessionProvider, sessionOf } from "./session";
+import { ErrorNotice } from "./ui";
 
 const PROJECT_KEY = "tether.project";
 
@@ -22,8 +24,8 @@ function useRoute(): Match | null {
 export function App() {
   const [me, setMe] = useState<Me | null>(null);
   const [checking, setChecking] = useState(true);
-  const [bootError, setBootError] = useState<string | null>(null);
-  const [defaultError, setDefaultError] = useState<string | null>(null);
+  const [bootError, setBootError] = useState<unknown>(null);
+  const [defaultError, setDefaultError] = useState<unknown>(null);
   const route = useRoute();
   const session = useMemo(() => (me ? sessionOf(me) : null), [me]);
 
@@ -44,7 +46,7 @@ export function App() {
       setBootError(null);
     } catch (err: any) {
       setMe(null);
-      if (err?.status !== 401) setBootError(errorText(err));
+      if (err?.status !== 401) setBootError(err);
     } finally {
       setChecking(false);
     }
@@ -60,10 +62,10 @@ export function App() {
       if (project) localStorage.setItem(PROJECT_KEY, project);
       void loadMe();
     };
-    window.addEventListener("tether:session", onSession);
+    window.addEventListener(SESSION_EVENT, onSession);
     return () => {
       setUnauthenticatedHandler(null);
-      window.removeEventListener("tether:session", onSession);
+      window.removeEventListener(SESSION_EVENT, onSession);
     };
   }, [loadMe]);
 
@@ -71,11 +73,7 @@ export function App() {
   if (!me || !session)
     return (
       <>
-        {bootError && (
-          <div className="error banner" role="alert">
-            {bootError}
-          </div>
-        )}
+        <ErrorNotice error={bootError} />
         <LoginPage
           onLogin={(m) => {
             localStorage.removeItem(PROJECT_KEY);
@@ -106,7 +104,7 @@ export function App() {
       const r = await client.setDefaultProject(me.project);
       setMe({ ...me, defaultProject: r.defaultProject });
     } catch (err) {
-      setDefaultError(errorText(err));
+      setDefaultError(err);
     }
   };
 
@@ -164,11 +162,7 @@ export function App() {
                 Make default
               </button>
             )}
-            {defaultError && (
-              <span className="error" role="alert">
-                {defaultError}
-              </span>
-            )}
+            <ErrorNotice error={defaultError} compact />
             <span className="user">
               {me.username} <span className="muted">({me.role})</span>
             </span>

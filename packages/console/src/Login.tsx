@@ -1,13 +1,14 @@
 /** Sign-in form: the server answers with an HttpOnly session cookie. */
 import type { Me } from "@tether/sdk";
 import { type FormEvent, useState } from "react";
-import { client, errorText } from "./client";
+import { client } from "./client";
+import { ErrorNotice } from "./ui";
 
 export function LoginPage({ onLogin }: { onLogin: (me: Me) => void }) {
   const [username, setUsername] = useState("admin");
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -16,7 +17,7 @@ export function LoginPage({ onLogin }: { onLogin: (me: Me) => void }) {
     try {
       onLogin(await client.login(username, password));
     } catch (err) {
-      setError(errorText(err));
+      setError(err);
       setBusy(false);
     }
   };
@@ -50,11 +51,7 @@ export function LoginPage({ onLogin }: { onLogin: (me: Me) => void }) {
             onChange={(e) => setPassword(e.target.value)}
           />
         </label>
-        {error && (
-          <div className="error" role="alert">
-            {error}
-          </div>
-        )}
+        <ErrorNotice error={error} />
         <button type="submit" className="primary" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>

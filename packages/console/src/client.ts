@@ -25,9 +25,4 @@ export function setUnauthenticatedHandler(fn: (() => void) | null): void {
   onUnauthenticated = fn;
 }
 
-export function errorText(err: unknown): string {
-  if (err instanceof ApiError) return `${err.message} (${err.code})`;
-  return err instanceof Error ? err.message : String(err);
-}
-
 export { ApiError };

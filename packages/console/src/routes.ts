@@ -12,7 +12,7 @@ import type { DevicePanel, Feature, FeatureRoute } from "./features/feature";
 export const FEATURES: readonly Feature[] = [overview, devices, exec, enrollment, audit, admin];
 
 /** Where "#/" (and an empty hash) lands: the fleet overview. */
-export const DEFAULT_PATH = "/overview";
+const DEFAULT_PATH = "/overview";
 
 export interface Match {
   feature: Feature;

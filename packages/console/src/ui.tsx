@@ -64,7 +64,7 @@ const sentence = (s: string): string => {
  * An error in the console's words: `message` is a sentence for the operator; `detail` carries
  * what only support needs (the TETHER_ERR_… code, the server's own words when replaced).
  */
-export function describeError(error: unknown): {
+function describeError(error: unknown): {
   message: string;
   detail: string | null;
   code: string | null;
@@ -83,12 +83,6 @@ export function describeError(error: unknown): {
         ? (error as any).code
         : null;
   } else raw = String(error ?? "");
-  // Text from elsewhere in the console ("message (TETHER_ERR_X)"): move the code out of it.
-  const m = /^(.*?)\s*\((TETHER_ERR_[A-Z_]+)\)\s*$/s.exec(raw);
-  if (m) {
-    raw = m[1];
-    code ??= m[2];
-  }
   if (code === "TETHER_ERR_RATE_LIMITED")
     return {
       message:
@@ -107,7 +101,7 @@ export function describeError(error: unknown): {
 }
 
 /** True for failures that say the server is away (not that it refused): data is then stale. */
-export function isOutage(error: unknown): boolean {
+function isOutage(error: unknown): boolean {
   if (!(error instanceof ApiError)) return false;
   return error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504;
 }
@@ -146,14 +140,12 @@ export function ErrorNotice({
   );
 }
 
-/** A page-level error (kept for pages that pass text or an error). */
-export function ErrorBanner({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
-  return <ErrorNotice error={error} onRetry={onRetry} />;
-}
-
 // --- polling and staleness ---------------------------------------------------------------
 
-/** Load now and every `ms` while mounted; `reload` forces a refresh (e.g. after an action). */
+/**
+ * Load now and every `ms` while mounted (once when `ms` is null); `reload` forces a refresh
+ * (e.g. after an action).
+ */
 export function usePoll<T>(load: () => Promise<T>, ms: number | null, deps: unknown[] = []) {
   const [state, setState] = useState<{ data: T | null; failure: unknown; asOf: number | null }>({
     data: null,
@@ -190,12 +182,12 @@ export function usePoll<T>(load: () => Promise<T>, ms: number | null, deps: unkn
     data,
     /** The last load's failure (null once a load succeeds again). */
     failure,
-    /** The failure as text (for pages that show text). */
-    error: failure ? describeError(failure).message : null,
     /** When `data` was loaded. */
     asOf,
     /** `data` is from before the latest failure: show it greyed, as of `asOf`. */
     stale: data !== null && failure !== null,
+    /** Loads again by itself (`ms` given): a failure then only makes `data` stale for a while. */
+    polling: ms !== null,
     reload,
   };
 }
@@ -235,17 +227,23 @@ export function useStaleAsOf(): number | null {
 
 /**
  * What a polled page shows about its loading: nothing while fine; "as of HH:MM — server
- * unreachable, retrying" while showing older data; the error with Retry when there is none.
+ * unreachable, retrying" while showing older data; the error with Retry when there is none
+ * (or when nothing retries by itself: a load without an interval).
  */
-export function PollStatus({ poll }: { poll: Pick<Poll<unknown>, "data" | "failure" | "asOf" | "reload"> }) {
+export function PollStatus({
+  poll,
+}: {
+  poll: Pick<Poll<unknown>, "data" | "failure" | "asOf" | "reload"> & { polling?: boolean };
+}) {
   // Inside a scope already marked stale, the page's one notice says it.
   const scopeStale = useStaleAsOf() !== null;
   if (!poll.failure || (scopeStale && poll.data !== null)) return null;
-  if (poll.data !== null && poll.asOf !== null) return <StaleNotice asOf={poll.asOf} error={poll.failure} />;
+  if (poll.data !== null && poll.asOf !== null && poll.polling !== false)
+    return <StaleNotice asOf={poll.asOf} error={poll.failure} />;
   return <ErrorNotice error={poll.failure} onRetry={() => void poll.reload()} />;
 }
 
-export function StaleNotice({ asOf, error }: { asOf: number; error: unknown }) {
+function StaleNotice({ asOf, error }: { asOf: number; error: unknown }) {
   const { detail, code } = describeError(error);
   const why = isOutage(error) ? "server unreachable" : describeError(error).message.replace(/\.$/, "");
   return (
@@ -372,10 +370,6 @@ export function LabelChips({ labels }: { labels: Record<string, string> }) {
   );
 }
 
-export function StateBadge({ state }: { state: string }) {
-  return <span className={`badge state-${state}`}>{state}</span>;
-}
-
 export function FactsSummary({ facts }: { facts: Device["facts"] }) {
   if (!facts) return <span className="muted">no facts yet</span>;
   return (
@@ -407,11 +401,13 @@ export function FilterForm({
   placeholder: string;
   onApply: (value: string) => void;
   onRefresh?: () => void;
-  /** The applied value (e.g. from the URL): the field follows it when it changes. */
+  /**
+   * The applied value (e.g. from the URL), the field's start. To follow it when it changes
+   * elsewhere, render with `key={value}`.
+   */
   value?: string;
 }) {
   const [value, setValue] = useState(initial);
-  useEffect(() => setValue(initial), [initial]);
   return (
     <form
       className="filter"
@@ -578,7 +574,7 @@ export function ConfirmButton({
 // --- copy --------------------------------------------------------------------------------
 
 /** Copy `text` to the clipboard, saying whether it worked. */
-export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
   const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
   return (
     <>

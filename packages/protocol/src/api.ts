@@ -5,6 +5,9 @@
 import { type Static, Type } from "typebox";
 import { DeviceState } from "./enrollment.js";
 import { Facts } from "./messages/core.js";
+import { COMMAND_ID_PATTERN } from "./messages/exec.js";
+
+export { COMMAND_ID_PATTERN };
 
 export const Role = Type.Union([Type.Literal("viewer"), Type.Literal("operator"), Type.Literal("admin")]);
 export type Role = Static<typeof Role>;
@@ -79,6 +82,35 @@ export const ApiToken = Type.Object({
 });
 export type ApiToken = Static<typeof ApiToken>;
 
+/** Longest API token lifetime that may be asked for (`--expires`). */
+export const MAX_TOKEN_SECONDS = 10 * 365 * 86400;
+
+/** POST /api-tokens body. */
+export const CreateApiToken = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 64 }),
+  /** Refused (401) after this many seconds; no expiry without it. */
+  expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOKEN_SECONDS })),
+});
+export type CreateApiToken = Static<typeof CreateApiToken>;
+
+/** A new API token; `token` is shown this once. */
+export const CreatedApiToken = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  token: Type.String(),
+  /** When it stops working (null: never). */
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+});
+export type CreatedApiToken = Static<typeof CreatedApiToken>;
+
+/** POST /users/:username/revoke-access: what was ended. */
+export const RevokeAccessResult = Type.Object({
+  username: Type.String(),
+  sessions: Type.Integer(),
+  apiTokens: Type.Integer(),
+});
+export type RevokeAccessResult = Static<typeof RevokeAccessResult>;
+
 export const EnrollmentToken = Type.Object({
   id: Type.Integer(),
   project: Type.String(),
@@ -146,6 +178,14 @@ export const Me = Type.Object({
   defaultProject: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type Me = Static<typeof Me>;
+
+/** PUT /me/default-project body. */
+export const DefaultProjectBody = Type.Object({ project: Type.String({ minLength: 1, maxLength: 64 }) });
+export type DefaultProjectBody = Static<typeof DefaultProjectBody>;
+
+/** PUT /me/default-project answer: the project sign-ins now land in, and your role there. */
+export const DefaultProjectResult = Type.Object({ defaultProject: Type.String(), role: Role });
+export type DefaultProjectResult = Static<typeof DefaultProjectResult>;
 
 export const PingResult = Type.Object({
   device: Type.String(),
@@ -243,7 +283,6 @@ export const CommandSummary = Type.Object({
 export type CommandSummary = Static<typeof CommandSummary>;
 
 /** A command id as the server makes them: "cmd_" and 20 lower-case letters or digits. */
-export const COMMAND_ID_PATTERN = "^cmd_[a-z0-9]{20}$";
 const COMMAND_ID_RE = new RegExp(COMMAND_ID_PATTERN);
 export const isCommandId = (s: unknown): s is string => typeof s === "string" && COMMAND_ID_RE.test(s);
 
@@ -316,10 +355,24 @@ export const CreateCommand = Type.Object(
 );
 export type CreateCommand = Static<typeof CreateCommand>;
 
+/** One of a run's two stored output streams. */
+export const OutputStream = Type.Union([Type.Literal("stdout"), Type.Literal("stderr")]);
+export type OutputStream = Static<typeof OutputStream>;
+
+/** GET /api/v1/commands/{id}/output query: which device's stream, from where, how much. */
+export const CommandOutputQuery = Type.Object({
+  /** The device's id or name. */
+  device: Type.String({ minLength: 1, maxLength: 128 }),
+  stream: OutputStream,
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export type CommandOutputQuery = Static<typeof CommandOutputQuery>;
+
 /** GET /api/v1/commands/{id}/output: one page of one device's stored stream. */
 export const CommandOutputPage = Type.Object({
   deviceId: Type.String(),
-  stream: Type.Union([Type.Literal("stdout"), Type.Literal("stderr")]),
+  stream: OutputStream,
   /** Where `data` starts in the stream. */
   offset: Type.Integer({ minimum: 0 }),
   /** base64 of the bytes [offset, offset + length). */
@@ -342,7 +395,7 @@ export const CommandOutputEvent = Type.Object({
   type: Type.Literal("output"),
   deviceId: Type.String(),
   device: Type.String(),
-  stream: Type.Union([Type.Literal("stdout"), Type.Literal("stderr")]),
+  stream: OutputStream,
   /** base64 */
   data: Type.String(),
 });

@@ -17,6 +17,7 @@ import { validator } from "./validate.js";
 
 export { Facts, MAX_ACK_IDS } from "./messages/core.js";
 export { EXEC_CHUNK_BYTES, EXEC_INLINE_BYTES, EXEC_WINDOW_BYTES } from "./messages/exec.js";
+export { WILL_CHECK_REF } from "./messages/ping.js";
 export { type CapabilityMessages, durable, type MessageSpec, plain } from "./messages/message.js";
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;

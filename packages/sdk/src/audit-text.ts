@@ -5,7 +5,7 @@
  * one gets a generic sentence.
  */
 import type { AuditEntry } from "@tether/protocol/api";
-import { commandText } from "./format.js";
+import { commandText, plural } from "./format.js";
 
 /** A piece of a sentence: plain text, code (a command line), a device, or a command. */
 export type AuditPart =
@@ -261,10 +261,6 @@ function merge(parts: AuditPart[]): AuditPart[] {
 
 function clip(s: string): string {
   return s.length > MAX_CODE ? `${s.slice(0, MAX_CODE - 1)}…` : s;
-}
-
-function plural(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? "" : "s"}`;
 }
 
 function article(word: string): string {

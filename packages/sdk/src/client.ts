@@ -11,10 +11,15 @@ import {
   Command,
   CommandEvent,
   type CommandOutputPage,
+  type CommandOutputQuery,
   type CommandRun,
   type Connection,
   type CreateCommand,
+  type CreateApiToken,
+  type CreatedApiToken,
   type CreatedEnrollmentToken,
+  type DefaultProjectBody,
+  type DefaultProjectResult,
   type Device,
   type EchoResult,
   type EnrollmentToken,
@@ -23,6 +28,7 @@ import {
   PROJECT_HEADER,
   type PingResult,
   type Project,
+  type RevokeAccessResult,
   type Role,
   SESSION_COOKIE,
   type User,
@@ -341,24 +347,23 @@ export class TetherClient {
   }
 
   /** `expiresInSeconds`: the token is refused (401) after that long; no expiry without it. */
-  createApiToken(
-    name: string,
-    expiresInSeconds?: number,
-  ): Promise<{ id: number; name: string; token: string; expiresAt?: string | null }> {
-    return this.request("POST", "/api/v1/api-tokens", {
+  createApiToken(name: string, expiresInSeconds?: number): Promise<CreatedApiToken> {
+    const body: CreateApiToken = {
       name,
       ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}),
-    });
+    };
+    return this.request("POST", "/api/v1/api-tokens", body);
   }
 
   /** End all of a user's sign-ins and API tokens, in every project (admin). */
-  revokeUserAccess(username: string): Promise<{ username: string; sessions: number; apiTokens: number }> {
+  revokeUserAccess(username: string): Promise<RevokeAccessResult> {
     return this.request("POST", `/api/v1/users/${encodeURIComponent(username)}/revoke-access`, {});
   }
 
   /** Choose the project your sign-ins land in (one where you have a role). */
-  setDefaultProject(project: string): Promise<{ defaultProject: string; role: Role }> {
-    return this.request("PUT", "/api/v1/me/default-project", { project });
+  setDefaultProject(project: string): Promise<DefaultProjectResult> {
+    const body: DefaultProjectBody = { project };
+    return this.request("PUT", "/api/v1/me/default-project", body);
   }
 
   async revokeApiToken(id: number): Promise<void> {
@@ -396,10 +401,7 @@ export class TetherClient {
   }
 
   /** One page of a device's stored stream (`device`: its id or name) from byte `offset`. */
-  readCommandOutput(
-    id: string,
-    q: { device: string; stream: "stdout" | "stderr"; offset?: number; limit?: number },
-  ): Promise<CommandOutputPage> {
+  readCommandOutput(id: string, q: CommandOutputQuery): Promise<CommandOutputPage> {
     return this.request("GET", `${cmd(id)}/output`, undefined, {
       device: q.device,
       stream: q.stream,
@@ -640,7 +642,9 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promis
 const dev = (ref: string) => `/api/v1/devices/${encodeURIComponent(ref)}`;
 const cmd = (id: string) => `/api/v1/commands/${encodeURIComponent(id)}`;
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
+/** Wait `ms`, or until `signal` aborts; the listener goes either way (one per pause would pile up). */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(t);

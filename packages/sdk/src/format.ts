@@ -37,6 +37,20 @@ export function presenceStatus(d: Pick<Device, "state" | "online">): PresenceSta
   return d.state === "accepted" ? (d.online ? "online" : "offline") : d.state;
 }
 
+/** How many devices have each presence status (every status present, 0 when none). */
+export function countByPresence(
+  devices: readonly Pick<Device, "state" | "online">[],
+): Record<PresenceStatus, number> {
+  const n: Record<PresenceStatus, number> = { online: 0, offline: 0, pending: 0, rejected: 0, revoked: 0 };
+  for (const d of devices) n[presenceStatus(d)]++;
+  return n;
+}
+
+/** "1 API token", "2 API tokens". */
+export function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
 /**
  * The one "last seen" sentence every view shows (CLI list and show, console list and page):
  * "online since 09:12 (5m 3s)" while connected, "last seen 4m ago" once offline, "never connected",

@@ -133,26 +133,21 @@ export class Accounts {
     return !!p && (await this.roleIn(userId, p.id)) === "admin";
   }
 
-  /** The project a sign-in naming none lands in: the user's choice if still a member, else the first by name. */
-  async landingProject(userId: number): Promise<{ name: string; id: number; role: Role } | undefined> {
+  /**
+   * What a sign-in needs (two queries): the user's roles (by project name) and the project they
+   * chose to land in (null if none, or no longer a member of it).
+   */
+  async home(
+    userId: number,
+  ): Promise<{ roles: { name: string; id: number; role: Role }[]; defaultProjectId: number | null }> {
     const roles = await this.rolesOf(userId);
     const u = await this.db
       .selectFrom("users")
       .select("default_project_id")
       .where("id", "=", userId)
       .executeTakeFirst();
-    return roles.find((r) => r.id === u?.default_project_id) ?? roles[0];
-  }
-
-  async defaultProjectOf(userId: number): Promise<string | null> {
-    const u = await this.db
-      .selectFrom("users")
-      .select("default_project_id")
-      .where("id", "=", userId)
-      .executeTakeFirst();
-    if (u?.default_project_id == null) return null;
-    const roles = await this.rolesOf(userId);
-    return roles.find((r) => r.id === u.default_project_id)?.name ?? null;
+    const chosen = roles.find((r) => r.id === u?.default_project_id);
+    return { roles, defaultProjectId: chosen?.id ?? null };
   }
 
   /** Only the user sets this, and only to a project where they have a role. */

@@ -12,7 +12,6 @@ import { type Accounts, DEFAULT_PROJECT } from "./accounts.js";
 import type { UserChange } from "./capability.js";
 import { randomToken } from "./security/secrets.js";
 
-export { DEFAULT_PROJECT };
 export const ADMIN_USER = "admin";
 
 export async function ensureAdmin(

@@ -25,7 +25,7 @@ import { Devices } from "./devices.js";
 import { Enrollment } from "./enrollment.js";
 import { buildApp } from "./http/app.js";
 import type { Services } from "./http/context.js";
-import { fitToFdLimit, PreauthGate } from "./net/preauth.js";
+import { fitToFdLimit, gateHttpServer, PreauthGate } from "./net/preauth.js";
 import { Revocation } from "./revocation.js";
 import { digestEquals } from "./security/secrets.js";
 import { loadOrCreateServerKeys, type ServerKeys } from "./security/server-keys.js";
@@ -269,25 +269,10 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       // and again while idle between requests (docs/security.md "Listeners").
       const httpGate = new PreauthGate("HTTPS", preauth, log);
       closeGate = () => httpGate.closeAll();
-      const rawOf = (s: any) => s?._parent ?? s;
-      const inFlight = new WeakMap<object, number>();
       app.server.headersTimeout = Math.min(preauth.timeoutMs, limits.httpRequestTimeoutMs);
-      app.server.on("connection", (raw: any) => {
-        raw.on("error", () => {});
-        httpGate.admit(raw, raw.remoteAddress);
-      });
-      app.server.on("request", (req, res) => {
-        const raw = rawOf(req.socket);
-        httpGate.authenticated(raw);
-        inFlight.set(raw, (inFlight.get(raw) ?? 0) + 1);
-        res.once("close", () => {
-          const n = (inFlight.get(raw) ?? 1) - 1;
-          inFlight.set(raw, n);
-          if (n === 0 && !raw.destroyed && !req.socket.destroyed) httpGate.admit(raw, raw.remoteAddress);
-        });
-      });
+      // Registered first, so a request or upgrade is counted authenticated before it is served.
+      gateHttpServer(app.server, httpGate);
       app.server.on("upgrade", (req, socket, head) => {
-        httpGate.authenticated(rawOf(socket));
         const path = (req.url ?? "").split("?")[0];
         const own = websockets.get(path);
         if (own) return own(req, socket, head);

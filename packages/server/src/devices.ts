@@ -1,7 +1,7 @@
 /** The device registry: queries scoped to a project, state changes, labels. */
-import { type Device, type Facts, fingerprint as fp, TetherError } from "@tether/protocol";
+import { type Device, type Facts, fingerprint as fp, parseSelector, TetherError } from "@tether/protocol";
 import type { Kysely, Selectable } from "kysely";
-import { matches, parseSelector } from "./selector.js";
+import { matches } from "./selector.js";
 import type { DB, DevicesTable } from "./store/schema.js";
 
 export type DeviceRow = Selectable<DevicesTable>;

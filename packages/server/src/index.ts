@@ -1,3 +1,4 @@
+export { DEFAULT_PROJECT } from "./accounts.js";
 export * from "./admin.js";
 export * from "./create-server.js";
 export * from "./paths.js";

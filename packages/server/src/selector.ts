@@ -3,10 +3,7 @@
  * (`fact.arch=arm64,site=tokyo`). Every term must hold. The parse rule is the one in
  * @tether/protocol (shared with the CLI and the console); matching is the server's.
  */
-import { parseSelector, type SelectorTerm } from "@tether/protocol";
-
-export { parseSelector };
-export type Term = SelectorTerm;
+import type { SelectorTerm } from "@tether/protocol";
 
 function factValue(facts: Record<string, unknown> | null, key: string): string | undefined {
   const v = facts?.[key];
@@ -15,7 +12,7 @@ function factValue(facts: Record<string, unknown> | null, key: string): string |
 }
 
 export function matches(
-  terms: Term[],
+  terms: SelectorTerm[],
   labels: Record<string, string>,
   facts: Record<string, unknown> | null,
 ): boolean {

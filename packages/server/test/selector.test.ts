@@ -2,7 +2,8 @@
 // Device selectors: `k=v,k2!=v2` over labels and `fact.` keys; every term must hold.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { matches, parseSelector } from "../src/selector.js";
+import { parseSelector } from "@tether/protocol";
+import { matches } from "../src/selector.js";
 
 // The parse rule is @tether/protocol's (packages/protocol/test/selector.test.ts); matching is here.
 

@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createServer, type TetherServer } from "@tether/server";
 import pino from "pino";
+import { sessionCookie } from "../../support/api-lookups.js";
 import { Cli, expectExit, stopClis } from "../../support/cli-driver.js";
 import {
   type Api,
@@ -38,24 +39,6 @@ import {
 function assertError(r: ApiResponse, status: number, code: string, what: string): void {
   assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
   assert.equal(r.body?.error?.code, code, `${what}: ${JSON.stringify(r.body)}`);
-}
-
-/** Sign in with a password; the session cookie ("tether_session=..."). */
-async function signIn(
-  url: string,
-  ca: string,
-  username: string,
-  password: string,
-): Promise<{ cookie: string; me: any }> {
-  const origin = new URL(url).origin;
-  const r = await makeApi(url, ca).request("POST", "/api/v1/auth/login", { username, password }, { origin });
-  assert.equal(r.status, 200, `login ${username}: ${JSON.stringify(r.body)}`);
-  const cookie = ([] as string[])
-    .concat(r.headers["set-cookie"] ?? [])
-    .find((c) => c.startsWith("tether_session="))
-    ?.split(";")[0];
-  assert.ok(cookie, "session cookie");
-  return { cookie, me: r.body };
 }
 
 describe("accounts against a hostile user (findings 4, 10)", () => {
@@ -90,7 +73,7 @@ describe("accounts against a hostile user (findings 4, 10)", () => {
       role: "operator",
       password: "ursula-password-1",
     });
-    const { cookie } = await signIn(server.info.url, server.ca, "ursula", "ursula-password-1");
+    const { cookie } = await sessionCookie(server.info.url, server.ca, "ursula", "ursula-password-1");
     const t1 = (await asCookie(cookie).call<{ token: string }>("POST", "/api/v1/api-tokens", { name: "u1" }))
       .token;
     const t2 = (await asCookie(cookie).call<{ token: string }>("POST", "/api/v1/api-tokens", { name: "u2" }))
@@ -114,7 +97,7 @@ describe("accounts against a hostile user (findings 4, 10)", () => {
     assert.equal(e.actor, "admin");
     assert.equal(e.detail.username, "ursula");
     // The user keeps the role and password: a new sign-in works.
-    await signIn(server.info.url, server.ca, "ursula", "ursula-password-1");
+    await sessionCookie(server.info.url, server.ca, "ursula", "ursula-password-1");
   });
 
   test("4: an API token made with --expires is refused (401) once expired and listed as expired", async () => {
@@ -163,14 +146,17 @@ describe("accounts against a hostile user (findings 4, 10)", () => {
       role: "viewer",
       password: "victor-pass-1",
     });
-    const m = (await signIn(server.info.url, server.ca, "mallory", "mallory-pass-1")).cookie;
+    const m = (await sessionCookie(server.info.url, server.ca, "mallory", "mallory-pass-1")).cookie;
     const mallory = asCookie(m);
 
     // Adding an existing user of another project: refused (that the name is taken may be said).
     const add = await mallory.request("POST", "/api/v1/users", { username: "victor", role: "admin" });
     assertError(add, 409, "TETHER_ERR_USER_EXISTS", "add another project's user");
     assert.match(add.body.error.message, /taken/);
-    assert.equal((await signIn(server.info.url, server.ca, "victor", "victor-pass-1")).me.projects.length, 1);
+    assert.equal(
+      (await sessionCookie(server.info.url, server.ca, "victor", "victor-pass-1")).me.projects.length,
+      1,
+    );
     // A new username is still fine.
     const fresh = await mallory.request("POST", "/api/v1/users", { username: "newbie", role: "viewer" });
     assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
@@ -208,12 +194,15 @@ describe("accounts against a hostile user (findings 4, 10)", () => {
     // The server admin may add victor to alpha; victor's sign-in still lands where he lives
     // ("alpha" sorts before "default": it used to land there), until victor chooses otherwise.
     await alpha.call("POST", "/api/v1/users", { username: "victor", role: "viewer" });
-    const v = await signIn(server.info.url, server.ca, "victor", "victor-pass-1");
+    const v = await sessionCookie(server.info.url, server.ca, "victor", "victor-pass-1");
     assert.equal(v.me.project, "default");
     assert.deepEqual(v.me.projects.map((p: any) => p.name).sort(), ["alpha", "default"]);
     const set = await asCookie(v.cookie).request("PUT", "/api/v1/me/default-project", { project: "alpha" });
     assert.equal(set.status, 200, JSON.stringify(set.body));
-    assert.equal((await signIn(server.info.url, server.ca, "victor", "victor-pass-1")).me.project, "alpha");
+    assert.equal(
+      (await sessionCookie(server.info.url, server.ca, "victor", "victor-pass-1")).me.project,
+      "alpha",
+    );
     // Only projects where the user has a role.
     const other = await mallory.request("PUT", "/api/v1/me/default-project", { project: "default" });
     assertError(other, 404, "TETHER_ERR_PROJECT_NOT_FOUND", "default project without a role");
@@ -225,7 +214,7 @@ describe("accounts against a hostile user (findings 4, 10)", () => {
 
   test("4: tether server reset-admin ends the admin's old sign-ins and API tokens but the new one", async () => {
     const oldPassword = readFileSync(join(server.dataDir, "admin.password"), "utf8").trim();
-    const { cookie } = await signIn(server.info.url, server.ca, "admin", oldPassword);
+    const { cookie } = await sessionCookie(server.info.url, server.ca, "admin", oldPassword);
     const extra = (await server.api.call<{ token: string }>("POST", "/api/v1/api-tokens", { name: "script" }))
       .token;
     const alphaToken = (
@@ -255,7 +244,7 @@ describe("accounts against a hostile user (findings 4, 10)", () => {
     const newToken = readFileSync(join(server.dataDir, "admin.token"), "utf8").trim();
     assert.equal((await asToken(newToken).request("GET", "/api/v1/devices")).status, 200);
     const newPassword = readFileSync(join(server.dataDir, "admin.password"), "utf8").trim();
-    await signIn(server.info.url, server.ca, "admin", newPassword);
+    await sessionCookie(server.info.url, server.ca, "admin", newPassword);
   });
 });
 

@@ -10,25 +10,16 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ControlClient, enroll, type Identity, Journal } from "@tether/agent";
+import { ControlClient, type Identity, Journal } from "@tether/agent";
 import {
-  type DownMessage,
-  decodeDown,
   deviceTopic,
-  encodeMessage,
   encodeReject,
   encodeWill,
-  FrameType,
-  generateEd25519,
-  generateX25519,
   type KeyPair,
-  peekFrame,
   rejectBinding,
-  type Session,
-  startHandshake,
   verifyReject,
 } from "@tether/protocol";
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import pino from "pino";
 import {
   type Api,
@@ -42,6 +33,9 @@ import {
   tempDir,
   waitFor,
 } from "../harness.js";
+import { deviceFacts, deviceKeys, enrollDevice } from "../../support/enroll-device.js";
+import { rssKiB } from "../../support/processes.js";
+import { identOf, RawDevice } from "../../support/raw-device.js";
 
 const SKIP =
   TEST_BROKER === "mosquitto"
@@ -51,148 +45,22 @@ const SKIP =
 const RATE = 100;
 const BURST = 200;
 const log = pino({ level: "silent" });
-const facts = (hostname: string) => ({
-  os: "linux",
-  osRelease: "test",
-  kernel: "6",
-  arch: "arm64",
-  hostname,
-  addresses: ["10.0.0.9"],
-  agentVersion: "test",
-});
 const hex = () => randomBytes(16).toString("hex");
-const isType = (t: number) => (f: Buffer) => f.length >= 2 && f[1] === t;
 
 interface Enrolled {
   id: Identity;
   keys: { sign: KeyPair; noise: KeyPair };
 }
 
-async function enrollDevice(url: string, api: Api, name: string, autoAccept = true): Promise<Enrolled> {
+/** Enrolls `name` in-process with fresh keys and a token (auto-accepting unless told not to). */
+async function enrollWithKeys(url: string, api: Api, name: string, autoAccept = true): Promise<Enrolled> {
   const token = await createToken(api, { autoAccept });
-  const keys = { sign: generateEd25519(), noise: generateX25519() };
-  const id = await enroll({ url, token, name, keys, facts: facts(name), log });
+  const keys = deviceKeys();
+  const id = await enrollDevice({ url, token, name, keys });
   return { id, keys };
 }
 
-/** The device, played by the test: answers pings (unless told not to) and acknowledges echoes. */
-class RawDevice {
-  readonly frames: Buffer[] = [];
-  readonly messages: DownMessage[] = [];
-  session?: Session;
-  connId = "";
-  answerPings = true;
-  private counter = BigInt(Date.now()) * 1000n;
-  private mid = 0;
-  readonly up: string;
-  readonly down: string;
-
-  private constructor(
-    readonly e: Enrolled,
-    readonly client: MqttClient,
-  ) {
-    this.up = deviceTopic(e.id.shard, e.id.deviceId, "up");
-    this.down = deviceTopic(e.id.shard, e.id.deviceId, "down");
-    client.on("message", (_t, p) => this.onFrame(Buffer.from(p)));
-  }
-
-  static async connect(e: Enrolled): Promise<RawDevice> {
-    const b = e.id.broker!;
-    const client = await mqtt.connectAsync(b.url, {
-      clientId: e.id.deviceId,
-      username: b.username,
-      password: b.password,
-      ca: b.caCert,
-      rejectUnauthorized: true,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-      clean: true,
-    });
-    const d = new RawDevice(e, client);
-    await client.subscribeAsync(d.down, { qos: 1 });
-    return d;
-  }
-
-  private onFrame(f: Buffer): void {
-    this.frames.push(f);
-    if (!isType(FrameType.Data)(f) || !this.session) return;
-    let msg: DownMessage;
-    try {
-      if (!peekFrame(f).keyId?.equals(this.session.keyId)) return;
-      msg = decodeDown(this.session.open(f));
-    } catch {
-      return;
-    }
-    this.messages.push(msg);
-    if (msg.t === "ping" && this.answerPings) void this.send({ t: "pong", b: { ref: msg.b.ref } });
-    if (msg.t === "echo") void this.send({ t: "ack", b: { mids: [msg.mid!] } });
-  }
-
-  publish(frame: Buffer): Promise<unknown> {
-    return this.client.publishAsync(this.up, frame, { qos: 1 });
-  }
-
-  send(msg: { t: string; mid?: number; b: unknown }): Promise<unknown> {
-    assert.ok(this.session, "no session");
-    return this.publish(this.session.seal(encodeMessage(msg)));
-  }
-
-  init() {
-    this.counter += 1n;
-    return startHandshake({
-      deviceId: this.e.id.deviceId,
-      localStatic: this.e.keys.noise,
-      remoteStatic: Buffer.from(this.e.id.serverNoiseKey, "base64url"),
-      counter: this.counter,
-    });
-  }
-
-  /** Handshake, then hello: online. */
-  async online(): Promise<void> {
-    const hs = this.init();
-    const from = this.frames.length;
-    await this.publish(hs.frame);
-    const reply = await waitFor(
-      () =>
-        this.frames
-          .slice(from)
-          .find((f) => isType(FrameType.HandshakeReply)(f) && f.subarray(2, 10).equals(hs.handshakeId)),
-      "handshake reply",
-      15_000,
-    );
-    this.session = hs.finish(reply);
-    this.connId = hex();
-    await this.send({ t: "hello", b: { connId: this.connId, agentVersion: "test", facts: facts("raw") } });
-  }
-
-  /** A durable upstream message; resolves when the server acknowledges it. */
-  async durable(t: string, b: unknown): Promise<number> {
-    const mid = ++this.mid;
-    await this.send({ t, mid, b });
-    return mid;
-  }
-
-  acked(mid: number): boolean {
-    return this.messages.some((m) => m.t === "ack" && (m.b as { mids: number[] }).mids.includes(mid));
-  }
-
-  /** A HandshakeInit of an unsupported version: always answered by a Reject. */
-  async rejected(): Promise<{ init: Buffer; reject: Buffer }> {
-    const init = Buffer.from(this.init().frame);
-    init[0] = 2;
-    const from = this.frames.length;
-    await this.publish(init);
-    const reject = await waitFor(
-      () => this.frames.slice(from).find(isType(FrameType.Reject)),
-      "reject",
-      15_000,
-    );
-    return { init, reject };
-  }
-}
-
-const rssKiB = (pid: number) =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+const connectRaw = (e: Enrolled) => RawDevice.connect(identOf(e));
 
 describe("abuse: a hostile device", { skip: SKIP }, () => {
   let server: ServerHandle;
@@ -212,8 +80,8 @@ describe("abuse: a hostile device", { skip: SKIP }, () => {
       },
     });
     api = server.api;
-    a = await enrollDevice(server.info.url, api, "abuse-a");
-    raw = await RawDevice.connect(a);
+    a = await enrollWithKeys(server.info.url, api, "abuse-a");
+    raw = await connectRaw(a);
     await raw.online();
     await waitFor(async () => (await device(api, "abuse-a")).online, "abuse-a online");
   });
@@ -264,8 +132,8 @@ describe("abuse: a hostile device", { skip: SKIP }, () => {
   });
 
   test("a message flood from one device is cut by its rate limit, counted and shown; others are unaffected", async () => {
-    const b = await enrollDevice(server.info.url, api, "abuse-flood");
-    const flood = await RawDevice.connect(b);
+    const b = await enrollWithKeys(server.info.url, api, "abuse-flood");
+    const flood = await connectRaw(b);
     try {
       await flood.online();
       await waitFor(async () => (await device(api, "abuse-flood")).online, "flood device online");
@@ -308,7 +176,7 @@ describe("abuse: a hostile device", { skip: SKIP }, () => {
   test("an early or replayed will of the current connection does not take an answering device offline", async () => {
     const will = encodeWill({
       deviceId: a.id.deviceId,
-      connId: Buffer.from(raw.connId, "hex"),
+      connId: Buffer.from(raw.connId!, "hex"),
       signKey: a.keys.sign.privateKey,
     });
     const ignored = () => server.stderr().includes("ignored a will of the current connection");
@@ -338,22 +206,22 @@ describe("abuse: a hostile device", { skip: SKIP }, () => {
   });
 
   test("a pending device enrolled under an accepted device's name does not take the name", async () => {
-    const squat = await enrollDevice(server.info.url, api, "abuse-a", false);
+    const squat = await enrollWithKeys(server.info.url, api, "abuse-a", false);
     assert.equal(squat.id.state, "pending");
     const d = await device(api, "abuse-a");
     assert.equal(d.id, a.id.deviceId, "the name resolves to the accepted device");
     assert.equal((await ping("abuse-a")).status, 200);
     // Among devices of the same standing a shared name stays ambiguous: use the id.
-    await enrollDevice(server.info.url, api, "abuse-twin", false);
-    await enrollDevice(server.info.url, api, "abuse-twin", false);
+    await enrollWithKeys(server.info.url, api, "abuse-twin", false);
+    await enrollWithKeys(server.info.url, api, "abuse-twin", false);
     const r = await api.request("GET", "/api/v1/devices/abuse-twin");
     assert.equal(r.status, 409);
     assert.equal(r.body.error.code, "TETHER_ERR_DEVICE_AMBIGUOUS");
   });
 
   test("a Reject is bound to the handshake it answers; an agent ignores a replayed one", async () => {
-    const c = await enrollDevice(server.info.url, api, "abuse-reject");
-    const rc = await RawDevice.connect(c);
+    const c = await enrollWithKeys(server.info.url, api, "abuse-reject");
+    const rc = await connectRaw(c);
     const first = await rc.rejected();
     const second = await rc.rejected();
     await rc.client.endAsync(true);
@@ -370,7 +238,7 @@ describe("abuse: a hostile device", { skip: SKIP }, () => {
       keys: c.keys,
       journal: new Journal(tempDir("tether-abuse-agent-")),
       log,
-      facts: () => facts("abuse-reject"),
+      facts: () => deviceFacts("abuse-reject"),
       onFatal: (err) => fatal.push(err),
     });
     const ready = new Promise<void>((r) => agent.once("ready", () => r()));

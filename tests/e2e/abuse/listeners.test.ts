@@ -7,12 +7,12 @@
  * Embedded broker only (the listeners under test are the server's own).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
 import { closeOf } from "../../support/net.js";
+import { rssKiB } from "../../support/processes.js";
 import { attempt, type DeviceCreds, readDeviceCreds } from "../../support/raw-device.js";
 import {
   type AgentHandle,
@@ -30,9 +30,6 @@ const SKIP = TEST_BROKER === "mosquitto" ? "the embedded broker's listeners" : f
 
 /** Short limits so that timeouts show within the test (production defaults are seconds). */
 const LIMITS = { preauthTimeoutMs: 1500, httpRequestTimeoutMs: 2000 };
-
-const rssKiB = (pid: number) =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
 
 /** Resolves with the value, or with `fallback` if `p` takes longer than `ms` (a bounded wait). */
 function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {

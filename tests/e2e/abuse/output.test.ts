@@ -13,12 +13,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import https from "node:https";
 import { after, before, describe, test } from "node:test";
 import { createCommand, finishedCommand } from "../../support/api-lookups.js";
 import { userToken } from "../../support/api-lookups.js";
 import { Cli, stopClis } from "../../support/cli-driver.js";
+import { rssKiB } from "../../support/processes.js";
 import {
   type AgentHandle,
   cleanupTempDirs,
@@ -36,10 +36,7 @@ const MAX_STREAMS = 4;
 /** Server RSS growth allowed under the attack (it was about 1,180 MiB before the fix, 20 after). */
 const GROWTH_MiB = 96;
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Math.round(Number(m![1]) / 1024);
-}
+const rssMiB = (pid: number) => Math.round(rssKiB(pid) / 1024);
 
 /** An event stream that is opened and then never read (the socket stays paused). */
 function idleStream(

@@ -3,14 +3,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Ctx } from "../context.js";
 import { CliError, EXIT } from "../io.js";
-import {
-  createLogger,
-  fatalError,
-  LOG_FORMAT_HELP,
-  LOG_LEVEL_HELP,
-  logFormatOf,
-  logLevelOf,
-} from "../log.js";
+import { cliLogger, fatalError, LOG_FORMAT_HELP, LOG_LEVEL_HELP } from "../log.js";
 import { defaultAgentDataDir } from "../paths.js";
 
 export function registerAgent(program: Command, ctx: Ctx): void {
@@ -41,13 +34,7 @@ export function registerAgent(program: Command, ctx: Ctx): void {
       }) => {
         if (o.token && o.tokenFile) throw new CliError("pass --token or --token-file, not both", EXIT.usage);
         const dataDir = resolve(o.data ?? defaultAgentDataDir(ctx.io.env, ctx.io.home));
-        const logFormat = logFormatOf(o.logFormat, ctx.io.env);
-        const log = await createLogger({
-          format: logFormat,
-          level: logLevelOf(o.logLevel, ctx.io.env),
-          write: (s) => ctx.io.stderr(s),
-          tty: process.stderr.isTTY === true,
-        });
+        const { log, logFormat } = await cliLogger(ctx, o);
         const { runAgent, AgentError } = await import("@tether/agent");
         try {
           await runAgent({

@@ -4,7 +4,8 @@ import type { Command } from "commander";
 import { parseIntArg } from "../args.js";
 import { type Ctx, client, printJson, printList } from "../context.js";
 import { CliError, EXIT } from "../io.js";
-import { escapeControl, table } from "../table.js";
+import { escapeControl } from "../escape.js";
+import { table } from "../table.js";
 
 const target = (c: Cmd) =>
   c.target.all

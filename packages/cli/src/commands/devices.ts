@@ -5,7 +5,8 @@ import type { Command } from "commander";
 import { parseLabels, parseSelectorArg } from "../args.js";
 import { type Ctx, client, printJson, printList } from "../context.js";
 import { CliError, EXIT } from "../io.js";
-import { cell, details, escapeControl, formatLabels, table } from "../table.js";
+import { escapeControl } from "../escape.js";
+import { cell, details, formatLabels, table } from "../table.js";
 
 export function registerDevices(program: Command, ctx: Ctx): void {
   const devices = program

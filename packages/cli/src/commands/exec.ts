@@ -22,7 +22,7 @@ import type { Command } from "commander";
 import { collect, parseEnv, parseIntArg, parseSelectorArg, parseSize, parseTimeoutMs } from "../args.js";
 import { type Ctx, client, printJson } from "../context.js";
 import { CliError, EXIT } from "../io.js";
-import { escapeControl } from "../table.js";
+import { escapeControl } from "../escape.js";
 
 /** Exit codes of `tether exec` besides the remote command's own (documented in --help). */
 export const EXEC_EXIT = {
@@ -186,9 +186,7 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
       }
       const runner = fleet ? new FleetPrinter(ctx, !!o.prefix) : new SinglePrinter(ctx);
       if (fleet && !o.json) ctx.io.stderr(`tether: ${created.id} on ${created.summary.total} device(s)\n`);
-      // Offline devices the command waits for: said on stderr (also with --json), once, then
-      // a line as each one comes back and starts.
-      const queue = new QueueNotes(ctx, created, fleet);
+      // Ctrl-C cancels from here on: the handler is in place before anything tells the user so.
       const stop = ctx.io.stopSignal();
       stop.addEventListener(
         "abort",
@@ -198,6 +196,9 @@ export function registerExec(program: Command, ctx: Ctx, rawArgs: string[]): voi
         },
         { once: true },
       );
+      // Offline devices the command waits for: said on stderr (also with --json), once, then
+      // a line as each one comes back and starts.
+      const queue = new QueueNotes(ctx, created, fleet);
       await follow(ctx, c, created.id, (e) => {
         queue.on(e);
         if (!o.json) runner.on(e);

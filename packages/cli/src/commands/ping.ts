@@ -1,10 +1,10 @@
 /** tether ping DEVICE: control-channel round trips, like ping(8). */
-import { ApiError } from "@tether/sdk";
+import { ApiError, pause } from "@tether/sdk";
 import type { Command } from "commander";
 import { parseDuration, parseIntArg } from "../args.js";
 import { type Ctx, client, printJson } from "../context.js";
 import { CliError, EXIT } from "../io.js";
-import { escapeControl } from "../table.js";
+import { escapeControl } from "../escape.js";
 
 const fmt = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
 
@@ -78,18 +78,4 @@ export function registerPing(program: Command, ctx: Ctx): void {
         }
       },
     );
-}
-
-/** Wait `ms`, or until `stop` aborts; the listener goes either way (one per pause would pile up). */
-function pause(ms: number, stop: AbortSignal): Promise<void> {
-  if (stop.aborted) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      stop.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    stop.addEventListener("abort", done, { once: true });
-  });
 }

@@ -2,17 +2,10 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { parseHostPort, parseIntArg } from "../args.js";
+import { optInt, parseHostPort, parseIntArg } from "../args.js";
 import type { Ctx } from "../context.js";
 import { CliError, EXIT } from "../io.js";
-import {
-  createLogger,
-  fatalError,
-  LOG_FORMAT_HELP,
-  LOG_LEVEL_HELP,
-  logFormatOf,
-  logLevelOf,
-} from "../log.js";
+import { cliLogger, fatalError, LOG_FORMAT_HELP, LOG_LEVEL_HELP } from "../log.js";
 import { defaultServerDataDir } from "../paths.js";
 
 interface ServerOpts {
@@ -125,15 +118,8 @@ export function registerServer(program: Command, ctx: Ctx): void {
           );
         }
       }
-      const logFormat = logFormatOf(o.logFormat, ctx.io.env);
-      const logLevel = logLevelOf(o.logLevel, ctx.io.env);
       const firstStart = !existsSync(join(dataDir, "admin.token"));
-      const log = await createLogger({
-        format: logFormat,
-        level: logLevel,
-        write: (s) => ctx.io.stderr(s),
-        tty: process.stderr.isTTY === true,
-      });
+      const { log, logFormat } = await cliLogger(ctx, o);
       const { createServer, VERSION } = await import("@tether/server");
       const srv = await createServer({
         log,
@@ -144,38 +130,26 @@ export function registerServer(program: Command, ctx: Ctx): void {
         tlsCert: o.tlsCert,
         tlsKey: o.tlsKey,
         database: o.database,
-        rekeySeconds: o.rekeySeconds ? parseIntArg(o.rekeySeconds, "--rekey-seconds") : undefined,
+        rekeySeconds: optInt(o.rekeySeconds, "--rekey-seconds"),
         exec: o.maxEventStreams
           ? { maxStreamsPerUser: parseIntArg(o.maxEventStreams, "--max-event-streams") }
           : undefined,
         listeners: {
-          maxPreauth: o.maxPreauth ? parseIntArg(o.maxPreauth, "--max-preauth") : undefined,
-          maxPreauthPerAddress: o.maxPreauthPerAddress
-            ? parseIntArg(o.maxPreauthPerAddress, "--max-preauth-per-address")
-            : undefined,
-          preauthTimeoutMs: o.preauthTimeout
-            ? parseIntArg(o.preauthTimeout, "--preauth-timeout") * 1000
-            : undefined,
-          mqttMaxKeepaliveSeconds: o.mqttMaxKeepalive
-            ? parseIntArg(o.mqttMaxKeepalive, "--mqtt-max-keepalive")
-            : undefined,
-          httpRequestTimeoutMs: o.httpRequestTimeout
-            ? parseIntArg(o.httpRequestTimeout, "--http-request-timeout") * 1000
-            : undefined,
+          maxPreauth: optInt(o.maxPreauth, "--max-preauth"),
+          maxPreauthPerAddress: optInt(o.maxPreauthPerAddress, "--max-preauth-per-address"),
+          preauthTimeoutMs: optInt(o.preauthTimeout, "--preauth-timeout", 1000),
+          mqttMaxKeepaliveSeconds: optInt(o.mqttMaxKeepalive, "--mqtt-max-keepalive"),
+          httpRequestTimeoutMs: optInt(o.httpRequestTimeout, "--http-request-timeout", 1000),
         },
         control: {
-          deviceRate: o.deviceRate ? parseIntArg(o.deviceRate, "--device-rate") : undefined,
-          deviceBurst: o.deviceBurst ? parseIntArg(o.deviceBurst, "--device-burst") : undefined,
+          deviceRate: optInt(o.deviceRate, "--device-rate"),
+          deviceBurst: optInt(o.deviceBurst, "--device-burst"),
         },
         rateLimits: {
-          loginPerUsername: o.loginLimit ? parseIntArg(o.loginLimit, "--login-limit") : undefined,
-          loginPerAddress: o.loginAddressLimit
-            ? parseIntArg(o.loginAddressLimit, "--login-address-limit")
-            : undefined,
-          enrollPerAddress: o.enrollLimit ? parseIntArg(o.enrollLimit, "--enroll-limit") : undefined,
-          enrollPollPerAddress: o.enrollPollLimit
-            ? parseIntArg(o.enrollPollLimit, "--enroll-poll-limit")
-            : undefined,
+          loginPerUsername: optInt(o.loginLimit, "--login-limit"),
+          loginPerAddress: optInt(o.loginAddressLimit, "--login-address-limit"),
+          enrollPerAddress: optInt(o.enrollLimit, "--enroll-limit"),
+          enrollPollPerAddress: optInt(o.enrollPollLimit, "--enroll-poll-limit"),
         },
         broker: o.broker
           ? {
@@ -234,12 +208,7 @@ export function registerServer(program: Command, ctx: Ctx): void {
       const dataDir = resolve(
         o.data ?? parent?.data ?? ctx.io.env.TETHER_DATA ?? defaultServerDataDir(ctx.io.env, ctx.io.home),
       );
-      const log = await createLogger({
-        format: logFormatOf(parent?.logFormat, ctx.io.env),
-        level: "warn",
-        write: (s) => ctx.io.stderr(s),
-        tty: process.stderr.isTTY === true,
-      });
+      const { log } = await cliLogger(ctx, { logFormat: parent?.logFormat }, "warn");
       const { createServer, ensureAdmin } = await import("@tether/server");
       const srv = await createServer({
         dataDir,

@@ -2,7 +2,9 @@
 import { Type } from "typebox";
 import { type CapabilityMessages, durable, plain } from "./message.js";
 
-const CmdId = Type.String({ pattern: "^cmd_[a-z0-9]{20}$" });
+/** A command id: `cmd_` and 20 lowercase letters or digits. */
+export const COMMAND_ID_PATTERN = "^cmd_[a-z0-9]{20}$";
+const CmdId = Type.String({ pattern: COMMAND_ID_PATTERN });
 /** Output chunk size on the wire; base64 keeps a chunk well under MAX_MESSAGE_BYTES. */
 export const EXEC_CHUNK_BYTES = 32 * 1024;
 /** Bytes per stream the agent may have sent but not had acknowledged (the credit window). */

@@ -7,6 +7,12 @@ const Echo = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * The `ping` ref the transport uses to check a will (docs/protocol.md §9); the ping capability's
+ * own probes never use it, so its pong settles no caller's ping.
+ */
+export const WILL_CHECK_REF = 0;
+
 export const pingMessages = {
   up: {
     /** Answer to a liveness ping. */

@@ -16,13 +16,13 @@
  */
 import { once } from "node:events";
 import type { IncomingMessage } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { deviceTopic, MAX_MESSAGE_BYTES, parseTopic, UP_FILTER } from "@tether/protocol";
 import { Aedes, type Client } from "aedes";
 import type { Logger } from "pino";
-import { PreauthGate, type PreauthLimits } from "../net/preauth.js";
+import { gateConnections, PreauthGate, type PreauthLimits, rawSocket } from "../net/preauth.js";
 import type { BrokerHooks, BrokerLink, DeviceAuth } from "./broker-link.js";
 import { guardReads, MqttPacketLimit } from "./packet-limit.js";
 
@@ -55,9 +55,6 @@ export interface EmbeddedBrokerOptions {
   /** Largest keepalive a client may ask for, seconds. */
   maxKeepaliveSeconds: number;
 }
-
-/** The socket a TLS socket runs over (what the listener's 'connection' event saw). */
-const rawOf = (s: any): Socket => s?._parent ?? s;
 
 export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<BrokerLink & { port: number }> {
   const infos = new WeakMap<Client, ClientInfo>();
@@ -210,22 +207,19 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
     (socket) => {
       socket.setNoDelay(true);
       socket.on("error", () => {});
-      const raw = rawOf(socket);
+      const raw = rawSocket(socket);
       // Timed out or evicted during the handshake: nothing to serve.
       if (!gate.pending(raw)) return void socket.destroy();
       handle(socket, raw, raw.remoteAddress);
     },
   );
   // Every accepted TCP connection counts as unauthenticated until its CONNECT is accepted.
-  server.on("connection", (raw: Socket) => {
-    raw.on("error", () => {});
-    gate.admit(raw, raw.remoteAddress);
-  });
+  gateConnections(server, gate);
   // Node reports a failed or timed-out handshake here but leaves the socket open: close it.
   server.on("tlsClientError", (err, socket) => {
     o.log.debug({ err: err.message }, "TLS client error on MQTT port");
     socket.destroy();
-    rawOf(socket).destroy();
+    rawSocket(socket).destroy();
   });
   server.listen(o.port, o.host);
   await once(server, "listening");
@@ -257,7 +251,7 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Bro
       return current.has(deviceId);
     },
     handleWebSocket(stream: Duplex, req: IncomingMessage) {
-      const raw = rawOf(req.socket);
+      const raw = rawSocket(req.socket);
       gate.admit(raw, raw.remoteAddress);
       handle(stream, raw, raw.remoteAddress, req);
     },

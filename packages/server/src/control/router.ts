@@ -4,7 +4,15 @@
  * and handed to the one handler of their message type — at once, or through the durable
  * inbox for durable types. Nothing is processed for a device that is not accepted.
  */
-import { decodeUp, FrameType, isDurableUp, peekFrame, type UpMessage, verifyWill } from "@tether/protocol";
+import {
+  decodeUp,
+  FrameType,
+  isDurableUp,
+  peekFrame,
+  type UpMessage,
+  verifyWill,
+  WILL_CHECK_REF,
+} from "@tether/protocol";
 import type { Logger } from "pino";
 import type { DeviceRow } from "../devices.js";
 import type { DeviceCache } from "./device-cache.js";
@@ -15,9 +23,6 @@ import type { Presence } from "./presence.js";
 import type { DeviceRateLimit } from "./rate-limit.js";
 import type { Sender } from "./sender.js";
 import type { Sessions } from "./sessions.js";
-
-/** The `ping` ref the transport uses to check a will (docs/protocol.md §9). */
-export const WILL_CHECK_REF = 0;
 
 type AnyHandler = (ctx: HandlerContext | DurableContext, body: unknown) => Promise<void> | void;
 

@@ -1,5 +1,14 @@
 /** Users, project membership, projects and API tokens. */
-import { ApiToken, Project, Role, TetherError, User } from "@tether/protocol";
+import {
+  ApiToken,
+  CreateApiToken,
+  CreatedApiToken,
+  Project,
+  RevokeAccessResult,
+  Role,
+  TetherError,
+  User,
+} from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { DEFAULT_PROJECT, type Principal } from "../accounts.js";
@@ -9,9 +18,6 @@ import { who } from "./auth.js";
 import type { Services } from "./context.js";
 
 const Name = Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$" });
-
-/** Longest API token lifetime that may be asked for (`--expires`). */
-const MAX_TOKEN_SECONDS = 10 * 365 * 86400;
 
 export async function accountRoutes(app: FastifyInstance, s: Services) {
   const db = s.store.db;
@@ -188,7 +194,7 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
           "End all of a user's sign-ins and API tokens, in every project (admin of every project the user is in, or the server admin)",
         params: Type.Object({ username: Type.String() }),
         response: {
-          200: Type.Object({ username: Type.String(), sessions: Type.Integer(), apiTokens: Type.Integer() }),
+          200: RevokeAccessResult,
         },
       },
     },
@@ -364,24 +370,13 @@ export async function accountRoutes(app: FastifyInstance, s: Services) {
       schema: {
         tags: ["api-tokens"],
         summary: "Create an API token acting as you in this project (shown once)",
-        body: Type.Object({
-          name: Type.String({ minLength: 1, maxLength: 64 }),
-          /** Refused (401) after this many seconds; no expiry without it. */
-          expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOKEN_SECONDS })),
-        }),
-        response: {
-          200: Type.Object({
-            id: Type.Integer(),
-            name: Type.String(),
-            token: Type.String(),
-            expiresAt: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
+        body: CreateApiToken,
+        response: { 200: CreatedApiToken },
       },
     },
     async (req) => {
       const p = who(req);
-      const { name, expiresInSeconds } = req.body as { name: string; expiresInSeconds?: number };
+      const { name, expiresInSeconds } = req.body as CreateApiToken;
       const expiresAt = expiresInSeconds
         ? new Date(Date.now() + expiresInSeconds * 1000).toISOString()
         : null;

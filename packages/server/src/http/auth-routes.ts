@@ -1,5 +1,5 @@
 /** Console sign-in: session cookies (HttpOnly, Secure, SameSite=Strict); the user's own settings. */
-import { Me, Role, SESSION_COOKIE, TetherError } from "@tether/protocol";
+import { DefaultProjectBody, DefaultProjectResult, Me, SESSION_COOKIE, TetherError } from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { checkOrigin, who } from "./auth.js";
@@ -41,10 +41,10 @@ export async function authRoutes(app: FastifyInstance, s: Services) {
           await perUsername.hit(req, b.username);
         throw err;
       }
-      const roles = await s.accounts.rolesOf(userId);
-      const chosen = b.project
-        ? roles.find((r) => r.name === b.project)
-        : await s.accounts.landingProject(userId);
+      const { roles, defaultProjectId } = await s.accounts.home(userId);
+      const home = roles.find((r) => r.id === defaultProjectId);
+      // Naming no project lands in the user's choice, else the first by name.
+      const chosen = b.project ? roles.find((r) => r.name === b.project) : (home ?? roles[0]);
       if (!chosen) throw new TetherError("TETHER_ERR_PROJECT_NOT_FOUND", "you have no role in that project");
       const sid = await s.accounts.createSession(userId, chosen.id);
       reply.setCookie(SESSION_COOKIE, sid, {
@@ -59,7 +59,7 @@ export async function authRoutes(app: FastifyInstance, s: Services) {
         project: chosen.name,
         role: chosen.role,
         projects: roles.map((r) => ({ name: r.name, role: r.role })),
-        defaultProject: await s.accounts.defaultProjectOf(userId),
+        defaultProject: home?.name ?? null,
       };
     },
   );
@@ -76,13 +76,13 @@ export async function authRoutes(app: FastifyInstance, s: Services) {
     { schema: { tags: ["auth"], summary: "Who am I, in which project", response: { 200: Me } } },
     async (req) => {
       const p = who(req);
-      const roles = await s.accounts.rolesOf(p.userId);
+      const { roles, defaultProjectId } = await s.accounts.home(p.userId);
       return {
         username: p.username,
         project: p.project,
         role: p.role,
         projects: roles.map((r) => ({ name: r.name, role: r.role })),
-        defaultProject: await s.accounts.defaultProjectOf(p.userId),
+        defaultProject: roles.find((r) => r.id === defaultProjectId)?.name ?? null,
       };
     },
   );
@@ -93,13 +93,13 @@ export async function authRoutes(app: FastifyInstance, s: Services) {
       schema: {
         tags: ["auth"],
         summary: "Choose the project your sign-ins land in (one where you have a role; only you can set it)",
-        body: Type.Object({ project: Type.String({ minLength: 1, maxLength: 64 }) }),
-        response: { 200: Type.Object({ defaultProject: Type.String(), role: Role }) },
+        body: DefaultProjectBody,
+        response: { 200: DefaultProjectResult },
       },
     },
-    async (req) => {
+    async (req): Promise<DefaultProjectResult> => {
       const p = who(req);
-      const { project } = req.body as { project: string };
+      const { project } = req.body as DefaultProjectBody;
       const r = await s.accounts.setDefaultProject(p.userId, project);
       return { defaultProject: r.name, role: r.role };
     },

@@ -15,6 +15,8 @@
  * file-descriptor limit (`fitToFdLimit`).
  */
 import { readFileSync } from "node:fs";
+import type { Server as HttpServer } from "node:http";
+import type { Server as NetServer, Socket } from "node:net";
 import type { Logger } from "pino";
 
 export interface PreauthLimits {
@@ -208,4 +210,35 @@ export function fitToFdLimit(
     );
   }
   return fitted;
+}
+
+/** The socket a TLS socket runs over (what the listener's 'connection' event saw); others as they are. */
+export const rawSocket = (s: any): Socket => s?._parent ?? s;
+
+/** Every TCP connection `server` accepts counts in `gate` as unauthenticated from the start. */
+export function gateConnections(server: NetServer, gate: PreauthGate): void {
+  server.on("connection", (raw: Socket) => {
+    raw.on("error", () => {});
+    gate.admit(raw, raw.remoteAddress);
+  });
+}
+
+/**
+ * HTTPS: a connection is unauthenticated until it sends a complete request head (a request or
+ * an upgrade), and again while idle between requests (docs/security.md "Listeners").
+ */
+export function gateHttpServer(server: HttpServer, gate: PreauthGate): void {
+  gateConnections(server, gate);
+  const inFlight = new WeakMap<object, number>();
+  server.on("request", (req, res) => {
+    const raw = rawSocket(req.socket);
+    gate.authenticated(raw);
+    inFlight.set(raw, (inFlight.get(raw) ?? 0) + 1);
+    res.once("close", () => {
+      const n = (inFlight.get(raw) ?? 1) - 1;
+      inFlight.set(raw, n);
+      if (n === 0 && !raw.destroyed && !req.socket.destroyed) gate.admit(raw, raw.remoteAddress);
+    });
+  });
+  server.on("upgrade", (_req, socket) => gate.authenticated(rawSocket(socket)));
 }

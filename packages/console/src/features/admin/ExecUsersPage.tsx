@@ -5,8 +5,8 @@
 import { type FormEvent, useEffect, useState } from "react";
 import { client } from "../../client";
 import { useSession } from "../../session";
-import { ErrorNotice, useAction } from "../../ui";
-import { LoadStatus, useLoad } from "./shared";
+import { ErrorNotice, useAction, usePoll } from "../../ui";
+import { LoadStatus } from "./shared";
 
 /** The server's rule (packages/protocol ProjectSettings): a POSIX user name. */
 const EXEC_USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
@@ -14,7 +14,7 @@ const EXEC_USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
 export function ExecUsersPage() {
   const s = useSession();
   const admin = s.can("admin");
-  const users = useLoad(() => client.getExecUsers());
+  const users = usePoll(() => client.getExecUsers(), null);
   const act = useAction();
   const [list, setList] = useState<string[]>([]);
   const [adding, setAdding] = useState("");

@@ -6,12 +6,12 @@ import { type FormEvent, useState } from "react";
 import { client } from "../../client";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { ConfirmButton, FormCard, useAction } from "../../ui";
-import { isServerAdmin, LoadStatus, SERVER_PROJECT, sessionChanged, useLoad } from "./shared";
+import { ConfirmButton, FormCard, useAction, usePoll } from "../../ui";
+import { isServerAdmin, LoadStatus, SERVER_PROJECT, sessionChanged } from "./shared";
 
 export function ProjectsPage() {
   const s = useSession();
-  const projects = useLoad(() => client.listProjects());
+  const projects = usePoll(() => client.listProjects(), null);
   const act = useAction();
   const [said, setSaid] = useState<string | null>(null);
   const serverAdmin = isServerAdmin(s.me);

@@ -3,14 +3,14 @@ import type { Role } from "@tether/sdk";
 import type { ReactNode } from "react";
 import { useSession } from "../../session";
 
-export interface Section {
+interface Section {
   id: string;
   label: string;
   /** Below this role the section is not listed (its route says why instead). */
   minRole: Role;
 }
 
-export const SECTIONS: readonly Section[] = [
+const SECTIONS: readonly Section[] = [
   { id: "users", label: "Users and roles", minRole: "admin" },
   { id: "tokens", label: "API tokens", minRole: "viewer" },
   { id: "projects", label: "Projects", minRole: "viewer" },

@@ -7,8 +7,8 @@ import { type FormEvent, useState } from "react";
 import { client } from "../../client";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { Ago, ConfirmButton, CopyOnce, FormCard, useAction, useNow } from "../../ui";
-import { LoadStatus, useLoad } from "./shared";
+import { Ago, ConfirmButton, CopyOnce, FormCard, useAction, useNow, usePoll } from "../../ui";
+import { LoadStatus } from "./shared";
 
 const EXPIRIES: { label: string; seconds?: number }[] = [
   { label: "1 day", seconds: 86400 },
@@ -28,7 +28,7 @@ interface Created {
 
 export function TokensPage() {
   const s = useSession();
-  const tokens = useLoad(() => client.listApiTokens());
+  const tokens = usePoll(() => client.listApiTokens(), null);
   const act = useAction();
   const [created, setCreated] = useState<Created | null>(null);
   const [revoked, setRevoked] = useState<string | null>(null);

@@ -3,13 +3,13 @@
  * role, remove from the project, end all of a user's access. The server's rules apply
  * (packages/server/src/http/account-routes.ts); this page only shows what they allow.
  */
-import { ROLE_RANK, type Role, type User } from "@tether/sdk";
+import { plural, ROLE_RANK, type Role, type User } from "@tether/sdk";
 import { type FormEvent, useState } from "react";
 import { client } from "../../client";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { ConfirmButton, CopyOnce, FormCard, useAction } from "../../ui";
-import { isServerAdmin, LoadStatus, plural, ROLE_HELP, useLoad } from "./shared";
+import { ConfirmButton, CopyOnce, FormCard, useAction, usePoll } from "../../ui";
+import { isServerAdmin, LoadStatus, ROLE_HELP } from "./shared";
 
 const ROLES = Object.keys(ROLE_RANK) as Role[];
 
@@ -36,7 +36,7 @@ export function UsersPage() {
 
 function Users() {
   const s = useSession();
-  const users = useLoad(() => client.listUsers());
+  const users = usePoll(() => client.listUsers(), null);
   const act = useAction();
   const [outcome, setOutcome] = useState<Outcome | null>(null);
 

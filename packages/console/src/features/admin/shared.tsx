@@ -1,7 +1,6 @@
 /** Pieces the settings pages share: loading, roles, telling App the session changed. */
 import type { Me, Role } from "@tether/sdk";
-import { useCallback, useEffect, useRef, useState } from "react";
-import { ErrorNotice } from "../../ui";
+import { ErrorNotice, type Poll, PollStatus } from "../../ui";
 
 /** The project whose admins are the server's admins (packages/server/src/accounts.ts DEFAULT_PROJECT). */
 export const SERVER_PROJECT = "default";
@@ -23,59 +22,29 @@ export function sessionChanged(switchTo?: string): void {
   window.dispatchEvent(new CustomEvent(SESSION_EVENT, { detail: { project: switchTo } }));
 }
 
-/** Load once (and on `reload`); the error is kept raw for ErrorNotice. */
-export function useLoad<T>(load: () => Promise<T>) {
-  const [data, setData] = useState<T | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const ref = useRef(load);
-  ref.current = load;
-  const seq = useRef(0);
-  const reload = useCallback(async () => {
-    const mine = ++seq.current;
-    try {
-      const v = await ref.current();
-      if (mine !== seq.current) return;
-      setData(v);
-      setError(null);
-    } catch (err) {
-      if (mine === seq.current) setError(err);
-    }
-  }, []);
-  useEffect(() => {
-    void reload();
-    return () => {
-      seq.current++;
-    };
-  }, [reload]);
-  return { data, error, reload };
-}
-
 /**
- * Over what `load` shows: its failure (with Retry), the last action's error, what the last action
- * did (`said`), and "Loading…" until the first answer.
+ * Over what `load` (a `usePoll(…, null)`) shows: its failure (PollStatus, with Retry), the last
+ * action's error, what the last action did (`said`), and "Loading…" until the first answer.
  */
 export function LoadStatus({
   load,
   actionError = null,
   said = null,
 }: {
-  load: { data: unknown; error: unknown; reload: () => Promise<void> };
+  load: Poll<unknown>;
   actionError?: unknown;
   said?: string | null;
 }) {
   return (
     <>
-      {load.error !== null && <ErrorNotice error={load.error} onRetry={() => void load.reload()} />}
+      <PollStatus poll={load} />
       {actionError !== null && <ErrorNotice error={actionError} />}
       {said && (
         <p className="ok" role="status">
           {said}
         </p>
       )}
-      {!load.data && load.error === null && <p className="muted">Loading…</p>}
+      {!load.data && !load.failure && <p className="muted">Loading…</p>}
     </>
   );
 }
-
-/** "1 API token", "2 API tokens". */
-export const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;

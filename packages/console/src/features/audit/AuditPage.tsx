@@ -8,7 +8,7 @@ import { type FormEvent, Fragment, useCallback, useEffect, useMemo, useRef, useS
 import { ApiError, client } from "../../client";
 import { fmtTime } from "../../format";
 import { useSession } from "../../session";
-import { Ago, ErrorNotice, useHashQuery, useNow } from "../../ui";
+import { Ago, ErrorNotice, useHashQuery, useNow, usePoll } from "../../ui";
 
 const PAGE = 50;
 
@@ -42,6 +42,13 @@ export function AuditPage() {
   const [error, setError] = useState<unknown>(null);
   const seq = useRef(0);
   const now = useNow(10_000);
+  // Suggestions for the filter fields, loaded once (the filters remount on every change). They
+  // are only suggestions: the fields take any text, so a failure here is not worth a message.
+  const users = usePoll(async () => (await client.listUsers()).map((u) => u.username), null);
+  const devices = usePoll(
+    async () => [...new Set((await client.listDevices()).map((d) => d.name))].sort(),
+    null,
+  );
 
   /** Load the newest page (`before` undefined) or the page older than `before`, appended. */
   const load = useCallback(
@@ -95,7 +102,13 @@ export function AuditPage() {
           </button>
         </div>
       </header>
-      <AuditFilters key={qs} value={filters} onApply={setFilters} />
+      <AuditFilters
+        key={qs}
+        value={filters}
+        onApply={setFilters}
+        users={users.data ?? []}
+        devices={devices.data ?? []}
+      />
       {unknownDevice ? (
         <p className="empty">
           No device called “{filters.device}” has ever been in {project}, so nothing matches.
@@ -174,21 +187,19 @@ function Suggested({
   );
 }
 
-function AuditFilters({ value, onApply }: { value: Filters; onApply: (f: Filters) => void }) {
+/** The filter form; `users` and `devices` are suggestions for its Who and Device fields. */
+function AuditFilters({
+  value,
+  onApply,
+  users,
+  devices,
+}: {
+  value: Filters;
+  onApply: (f: Filters) => void;
+  users: string[];
+  devices: string[];
+}) {
   const [f, setF] = useState<Filters>(value);
-  const [users, setUsers] = useState<string[]>([]);
-  const [devices, setDevices] = useState<string[]>([]);
-  useEffect(() => {
-    // Suggestions only: the fields take any text, so a failure here is not worth a message.
-    client.listUsers().then(
-      (l) => setUsers(l.map((u) => u.username)),
-      () => {},
-    );
-    client.listDevices().then(
-      (l) => setDevices([...new Set(l.map((d) => d.name))].sort()),
-      () => {},
-    );
-  }, []);
   const set = (k: keyof Filters) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -366,11 +377,7 @@ function Value({ k, v }: { k: string; v: unknown }) {
   if (typeof v === "boolean") return <>{v ? "yes" : "no"}</>;
   if (k === "argv" && Array.isArray(v)) return <code>{v.map(String).join(" ")}</code>;
   if (Array.isArray(v))
-    return v.length ? (
-      <span>{v.map((x) => (typeof x === "object" ? JSON.stringify(x) : String(x))).join(", ")}</span>
-    ) : (
-      <span className="muted">none</span>
-    );
+    return v.length ? <span>{v.map((x) => plain(x)).join(", ")}</span> : <span className="muted">none</span>;
   if (typeof v === "object") {
     const pairs = Object.entries(v as Record<string, unknown>);
     if (!pairs.length) return <span className="muted">none</span>;
@@ -378,7 +385,7 @@ function Value({ k, v }: { k: string; v: unknown }) {
       <span className="chips">
         {pairs.map(([a, b]) => (
           <span className="chip" key={a}>
-            {b === null ? `${a} (removed)` : `${a}=${typeof b === "object" ? JSON.stringify(b) : String(b)}`}
+            {b === null ? `${a} (removed)` : `${a}=${plain(b, true)}`}
           </span>
         ))}
       </span>
@@ -387,6 +394,21 @@ function Value({ k, v }: { k: string; v: unknown }) {
   if (typeof v === "string" && /At$/.test(k) && !Number.isNaN(Date.parse(v))) return <>{fmtTime(v)}</>;
   if (k === "fingerprint") return <code className="fingerprint">{String(v)}</code>;
   return <>{String(v)}</>;
+}
+
+/**
+ * A nested value as plain text (no JSON): an object as "key=value" pairs, a list with commas;
+ * deeper levels in parentheses.
+ */
+function plain(v: unknown, deep = false): string {
+  if (v === null || v === undefined) return "—";
+  const group = (t: string) => (deep ? `(${t})` : t);
+  if (Array.isArray(v)) return v.length ? group(v.map((x) => plain(x, true)).join(", ")) : "none";
+  if (typeof v === "object") {
+    const pairs = Object.entries(v as Record<string, unknown>);
+    return pairs.length ? group(pairs.map(([k, x]) => `${k}=${plain(x, true)}`).join(" ")) : "none";
+  }
+  return String(v);
 }
 
 /** "sourceAddress" → "Source address", "tokenId" → "Token id". */

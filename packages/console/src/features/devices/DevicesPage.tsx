@@ -4,7 +4,7 @@
  * selected (checkboxes, all on the page) for bulk actions: accept, add or remove a label, run
  * a command.
  */
-import { type Device, parseSelector, presenceStatus } from "@tether/sdk";
+import { countByPresence, type Device, parseSelector, presenceStatus } from "@tether/sdk";
 import { useMemo, useState } from "react";
 import { client } from "../../client";
 import { parseLabels } from "../../format";
@@ -90,11 +90,7 @@ export function DevicesPage() {
   const pages = Math.max(1, Math.ceil(shown.length / per));
   const page = Math.min(requestedPage, pages);
   const rows = shown.slice((page - 1) * per, page * per);
-  const counts = {
-    online: all.filter((d) => presenceStatus(d) === "online").length,
-    offline: all.filter((d) => presenceStatus(d) === "offline").length,
-    pending: all.filter((d) => presenceStatus(d) === "pending").length,
-  };
+  const counts = countByPresence(all);
   const picked = all.filter((d) => selected.has(d.id));
   const pageAllSelected = rows.length > 0 && rows.every((d) => selected.has(d.id));
 
@@ -119,6 +115,7 @@ export function DevicesPage() {
           </span>
         )}
         <FilterForm
+          key={selector}
           label="Selector"
           placeholder="selector, e.g. site=lab,fact.arch=arm64"
           value={selector}

@@ -5,9 +5,20 @@
  */
 import type { CreatedEnrollmentToken, EnrollmentToken } from "@tether/sdk";
 import { type FormEvent, useState } from "react";
-import { client, errorText } from "../../client";
+import { client } from "../../client";
 import { ago, fmtTime, parseDuration, parseLabels } from "../../format";
-import { Ago, CopyOnce, ErrorBanner, FormCard, LabelChips, useNow, usePoll } from "../../ui";
+import {
+  Ago,
+  ConfirmButton,
+  CopyOnce,
+  FormCard,
+  LabelChips,
+  type Poll,
+  PollStatus,
+  useAction,
+  useNow,
+  usePoll,
+} from "../../ui";
 import { PendingReview } from "../devices/DeviceActions";
 
 export function EnrollPage() {
@@ -15,42 +26,36 @@ export function EnrollPage() {
   const [expiry, setExpiry] = useState("1h");
   const [uses, setUses] = useState("1");
   const [autoAccept, setAutoAccept] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const act = useAction();
   const [created, setCreated] = useState<CreatedEnrollmentToken | null>(null);
   const tokens = usePoll(() => client.listEnrollmentTokens(), 5000);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setError(null);
+    act.setError(null);
     let parsed: Record<string, string>;
     try {
       parsed = parseLabels(labels);
     } catch (err) {
-      setError(`Labels: ${(err as Error).message}`);
+      act.setError(`Labels: ${(err as Error).message}`);
       return;
     }
     const expiresInSeconds = parseDuration(expiry);
     if (expiresInSeconds === null) {
-      setError("Expiry: use a number with s, m, h, d or w, e.g. 1h or 7d");
+      act.setError("Expiry: use a number with s, m, h, d or w, e.g. 1h or 7d");
       return;
     }
     const n = Number(uses);
     if (!Number.isInteger(n) || n < 1) {
-      setError("Uses: a whole number, 1 or more");
+      act.setError("Uses: a whole number, 1 or more");
       return;
     }
-    setBusy(true);
-    try {
+    await act.run(async () => {
       setCreated(
         await client.createEnrollmentToken({ labels: parsed, expiresInSeconds, uses: n, autoAccept }),
       );
       void tokens.reload();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -62,10 +67,10 @@ export function EnrollPage() {
         title="New enrollment token"
         formClassName="form enroll-form"
         onSubmit={submit}
-        busy={busy}
+        busy={act.busy}
         submit="Create token"
         busyText="Creating…"
-        error={error}
+        error={act.error}
         after={created && <CreatedCommand created={created} />}
       >
         <label>
@@ -98,7 +103,7 @@ export function EnrollPage() {
 
       <PendingDevices />
 
-      <TokenLists tokens={tokens.data} error={tokens.error} reload={tokens.reload} onError={setError} />
+      <TokenLists tokens={tokens} />
     </section>
   );
 }
@@ -107,33 +112,23 @@ export function EnrollPage() {
 const isOpen = (t: EnrollmentToken, now: number) => t.usesLeft > 0 && Date.parse(t.expiresAt) > now;
 
 /** Open tokens; used-up and expired ones apart, collapsed. */
-function TokenLists({
-  tokens,
-  error,
-  reload,
-  onError,
-}: {
-  tokens: EnrollmentToken[] | null;
-  error: string | null;
-  reload: () => Promise<void>;
-  onError: (e: string) => void;
-}) {
+function TokenLists({ tokens: poll }: { tokens: Poll<EnrollmentToken[]> }) {
   const now = useNow();
+  const tokens = poll.data;
   const open = (tokens ?? []).filter((t) => isOpen(t, now));
   const closed = (tokens ?? []).filter((t) => !isOpen(t, now));
   const remove = async (id: number) => {
     try {
       await client.deleteEnrollmentToken(id);
-    } catch (err) {
-      onError(errorText(err));
+    } finally {
+      void poll.reload();
     }
-    void reload();
   };
   return (
     <div className="card tokens">
       <h2>Open tokens</h2>
-      <ErrorBanner error={error} />
-      {!tokens && !error && <p className="muted">Loading…</p>}
+      <PollStatus poll={poll} />
+      {!tokens && !poll.failure && <p className="muted">Loading…</p>}
       {tokens && open.length === 0 && (
         <p className="muted">No open tokens: create one above to enroll a device.</p>
       )}
@@ -156,7 +151,7 @@ function TokenTable({
 }: {
   tokens: EnrollmentToken[];
   now: number;
-  onDelete: (id: number) => void;
+  onDelete: (id: number) => Promise<void>;
   closed?: boolean;
 }) {
   return (
@@ -188,9 +183,12 @@ function TokenTable({
             </td>
             <td>{t.createdBy}</td>
             <td className="actions">
-              <button type="button" className="small danger-outline" onClick={() => onDelete(t.id)}>
-                Delete
-              </button>
+              <ConfirmButton
+                label="Delete…"
+                question={`Delete token ${t.id}? Devices can no longer enroll with it.`}
+                yes="Yes, delete"
+                onConfirm={() => onDelete(t.id)}
+              />
             </td>
           </tr>
         ))}
@@ -210,11 +208,11 @@ function PendingDevices() {
   const pending = (devices.data ?? [])
     .filter((d) => d.state === "pending")
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  if (pending.length === 0 && !devices.error) return null;
+  if (pending.length === 0 && !devices.failure) return null;
   return (
     <div className="card pending-devices">
       <h2>Waiting for acceptance</h2>
-      <ErrorBanner error={devices.error} />
+      <PollStatus poll={devices} />
       {pending.length > 0 && (
         <>
           <p className="muted">

@@ -13,7 +13,6 @@ export function CommandPage({ id }: { id: string }) {
   const v = useCommand(id);
   // Devices whose full output is open (null: the default, a single device's is open).
   const [opened, setOpened] = useState<ReadonlySet<string> | null>(null);
-  const [cancelError, setCancelError] = useState<unknown>(null);
   const c = v.command;
   const expanded = opened ?? new Set(v.runs.length === 1 ? [v.runs[0].deviceId] : []);
   const toggle = (id: string) => {
@@ -39,15 +38,9 @@ export function CommandPage({ id }: { id: string }) {
             <CommandStateBadge state={c.state} />
             {v.live && <span className="live-dot">live</span>}
             {canOperate && c.state === "running" && (
-              <CancelCommandButton
-                id={c.id}
-                className="danger-outline"
-                onCancelled={v.applyNow}
-                onError={setCancelError}
-              />
+              <CancelCommandButton id={c.id} className="danger-outline" onCancelled={v.applyNow} />
             )}
           </header>
-          <ErrorNotice error={cancelError} />
 
           <div className="card">
             <code className="command cmd-line">{commandText(c)}</code>

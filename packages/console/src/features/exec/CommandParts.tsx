@@ -13,7 +13,7 @@ import {
 import { useLayoutEffect, useRef, useState } from "react";
 import { client } from "../../client";
 import { fmtBytes, fmtTime } from "../../format";
-import { Ago } from "../../ui";
+import { Ago, ErrorNotice, useAction } from "../../ui";
 import {
   fmtDuration,
   QUEUE_TTL_HINT,
@@ -308,38 +308,33 @@ export function RunsTable({
   );
 }
 
-/** Cancel a running command; reports the updated command, or the error text (null on retry). */
+/** Cancel a running command; reports the updated command, and shows its own error. */
 export function CancelCommandButton({
   id,
   className,
   onCancelled,
-  onError,
 }: {
   id: string;
   className: string;
   onCancelled: (c: Command) => void;
-  onError: (error: unknown) => void;
 }) {
-  const [cancelling, setCancelling] = useState(false);
+  const act = useAction();
   return (
-    <button
-      type="button"
-      className={className}
-      disabled={cancelling}
-      onClick={async () => {
-        setCancelling(true);
-        onError(null);
-        try {
-          onCancelled(await client.cancelCommand(id));
-        } catch (err) {
-          onError(err);
-        } finally {
-          setCancelling(false);
+    <>
+      <button
+        type="button"
+        className={className}
+        disabled={act.busy}
+        onClick={() =>
+          void act.run(async () => {
+            onCancelled(await client.cancelCommand(id));
+          })
         }
-      }}
-    >
-      {cancelling ? "Cancelling…" : "Cancel"}
-    </button>
+      >
+        {act.busy ? "Cancelling…" : "Cancel"}
+      </button>
+      <ErrorNotice error={act.error} compact />
+    </>
   );
 }
 

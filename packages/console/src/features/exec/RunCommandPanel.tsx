@@ -90,7 +90,6 @@ export function RunCommandPanel({ device, onRan }: { device: Device; onRan?: () 
 /** The single run of a one-device command, live. */
 function CommandResult({ initial, onFinished }: { initial: Command; onFinished: () => void }) {
   const v = useCommand(initial.id, initial);
-  const [cancelError, setCancelError] = useState<unknown>(null);
   const c = v.command;
   const run = v.runs[0];
   const running = c?.state === "running";
@@ -110,15 +109,9 @@ function CommandResult({ initial, onFinished }: { initial: Command; onFinished: 
         </a>
         {v.live && <span className="live-dot">live</span>}
         {running && (
-          <CancelCommandButton
-            id={initial.id}
-            className="danger-outline small"
-            onCancelled={v.applyNow}
-            onError={setCancelError}
-          />
+          <CancelCommandButton id={initial.id} className="danger-outline small" onCancelled={v.applyNow} />
         )}
       </div>
-      <ErrorNotice error={cancelError} compact />
       <ErrorNotice error={v.error} compact />
       {run ? (
         <>

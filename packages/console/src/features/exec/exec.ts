@@ -56,11 +56,6 @@ export function summarize(runs: CommandRun[]): CommandSummary {
   return s;
 }
 
-export function summaryText(s: CommandSummary): string {
-  const parts = summaryParts(s);
-  return parts.length ? parts.map((p) => `${p.n} ${statusLabel(p.status)}`).join(" · ") : "no devices";
-}
-
 /** How a command picked its devices, in names: "site=lab", "all devices", "robot-01", "3 devices". */
 export function targetText(c: Pick<Command, "target" | "runs">): string {
   const t = c.target ?? {};
@@ -101,7 +96,7 @@ export function fmtDuration(ms: number | null | undefined): string {
 }
 
 /** Seconds typed in a form → milliseconds; null if not a positive number within `maxMs`. */
-export function secondsToMs(s: string, maxMs: number): number | null {
+function secondsToMs(s: string, maxMs: number): number | null {
   const v = Number(s.trim());
   if (!s.trim() || !Number.isFinite(v) || v <= 0) return null;
   const ms = Math.round(v * 1000);

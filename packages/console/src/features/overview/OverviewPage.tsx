@@ -3,15 +3,24 @@
  * filtered list), recent failures with device names, recent commands, and a reserved place for
  * health figures (telemetry fills it later; nothing is made up meanwhile).
  */
-import { type Command, type CommandRun, commandText, type Device, presenceStatus } from "@tether/sdk";
+import {
+  type Command,
+  type CommandRun,
+  commandText,
+  countByPresence,
+  type Device,
+  LIVE_RUN_STATUSES,
+  type RunStatus,
+} from "@tether/sdk";
+import { useRef } from "react";
 import { client } from "../../client";
 import { fmtTime } from "../../format";
 import { Ago, PollStatus, StaleScope, useNow, usePoll, useStaleAsOf } from "../../ui";
 import { CommandStateBadge, RunStatusBadge, SummaryBadges } from "../exec/CommandParts";
-import { runErrorText, targetText } from "../exec/exec";
+import { runErrorText, statusTone, summaryParts, targetText } from "../exec/exec";
 
 /** Device results an operator should look at. */
-const FAILED: ReadonlySet<string> = new Set(["failed", "timed_out", "lost", "error"]);
+const failed = (s: RunStatus) => statusTone(s) === "bad";
 const RECENT_COMMANDS = 25;
 const FAILURE_COMMANDS = 5;
 const FAILURES_SHOWN = 8;
@@ -21,15 +30,36 @@ interface Failure {
   run: CommandRun;
 }
 
-async function loadActivity(): Promise<{ commands: Command[]; failures: Failure[] }> {
+/** A command whose runs can no longer change. */
+const finished = (c: Command) =>
+  c.state !== "running" && !(c.runs ?? []).some((r) => LIVE_RUN_STATUSES.has(r.status));
+
+/**
+ * The recent commands and their failed runs. `cache` keeps the finished commands already
+ * fetched in full, so each poll asks only for those missing or still running.
+ */
+async function loadActivity(
+  cache: Map<string, Command>,
+): Promise<{ commands: Command[]; failures: Failure[] }> {
   const commands = await client.listCommands({ limit: RECENT_COMMANDS });
   const withFailures = commands
-    .filter((c) => c.summary.failed + c.summary.timed_out + c.summary.lost + c.summary.error > 0)
+    .filter((c) => summaryParts(c.summary).some((p) => failed(p.status)))
     .slice(0, FAILURE_COMMANDS);
-  const full = await Promise.all(withFailures.map((c) => client.getCommand(c.id)));
+  const full = await Promise.all(
+    withFailures.map(async (c) => {
+      const known = cache.get(c.id);
+      if (known) return known;
+      const got = await client.getCommand(c.id);
+      if (finished(got)) cache.set(c.id, got);
+      return got;
+    }),
+  );
+  // Keep only what is still shown.
+  const shown = new Set(withFailures.map((c) => c.id));
+  for (const id of cache.keys()) if (!shown.has(id)) cache.delete(id);
   const failures = full.flatMap((c) =>
     (c.runs ?? [])
-      .filter((r) => FAILED.has(r.status))
+      .filter((r) => failed(r.status))
       .map((run) => ({ command: c, run }))
       .sort((a, b) => (b.run.finishedAt ?? "").localeCompare(a.run.finishedAt ?? "")),
   );
@@ -38,7 +68,8 @@ async function loadActivity(): Promise<{ commands: Command[]; failures: Failure[
 
 export function OverviewPage() {
   const devices = usePoll(() => client.listDevices(), 3000);
-  const activity = usePoll(loadActivity, 5000);
+  const fetched = useRef(new Map<string, Command>());
+  const activity = usePoll(() => loadActivity(fetched.current), 5000);
   const now = useNow();
 
   return (
@@ -99,11 +130,11 @@ export function OverviewPage() {
 
 function Counts({ devices }: { devices: Device[] }) {
   const asOf = useStaleAsOf();
-  const n = (s: string) => devices.filter((d) => presenceStatus(d) === s).length;
+  const n = countByPresence(devices);
   const tiles = [
-    { key: "online", label: "Online", count: n("online") },
-    { key: "offline", label: "Offline", count: n("offline") },
-    { key: "pending", label: "Pending approval", count: n("pending") },
+    { key: "online", label: "Online", count: n.online },
+    { key: "offline", label: "Offline", count: n.offline },
+    { key: "pending", label: "Pending approval", count: n.pending },
   ];
   return (
     <div className="tiles">

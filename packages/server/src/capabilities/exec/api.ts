@@ -280,13 +280,17 @@ export class ExecApi {
     q: { device: string; stream: StreamName; offset?: number; limit?: number },
   ): Promise<CommandOutputPage> {
     await this.row(p, id);
-    const run = (await this.store.runs(id)).find(
-      (r) => r.device_id === q.device || r.device_name === q.device,
-    );
+    const runs = await this.store.runOf(id, q.device);
+    const run = runs.find((r) => r.device_id === q.device) ?? runs[0];
     if (!run)
       throw new TetherError(
         "TETHER_ERR_DEVICE_NOT_FOUND",
         `command ${id} did not run on a device ${q.device}`,
+      );
+    if (runs.length > 1 && run.device_id !== q.device)
+      throw new TetherError(
+        "TETHER_ERR_DEVICE_AMBIGUOUS",
+        `command ${id} ran on several devices named ${q.device}; use the device id`,
       );
     const offset = q.offset ?? 0;
     const limit = Math.min(q.limit ?? this.paging.pageBytes, this.paging.pageBytes);

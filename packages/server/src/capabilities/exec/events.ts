@@ -40,11 +40,6 @@ export class ExecEvents {
     if (this.emitter.listenerCount(id)) this.emitter.emit(id, e);
   }
 
-  /** Event streams open now (all users). */
-  get open(): number {
-    return this.streams.size;
-  }
-
   /**
    * A user's open event stream; returns the function that forgets it. Refused (429) when the
    * user has `maxPerUser` open already: each stream holds a connection and a replay.

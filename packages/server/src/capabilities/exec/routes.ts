@@ -1,8 +1,10 @@
 /** Remote command execution: run, list, show, cancel, live events (SSE), exec users. */
 import {
+  COMMAND_ID_PATTERN,
   Command,
   type CommandEvent,
   CommandOutputPage,
+  CommandOutputQuery,
   CreateCommand,
   ProjectSettings,
   TetherError,
@@ -14,7 +16,7 @@ import type { ExecApi } from "./api.js";
 import { type ExecEvents, replayThenFollow } from "./events.js";
 import type { Spool } from "./spool.js";
 
-const Id = Type.Object({ id: Type.String({ pattern: "^cmd_[a-z0-9]{20}$" }) });
+const Id = Type.Object({ id: Type.String({ pattern: COMMAND_ID_PATTERN }) });
 
 export async function execRoutes(
   app: FastifyInstance,
@@ -91,18 +93,13 @@ export async function execRoutes(
         summary:
           "One page of a device's stored stdout or stderr from `offset` (base64; at most the server's page size); `next` is where the following page starts, null at the end",
         params: Id,
-        querystring: Type.Object({
-          device: Type.String({ minLength: 1, maxLength: 128 }),
-          stream: Type.Union([Type.Literal("stdout"), Type.Literal("stderr")]),
-          offset: Type.Optional(Type.Integer({ minimum: 0 })),
-          limit: Type.Optional(Type.Integer({ minimum: 1 })),
-        }),
+        querystring: CommandOutputQuery,
         response: { 200: CommandOutputPage },
       },
     },
     async (req) => {
       const { id } = req.params as { id: string };
-      const q = req.query as { device: string; stream: "stdout" | "stderr"; offset?: number; limit?: number };
+      const q = req.query as CommandOutputQuery;
       return s.exec.readOutput(who(req), id, q);
     },
   );

@@ -3,7 +3,7 @@
  * device and stream under DATA/spool/. The file size is the acknowledged offset, so after
  * a server restart the credit the agent gets back is exactly what was stored.
  */
-import { type FileHandle, mkdir, open, readFile, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 export type StreamName = "stdout" | "stderr";
@@ -62,15 +62,6 @@ export class Spool {
       const f = this.files.get(key);
       this.files.delete(key);
       await f?.fh?.close().catch(() => {});
-    }
-  }
-
-  /** The whole stream (small outputs and tests only: readers of stored output use readRange). */
-  async read(cmd: string, device: string, stream: StreamName): Promise<Buffer> {
-    try {
-      return await readFile(this.path(cmd, device, stream));
-    } catch {
-      return Buffer.alloc(0);
     }
   }
 

@@ -116,6 +116,21 @@ export class ExecStore {
       .execute();
   }
 
+  /**
+   * The run of a command on DEVICE (its id or name): at most two rows, the second only to tell
+   * that a name is ambiguous (a run matched by id is taken first).
+   */
+  runOf(commandId: string, ref: string): Promise<RunRow[]> {
+    return this.db
+      .selectFrom("command_runs")
+      .selectAll()
+      .where("command_id", "=", commandId)
+      .where((eb) => eb.or([eb("device_id", "=", ref), eb("device_name", "=", ref)]))
+      .orderBy("seq")
+      .limit(2)
+      .execute();
+  }
+
   /** Newest first; with `deviceId`, only commands that ran there. */
   listCommands(projectId: number, limit: number, deviceId?: string): Promise<CommandRow[]> {
     let q = this.db

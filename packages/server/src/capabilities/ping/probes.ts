@@ -5,6 +5,7 @@
  * sends is stored unless the server asked for it (docs/security.md "A hostile device").
  */
 import { randomBytes } from "node:crypto";
+import { WILL_CHECK_REF } from "@tether/protocol";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { ControlLink, DurableContext, HandlerContext } from "../../control/link.js";
@@ -17,8 +18,8 @@ import { Waiters } from "./waiters.js";
 const UNSOLICITED_LOG_MS = 60_000;
 
 export class Probes {
-  /** Starts at 1: ref 0 is the transport's will check (control/router.ts WILL_CHECK_REF). */
-  private pingRef = 0;
+  /** The last ref used; probes start above WILL_CHECK_REF, the transport's will check. */
+  private pingRef = WILL_CHECK_REF;
   private readonly pongs = new Waiters<void>();
   private readonly echoes = new Waiters<string>();
   private readonly unsolicitedLogged = new Map<string, number>();
