@@ -13,6 +13,12 @@ import { collectFacts } from "./facts.js";
 import { HttpError } from "./https-json.js";
 import { ensureDataDir, type Identity, loadIdentity, loadOrCreateKeys, saveIdentity } from "./identity.js";
 import { Journal } from "./journal.js";
+import {
+  loadMetricsSettings,
+  MetricsSettingsError,
+  type MetricsSources,
+} from "./capabilities/metrics/index.js";
+import { createTelemetry } from "./telemetry/index.js";
 
 export interface AgentOptions {
   dataDir: string;
@@ -28,7 +34,14 @@ export interface AgentOptions {
   log?: Logger;
   /** Abort waiting/running (tests, signals). */
   signal?: AbortSignal;
+  /** The telemetry channel (docs/protocol.md §14): on-disk buffer size, all streams (default 64 MiB). */
+  telemetry?: { bufferBytes?: number };
+  /** Settings of the metrics capability (`tether.metrics.*`); typed by its module when it lands. */
+  metrics?: MetricsAgentSettings;
 }
+
+/** Where the metrics settings come from: the device's settings file and flags (docs/protocol.md §14.6). */
+export type MetricsAgentSettings = MetricsSources;
 
 export class AgentError extends Error {
   constructor(
@@ -129,8 +142,27 @@ export async function prepareIdentity(
 /** Run until the signal aborts. Resolves when stopped cleanly. */
 export async function runAgent(o: AgentOptions): Promise<void> {
   const log = o.log ?? pino({ level: process.env.TETHER_LOG_LEVEL ?? "info" }, pino.destination(2));
+  // A bad settings file stops the agent before it enrolls, naming the file and the key.
+  let metricsSettings: ReturnType<typeof loadMetricsSettings>;
+  try {
+    metricsSettings = loadMetricsSettings(o.metrics);
+  } catch (err) {
+    if (err instanceof MetricsSettingsError) throw new AgentError(err.message, 2);
+    throw err;
+  }
+  for (const w of metricsSettings.warnings) log.warn(w);
   const { identity, keys } = await prepareIdentity(o, log);
   const journal = new Journal(o.dataDir);
+  // The telemetry channel is separate from the control channel: it uploads from start,
+  // connected or not; only its token arrives over control (docs/protocol.md §14).
+  const telemetry = createTelemetry({
+    dataDir: o.dataDir,
+    deviceId: identity.deviceId,
+    apiUrl: identity.apiUrl,
+    caCert: identity.caCert,
+    bufferBytes: o.telemetry?.bufferBytes ?? metricsSettings.resolved.bufferBytes,
+    log,
+  });
   let fatal: Error | null = null;
   const client = new ControlClient({
     identity,
@@ -146,16 +178,20 @@ export async function runAgent(o: AgentOptions): Promise<void> {
       fatal = err;
       ac.abort();
     },
+    telemetry: { telemetry },
+    metrics: { telemetry, settings: metricsSettings },
   });
   const ac = new AbortController();
   o.signal?.addEventListener("abort", () => ac.abort());
   log.info({ deviceId: identity.deviceId, name: identity.name }, "agent starting");
+  telemetry.start();
   client.start();
   await new Promise<void>((resolve) => {
     if (ac.signal.aborted) resolve();
     ac.signal.addEventListener("abort", () => resolve());
   });
   await client.stop();
+  await telemetry.stop();
   log.info("agent stopped");
   if (fatal) throw new AgentError((fatal as Error).message, 5);
 }

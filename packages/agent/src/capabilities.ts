@@ -5,12 +5,14 @@
  */
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
+import { metrics } from "./capabilities/metrics/index.js";
 import { ping } from "./capabilities/ping/index.js";
+import { telemetry } from "./capabilities/telemetry/index.js";
 import type { CapabilityOptions, HandledOnce } from "./capability.js";
 import type { CoreDownType } from "./control/core-handlers.js";
 import type { JournalSlice } from "./control/journal-slice.js";
 
-export const capabilities = [ping, credential, exec] as const;
+export const capabilities = [ping, credential, exec, telemetry, metrics] as const;
 
 /**
  * Every downstream message type (DownType) has exactly one handler, in a module or in the
@@ -23,5 +25,5 @@ export const journalSlices: readonly JournalSlice<any, any>[] = capabilities.fla
   m.journal ? [m.journal] : [],
 );
 
-/** Options per module, by module name (today: `exec`). */
+/** Options per module, by module name (today: `exec`, `telemetry`). */
 export type AgentCapabilityOptions = CapabilityOptions<typeof capabilities>;

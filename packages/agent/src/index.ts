@@ -3,6 +3,14 @@ export * from "./backoff.js";
 export type { AnyCapability, CapabilityModule, CapabilityPorts } from "./capability.js";
 export { capabilities } from "./capabilities.js";
 export type { ExecOptions } from "./capabilities/exec/index.js";
+export {
+  loadMetricsSettings,
+  METRICS_SETTING_KEYS,
+  type MetricsFlags,
+  MetricsSettingsError,
+  type MetricsSources,
+  metricsSettingsMarkdown,
+} from "./capabilities/metrics/index.js";
 export * from "./control-client.js";
 export type { Link } from "./control/link.js";
 export * from "./enroll.js";

@@ -8,7 +8,6 @@ import pino from "pino";
 import { capabilities } from "../src/capabilities.js";
 import { credential } from "../src/capabilities/credential/index.js";
 import { execJournal, execStarted } from "../src/capabilities/exec/exec-journal.js";
-import { exec } from "../src/capabilities/exec/index.js";
 import { ping } from "../src/capabilities/ping/index.js";
 import type { AnyCapability, CapabilityPorts } from "../src/capability.js";
 import { hostCapabilities } from "../src/capability-host.js";
@@ -98,13 +97,19 @@ test("a module handling a type twice, or none handling one, is refused when host
 
 test("durability comes from the protocol registry, not from the modules", () => {
   const durable = Object.keys(DownMessages).filter((t) => isDurableDown(t as DownType));
-  assert.deepEqual(durable.sort(), ["credential.rotate", "echo", "exec.cancel", "exec.start"]);
+  assert.deepEqual(durable.sort(), [
+    "credential.rotate",
+    "echo",
+    "exec.cancel",
+    "exec.start",
+    "telemetry.token",
+  ]);
   for (const m of capabilities) assert.ok(!("durable" in m.handlers), m.name);
 });
 
 test("ping: `ping` answers `pong` through the link now; `echo` returns a durable `echo.reply` record", async () => {
   const f = fakePorts();
-  const host = hostCapabilities([ping, credential, exec], f.ports);
+  const host = hostCapabilities(capabilities, f.ports);
   try {
     assert.equal(await host.handlers.ping({ ref: 7 }), undefined);
     assert.deepEqual(f.sent, [{ t: "pong", b: { ref: 7 } }]);

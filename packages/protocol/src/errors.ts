@@ -65,6 +65,20 @@ export const ERRORS = {
     status: 429,
     when: "a user already has the most command event streams open at once (server --max-event-streams)",
   },
+  TETHER_ERR_TELEMETRY_TOKEN: {
+    status: 401,
+    when: "a telemetry upload's device token is missing, wrong, revoked or belongs to another device",
+  },
+  TETHER_ERR_TLS_REQUIRED: { status: 403, when: "telemetry ingest was reached without TLS" },
+  TETHER_ERR_BATCH_MALFORMED: {
+    status: 400,
+    when: "a telemetry batch is not valid JSON, not gzip, or does not follow docs/protocol.md §14",
+  },
+  TETHER_ERR_SERIES_LIMIT: {
+    status: 429,
+    when: "a device already has the most distinct metric series the server keeps (its cardinality limit); new series are dropped and counted",
+  },
+  TETHER_ERR_METRIC_NOT_FOUND: { status: 404, when: "no such metric was stored for the device or selector" },
   TETHER_ERR_STORE_UNAVAILABLE: { status: 503, when: "the database cannot be reached right now; retry" },
   TETHER_ERR_INTERNAL: { status: 500, when: "an unexpected server error" },
   // Raised by clients (SDK, CLI), never sent by the server.

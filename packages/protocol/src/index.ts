@@ -9,3 +9,5 @@ export * from "./api.js";
 export * from "./output.js";
 export * from "./names.js";
 export { isSelector, parseSelector, SELECTOR_RULE, type SelectorTerm } from "./selector.js";
+export * from "./telemetry.js";
+export * from "./metrics.js";

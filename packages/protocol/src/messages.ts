@@ -13,6 +13,7 @@ import { credentialMessages } from "./messages/credential.js";
 import { execMessages } from "./messages/exec.js";
 import type { CapabilityMessages, MessageSpec } from "./messages/message.js";
 import { pingMessages } from "./messages/ping.js";
+import { telemetryMessages } from "./messages/telemetry.js";
 import { validator } from "./validate.js";
 
 export { Facts, MAX_ACK_IDS } from "./messages/core.js";
@@ -22,12 +23,13 @@ export { type CapabilityMessages, durable, type MessageSpec, plain } from "./mes
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
-const REGISTRY = [coreMessages, pingMessages, credentialMessages, execMessages] as const;
+const REGISTRY = [coreMessages, pingMessages, credentialMessages, execMessages, telemetryMessages] as const;
 
 type Merge<D extends "up" | "down"> = (typeof coreMessages)[D] &
   (typeof pingMessages)[D] &
   (typeof credentialMessages)[D] &
-  (typeof execMessages)[D];
+  (typeof execMessages)[D] &
+  (typeof telemetryMessages)[D];
 
 function merge<D extends "up" | "down">(dir: D): Merge<D> {
   const out: Record<string, MessageSpec> = {};

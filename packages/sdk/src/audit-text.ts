@@ -130,7 +130,7 @@ export function auditSentence(e: Entry, o: AuditTextOptions = {}): AuditSentence
       );
     }
     case "device.rotate-credential":
-      return done(t("rotated the broker credential of "), device);
+      return done(t("rotated the broker credential and telemetry token of "), device);
     case "device.credential-applied":
       return done(t("stored its new broker credential"));
     case "enrollment-token.create": {

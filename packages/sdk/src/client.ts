@@ -261,7 +261,9 @@ export class TetherClient {
   }
 
   /** Rotate the device's broker secret over the control channel (applied once the agent stored it). */
-  rotateCredential(ref: string): Promise<{ device: string; mid: number; queued: boolean }> {
+  rotateCredential(
+    ref: string,
+  ): Promise<{ device: string; mid: number; telemetryMid: number; queued: boolean }> {
     return this.request("POST", `${dev(ref)}/rotate-credential`, {});
   }
 

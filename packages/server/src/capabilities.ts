@@ -8,10 +8,11 @@ import type { CapabilityContext, ServerCapability, UpTypesOf } from "./capabilit
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
 import { ping } from "./capabilities/ping/index.js";
+import { telemetry } from "./capabilities/telemetry/index.js";
 import type { CapabilityUpHandlers, CoreUpType, DeliveredHandlers } from "./control/index.js";
 import type { MigrationSet } from "./store/db.js";
 
-export const CAPABILITIES = [ping, credential, exec] as const;
+export const CAPABILITIES = [ping, credential, exec, telemetry] as const;
 
 type Modules = typeof CAPABILITIES;
 
@@ -31,11 +32,17 @@ export const capabilityMigrations: MigrationSet[] = CAPABILITIES.flatMap((m) =>
   "migrations" in m && m.migrations ? [m.migrations] : [],
 );
 
+/** Every capability's tables in the telemetry database (names are global there). */
+export const capabilityTelemetryMigrations: MigrationSet[] = CAPABILITIES.flatMap((m) =>
+  "telemetryMigrations" in m && m.telemetryMigrations ? [m.telemetryMigrations as MigrationSet] : [],
+);
+
 /** The running capabilities, by name, with what each exposes to the server and to tests. */
 export interface RunningCapabilities {
   ping: ReturnType<(typeof ping)["create"]>["api"];
   credential: ReturnType<(typeof credential)["create"]>["api"];
   exec: ReturnType<(typeof exec)["create"]>["api"];
+  telemetry: ReturnType<(typeof telemetry)["create"]>["api"];
 }
 
 export interface Assembled {

@@ -16,6 +16,7 @@ import type { ControlLink, DeliveredHandlers, UpHandlerMap } from "./control/lin
 import type { DeviceRow, Devices } from "./devices.js";
 import type { Dialect, MigrationSet } from "./store/db.js";
 import type { DB } from "./store/schema.js";
+import type { TelemetryLayer } from "./telemetry/index.js";
 
 /** What the server gives each capability when it creates it. */
 export interface CapabilityContext {
@@ -26,6 +27,8 @@ export interface CapabilityContext {
   audit: Audit;
   /** The control channel port (docs/architecture.md §7). */
   link: ControlLink;
+  /** The telemetry channel (docs/protocol.md §14): tokens, ingest, the telemetry database. */
+  telemetry: TelemetryLayer;
   /** Broker-side operations a capability may need (today: apply a rotated broker secret). */
   broker: BrokerPort;
   log: Logger;
@@ -65,6 +68,10 @@ export interface ServerCapability<U extends UpType = never> {
   websockets?: Record<string, WebSocketHandler>;
   /** Its step of device revocation (docs/security.md, "Revocation is one operation"). */
   revokeDevice?: { step: string; run(device: DeviceRow): Promise<void> };
+  /** A device was accepted (by an operator, or at its first credential when auto-accepted); may run more than once. */
+  deviceAccepted?(device: DeviceRow): Promise<void> | void;
+  /** A device was deleted: forget what the capability keeps about it outside the main database. */
+  deviceDeleted?(deviceId: string): Promise<void> | void;
   /** Its step when a user loses access (close what the user holds open). */
   userChanged?(change: UserChange): Promise<void> | void;
   /** After the broker is attached: resume work (runs after a restart too). */
@@ -78,6 +85,8 @@ export interface CapabilityModule<U extends UpType = never, A = unknown> {
   name: string;
   /** Its migrations (global, permanent names), or none if it keeps no tables. */
   migrations?: MigrationSet;
+  /** Its tables in the telemetry database (docs/protocol.md §14.3; names global there). */
+  telemetryMigrations?: MigrationSet;
   create(ctx: CapabilityContext): ServerCapability<U> & { api: A };
 }
 

@@ -45,6 +45,26 @@ export interface ServerConfig {
     /** Bytes of output in one GET /commands/{id}?output=1 answer, all runs together (default 8 MiB). */
     outputResponseBytes?: number;
   };
+  /** The telemetry channel (docs/protocol.md §14). */
+  telemetry?: {
+    /** Days between scheduled device-token rotations (default 30; 0 turns the schedule off). */
+    tokenRotateDays?: number;
+    /** Ms between sweeps that issue missing tokens and scheduled rotations (default 60 000; tests shorten it). */
+    sweepMs?: number;
+  };
+  /** Metrics (docs/protocol.md §14.4). */
+  metrics?: {
+    /** Forward every stored sample, with device labels, to this Prometheus remote-write URL. */
+    remoteWrite?: string;
+    /** Retention per resolution, ms (defaults: raw 7 days, 1 min rollups 30 days, 1 h rollups 400 days). */
+    retention?: { rawMs?: number; minuteMs?: number; hourMs?: number };
+    /** Ms between compaction runs (default 60 000; tests shorten it). */
+    compactEveryMs?: number;
+    /** Recent rows younger than this stay uncompacted (default 10 min). */
+    compactAfterMs?: number;
+    /** Distinct series the server keeps per device (default 10 000). */
+    maxSeriesPerDevice?: number;
+  };
 }
 
 /** Listener hardening (docs/security.md "Listeners"). */

@@ -16,12 +16,18 @@ import { Audit } from "./audit.js";
 import type { BrokerLink } from "./broker/broker-link.js";
 import { startEmbeddedBroker } from "./broker/embedded.js";
 import { type ExternalBroker, loadReconcileDevices, startExternalBroker } from "./broker/external.js";
-import type { CapabilityContext } from "./capability.js";
-import { capabilityMigrations, createCapabilities, type RunningCapabilities } from "./capabilities.js";
+import type { UpType } from "@tether/protocol";
+import type { CapabilityContext, ServerCapability } from "./capability.js";
+import {
+  capabilityMigrations,
+  capabilityTelemetryMigrations,
+  createCapabilities,
+  type RunningCapabilities,
+} from "./capabilities.js";
 import { DEFAULT_LISTENER_LIMITS, DEFAULT_RATE_LIMITS, type HostPort, type ServerConfig } from "./config.js";
 import { Control, DEFAULT_CONTROL_OPTIONS } from "./control/index.js";
 import { DeviceOps } from "./device-ops.js";
-import { Devices } from "./devices.js";
+import { type DeviceRow, Devices } from "./devices.js";
 import { Enrollment } from "./enrollment.js";
 import { buildApp } from "./http/app.js";
 import type { Services } from "./http/context.js";
@@ -32,6 +38,7 @@ import { loadOrCreateServerKeys, type ServerKeys } from "./security/server-keys.
 import { loadOrCreateTls, type TlsMaterial } from "./security/tls.js";
 import { openStore, type Store } from "./store/db.js";
 import { coreMigrations } from "./store/migrations.js";
+import { createTelemetryLayer, openTelemetryDb, type TelemetryLayer } from "./telemetry/index.js";
 import { VERSION } from "./version.js";
 
 export type { HostPort, ServerConfig } from "./config.js";
@@ -54,6 +61,8 @@ export interface TetherServer {
   tls: TlsMaterial;
   store: Store;
   revocation: Revocation;
+  /** The telemetry channel layer (docs/protocol.md §14): tokens, ingest, the telemetry database. */
+  telemetry: TelemetryLayer;
   /** The control channel (tests and benchmarks read its counters). */
   control: Control;
   /** What each capability exposes (e.g. `capabilities.ping.ping(device)`). */
@@ -94,7 +103,15 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     2,
     log,
   );
-  const store = await openServerStore(cfg.database ?? `sqlite:${join(dataDir, "tether.db")}`);
+  const databaseUrl = cfg.database ?? `sqlite:${join(dataDir, "tether.db")}`;
+  const store = await openServerStore(databaseUrl);
+  // On SQLite its own file (<dataDir>/telemetry.db), so ingest never blocks the main writer.
+  const telemetryDb = await openTelemetryDb(databaseUrl, dataDir, capabilityTelemetryMigrations).catch(
+    async (err) => {
+      await store.close();
+      throw err;
+    },
+  );
   const keys = loadOrCreateServerKeys(dataDir);
   const publicHost = cfg.publicUrl ? new URL(cfg.publicUrl).hostname.replace(/^\[|\]$/g, "") : undefined;
   const tls = await loadOrCreateTls(
@@ -132,19 +149,52 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
         if (!external) throw new Error("the external broker is not connected yet");
         await external.setCredential(d, password);
       }
+      // An accepted device's first credential: also how an auto-accepted device gets its first telemetry token.
+      await deviceAccepted(d);
     },
   });
-  const deviceOps = new DeviceOps(db, devices, audit, revocation, (id) => {
-    control.invalidate(id);
-    // External broker: a deleted device's dynsec client and role go too.
-    external?.sync(id).catch((err) => log.error({ err, deviceId: id }, "broker: device sync failed"));
-  });
+  // Capabilities hear of accepted and deleted devices (a first telemetry token; forgetting one).
+  // A hook's failure is logged, not the operator's: the sweep issues a missing token later.
+  const tellCapabilities = async (what: string, run: (c: ServerCapability<UpType>) => unknown) => {
+    for (const c of capabilities.list) {
+      try {
+        await run(c);
+      } catch (err) {
+        log.error({ err, capability: c.name }, `${what} step failed`);
+      }
+    }
+  };
+  const deviceAccepted = (d: DeviceRow) => tellCapabilities("device accepted", (c) => c.deviceAccepted?.(d));
+  const deviceOps = new DeviceOps(
+    db,
+    devices,
+    audit,
+    revocation,
+    (id) => {
+      control.invalidate(id);
+      // External broker: a deleted device's dynsec client and role go too.
+      external?.sync(id).catch((err) => log.error({ err, deviceId: id }, "broker: device sync failed"));
+    },
+    {
+      onAccepted: deviceAccepted,
+      onDeleted: (id) => tellCapabilities("device deleted", (c) => c.deviceDeleted?.(id)),
+    },
+  );
   // Revocation steps (docs/architecture.md §3): the transport's first, then each capability's.
   revocation.join("broker: close the connection", async (d) => {
     if (external) await external.disable(d.id);
     else broker?.kick(d.id);
   });
   revocation.join("control: drop sessions and queued messages", (d) => control.forget(d.id));
+  const telemetry = createTelemetryLayer({
+    store: telemetryDb,
+    db,
+    devices,
+    link: control.link,
+    log: log.child({ part: "telemetry" }),
+    config: cfg,
+  });
+  revocation.join("telemetry: revoke the device token", (d) => telemetry.revoke(d));
   const ctx: CapabilityContext = {
     db,
     dialect: store.dialect,
@@ -152,6 +202,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     accounts,
     audit,
     link: control.link,
+    telemetry,
     broker: {
       async applySecret(device, password) {
         if (external) await external.setCredential(device, password);
@@ -219,6 +270,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     tls,
     store,
     revocation,
+    telemetry,
     control,
     capabilities: capabilities.api,
     log,
@@ -326,9 +378,12 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       closeGate();
       await bounded("closing HTTP", app.close());
       await bounded("flushing control state", control.close());
+      // Uploads already queued get their answer while the stream modules are still open.
+      await bounded("draining telemetry ingest", telemetry.drain());
       for (const c of capabilities.list) {
         if (c.close) await bounded(`closing ${c.name}`, c.close());
       }
+      await bounded("closing the telemetry database", telemetry.close());
       await store.close();
     },
   };

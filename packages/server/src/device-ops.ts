@@ -16,6 +16,11 @@ export class DeviceOps {
     private readonly revocation: Revocation,
     /** Told after every change of a device row, so caches stay true. */
     private readonly changed: (deviceId: string) => void = () => {},
+    /** Told after an accept (capabilities' deviceAccepted: a first telemetry token) and a delete. */
+    private readonly hooks: {
+      onAccepted?: (device: DeviceRow) => Promise<void>;
+      onDeleted?: (deviceId: string) => Promise<void>;
+    } = {},
   ) {}
 
   private log(p: Principal, action: string, d: DeviceRow, detail: Record<string, unknown> = {}) {
@@ -39,7 +44,9 @@ export class DeviceOps {
     }
     await this.devices.update(d.id, { state: "accepted" });
     await this.log(p, "device.accept", d, { fingerprint: d.fingerprint });
-    return { ...d, state: "accepted" };
+    const accepted = { ...d, state: "accepted" };
+    await this.hooks.onAccepted?.(accepted);
+    return accepted;
   }
 
   async reject(p: Principal, ref: string): Promise<DeviceRow> {
@@ -88,6 +95,7 @@ export class DeviceOps {
       await trx.deleteFrom("echo_replies").where("device_id", "=", d.id).execute();
       await trx.deleteFrom("devices").where("id", "=", d.id).execute();
     });
+    await this.hooks.onDeleted?.(d.id);
     await this.log(p, "device.delete", d);
   }
 

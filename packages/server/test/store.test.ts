@@ -27,6 +27,7 @@ const TABLES = [
   "outbox",
   "projects",
   "sessions",
+  "telemetry_tokens",
   "users",
 ];
 /** Every migration, core and capabilities', in name order. */
@@ -37,6 +38,7 @@ const MIGRATIONS = [
   "0003_echo_sent",
   "0004_accounts",
   "0005_online_since",
+  "0006_telemetry_tokens",
 ];
 
 test("openStore on a new file (in a new directory) runs the migrations", async () => {

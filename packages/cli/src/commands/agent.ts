@@ -1,6 +1,7 @@
 /** tether agent: enroll (first run) and run the device agent. */
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { collect } from "../args.js";
 import type { Ctx } from "../context.js";
 import { CliError, EXIT } from "../io.js";
 import { cliLogger, fatalError, LOG_FORMAT_HELP, LOG_LEVEL_HELP } from "../log.js";
@@ -19,6 +20,28 @@ export function registerAgent(program: Command, ctx: Ctx): void {
     )
     .option("--name <name>", "device name: letters, digits, . _ - (1-64) (default: the hostname)")
     .option("--websocket", "reach the broker over WebSocket (wss://.../mqtt) instead of MQTT/TLS")
+    .option(
+      "--settings <file>",
+      "agent settings, JSON: tether.metrics.* keys, flat or nested (docs/protocol.md §14); the file wins over the flags below",
+    )
+    .option("--metrics-interval <seconds>", "collection interval (tether.metrics.interval, default 10)")
+    .option(
+      "--statsd-port <n>",
+      "StatsD UDP port on 127.0.0.1, 0 = off (tether.metrics.statsdPort, default 8125)",
+    )
+    .option(
+      "--influx-port <n>",
+      "InfluxDB line protocol port on 127.0.0.1, UDP and HTTP, 0 = off (tether.metrics.influxPort, default 8186)",
+    )
+    .option(
+      "--scrape <url>",
+      "scrape a local Prometheus endpoint (repeatable; tether.metrics.scrape)",
+      collect,
+      [],
+    )
+    .option("--buffer-size <size>", 'on-disk telemetry buffer, bytes or "64MiB" (tether.metrics.bufferSize)')
+    .option("--proc-root <dir>", "read /proc from here (tether.metrics.procRoot; fixture trees)")
+    .option("--sys-root <dir>", "read /sys from here (tether.metrics.sysRoot; fixture trees)")
     .option("--log-format <text|json>", LOG_FORMAT_HELP)
     .option("--log-level <level>", LOG_LEVEL_HELP)
     .action(
@@ -29,6 +52,14 @@ export function registerAgent(program: Command, ctx: Ctx): void {
         data?: string;
         name?: string;
         websocket?: boolean;
+        settings?: string;
+        metricsInterval?: string;
+        statsdPort?: string;
+        influxPort?: string;
+        scrape?: string[];
+        bufferSize?: string;
+        procRoot?: string;
+        sysRoot?: string;
         logFormat?: string;
         logLevel?: string;
       }) => {
@@ -44,6 +75,19 @@ export function registerAgent(program: Command, ctx: Ctx): void {
             tokenFile: o.tokenFile,
             name: o.name,
             websocket: o.websocket,
+            // Validated by the agent before it enrolls: a bad value exits 2 naming the key and the file.
+            metrics: {
+              settingsFile: o.settings === undefined ? undefined : resolve(o.settings),
+              flags: {
+                interval: o.metricsInterval,
+                statsdPort: o.statsdPort,
+                influxPort: o.influxPort,
+                scrape: o.scrape,
+                bufferSize: o.bufferSize,
+                procRoot: o.procRoot === undefined ? undefined : resolve(o.procRoot),
+                sysRoot: o.sysRoot === undefined ? undefined : resolve(o.sysRoot),
+              },
+            },
             log,
             signal: ctx.io.stopSignal(),
           });

@@ -142,7 +142,7 @@ export function registerDevices(program: Command, ctx: Ctx): void {
   devices
     .command("rotate-credential")
     .description(
-      "give the device a new broker secret over the control channel (old one refused once it is stored)",
+      "give the device a new broker secret and telemetry token over the control channel (the old ones are refused once the agent has stored the new)",
     )
     .argument("<device>", "device id or unique name")
     .option("--json", "print the result as JSON")
@@ -151,8 +151,8 @@ export function registerDevices(program: Command, ctx: Ctx): void {
       if (o.json) return printJson(ctx, r);
       ctx.io.stdout(
         r.queued
-          ? `${escapeControl(r.device)}: new broker secret queued; it takes effect when the device is back online\n`
-          : `${escapeControl(r.device)}: new broker secret sent; it takes effect once the agent has stored it\n`,
+          ? `${escapeControl(r.device)}: new broker secret and telemetry token queued; they take effect when the device is back online\n`
+          : `${escapeControl(r.device)}: new broker secret and telemetry token sent; they take effect once the agent has stored them\n`,
       );
     });
 

@@ -1,6 +1,7 @@
 /** tether server [reset-admin] */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseDurationMs } from "@tether/protocol/metrics";
 import type { Command } from "commander";
 import { optInt, parseHostPort, parseIntArg } from "../args.js";
 import type { Ctx } from "../context.js";
@@ -33,6 +34,9 @@ interface ServerOpts {
   brokerAdminFile?: string;
   agentBrokerUrl?: string;
   brokerCa?: string;
+  metricsRemoteWrite?: string;
+  metricsRetention?: string;
+  tokenRotateDays?: string;
   logFormat?: string;
   logLevel?: string;
 }
@@ -95,6 +99,15 @@ export function registerServer(program: Command, ctx: Ctx): void {
       "--broker-ca <file>",
       "PEM of the CA that signed the external broker's TLS certificate (default: Tether's CA)",
     )
+    .option(
+      "--metrics-remote-write <url>",
+      "also forward every metric sample, with device labels, to this Prometheus remote-write URL",
+    )
+    .option(
+      "--metrics-retention <raw,1m,1h>",
+      "how long raw samples, 1 min and 1 h rollups are kept (default 7d,30d,400d)",
+    )
+    .option("--token-rotate-days <n>", "days between device telemetry-token rotations (default 30; 0: never)")
     .option("--log-format <text|json>", LOG_FORMAT_HELP)
     .option("--log-level <level>", LOG_LEVEL_HELP)
     .action(async (o: ServerOpts) => {
@@ -118,6 +131,13 @@ export function registerServer(program: Command, ctx: Ctx): void {
           );
         }
       }
+      if (o.metricsRemoteWrite && !/^https?:\/\//.test(o.metricsRemoteWrite)) {
+        throw new CliError(
+          `--metrics-remote-write must be an http:// or https:// URL, got ${JSON.stringify(o.metricsRemoteWrite)}`,
+          EXIT.usage,
+        );
+      }
+      const retention = o.metricsRetention ? parseRetention(o.metricsRetention) : undefined;
       const firstStart = !existsSync(join(dataDir, "admin.token"));
       const { log, logFormat } = await cliLogger(ctx, o);
       const { createServer, VERSION } = await import("@tether/server");
@@ -151,6 +171,8 @@ export function registerServer(program: Command, ctx: Ctx): void {
           enrollPerAddress: optInt(o.enrollLimit, "--enroll-limit"),
           enrollPollPerAddress: optInt(o.enrollPollLimit, "--enroll-poll-limit"),
         },
+        telemetry: { tokenRotateDays: optInt(o.tokenRotateDays, "--token-rotate-days") },
+        metrics: { remoteWrite: o.metricsRemoteWrite, retention },
         broker: o.broker
           ? {
               url: o.broker,
@@ -230,4 +252,17 @@ export function registerServer(program: Command, ctx: Ctx): void {
           `             server info: ${join(dataDir, "server.json")}\n`,
       );
     });
+}
+
+/** `--metrics-retention 7d,30d,400d`: raw, 1 min and 1 h rollups. */
+function parseRetention(s: string): { rawMs: number; minuteMs: number; hourMs: number } {
+  const parts = s.split(",").map((p) => parseDurationMs(p));
+  if (parts.length !== 3 || parts.some((p) => p === undefined)) {
+    throw new CliError(
+      `--metrics-retention takes three durations (raw,1m,1h), e.g. 7d,30d,400d; got ${JSON.stringify(s)}`,
+      EXIT.usage,
+    );
+  }
+  const [rawMs, minuteMs, hourMs] = parts as number[];
+  return { rawMs: rawMs!, minuteMs: minuteMs!, hourMs: hourMs! };
 }

@@ -15,6 +15,8 @@ const PUBLIC = new Set([
   "/api/v1/enroll",
   "/api/v1/enroll/info",
   "/api/v1/enroll/poll",
+  // A device token, checked by the telemetry layer (docs/protocol.md §14.1).
+  "/api/v1/telemetry/batches",
 ]);
 
 function bearer(req: FastifyRequest): string | undefined {

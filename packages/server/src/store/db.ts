@@ -22,7 +22,11 @@ export interface Store {
  * passes the core's and every capability's; see ../capabilities.ts). A name declared twice
  * is a programming error.
  */
-export async function openStore(url: string, sets: MigrationSet[]): Promise<Store> {
+export async function openStore(
+  url: string,
+  sets: MigrationSet[],
+  o: { migrationTable?: string; sqlitePragmas?: Record<string, string | number> } = {},
+): Promise<Store> {
   let db: Kysely<DB>;
   let dialect: Dialect;
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
@@ -44,6 +48,7 @@ export async function openStore(url: string, sets: MigrationSet[]): Promise<Stor
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
+    for (const [k, v] of Object.entries(o.sqlitePragmas ?? {})) sqlite.pragma(`${k} = ${v}`);
     db = new Kysely<DB>({ dialect: new SqliteDialect({ database: cachedStatements(sqlite) }) });
   }
   const known: Record<string, Migration> = {};
@@ -62,7 +67,9 @@ export async function openStore(url: string, sets: MigrationSet[]): Promise<Stor
     }
   }
   // A database migrated by a newer server holds migrations this one does not know.
-  const applied = await sql<{ name: string }>`select name from kysely_migration`
+  // A second store in the same database (telemetry on PostgreSQL) keeps its own migration table.
+  const table = o.migrationTable ?? "kysely_migration";
+  const applied = await sql<{ name: string }>`select name from ${sql.table(table)}`
     .execute(db)
     .then((r) => r.rows.map((x) => x.name))
     .catch(() => [] as string[]);
@@ -76,6 +83,9 @@ export async function openStore(url: string, sets: MigrationSet[]): Promise<Stor
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => known },
+    ...(o.migrationTable
+      ? { migrationTableName: o.migrationTable, migrationLockTableName: `${o.migrationTable}_lock` }
+      : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

@@ -17,7 +17,13 @@ export const credential: CapabilityModule<never, Credentials> = {
         "credential.rotate": (device, body, mid) => credentials.applied(device, body.password, mid),
       },
       routes: (app) =>
-        credentialRoutes(app, { credentials, devices: ctx.devices, audit: ctx.audit, link: ctx.link }),
+        credentialRoutes(app, {
+          credentials,
+          devices: ctx.devices,
+          audit: ctx.audit,
+          link: ctx.link,
+          telemetry: ctx.telemetry,
+        }),
     };
   },
 };
