@@ -100,18 +100,18 @@ test("disk usage per real mount (escaped names, pseudo filesystems and duplicate
     "disk_used_percent{mount=/mnt/robot data}": 0,
   });
   assert.deepEqual(table(diskIoCollector().collect(ctx())), {
-    "disk_reads_total{device=sda}!": 1000,
-    "disk_read_bytes_total{device=sda}!": 10_240_000,
-    "disk_writes_total{device=sda}!": 2000,
-    "disk_written_bytes_total{device=sda}!": 20_480_000,
-    "disk_reads_total{device=mmcblk0}!": 300,
-    "disk_read_bytes_total{device=mmcblk0}!": 3_072_000,
-    "disk_writes_total{device=mmcblk0}!": 40,
-    "disk_written_bytes_total{device=mmcblk0}!": 409_600,
-    "disk_reads_total{device=nvme0n1}!": 5000,
-    "disk_read_bytes_total{device=nvme0n1}!": 51_200_000,
-    "disk_writes_total{device=nvme0n1}!": 6000,
-    "disk_written_bytes_total{device=nvme0n1}!": 153_600_000,
+    "disk_reads_total{disk=sda}!": 1000,
+    "disk_read_bytes_total{disk=sda}!": 10_240_000,
+    "disk_writes_total{disk=sda}!": 2000,
+    "disk_written_bytes_total{disk=sda}!": 20_480_000,
+    "disk_reads_total{disk=mmcblk0}!": 300,
+    "disk_read_bytes_total{disk=mmcblk0}!": 3_072_000,
+    "disk_writes_total{disk=mmcblk0}!": 40,
+    "disk_written_bytes_total{disk=mmcblk0}!": 409_600,
+    "disk_reads_total{disk=nvme0n1}!": 5000,
+    "disk_read_bytes_total{disk=nvme0n1}!": 51_200_000,
+    "disk_writes_total{disk=nvme0n1}!": 6000,
+    "disk_written_bytes_total{disk=nvme0n1}!": 153_600_000,
   });
 });
 

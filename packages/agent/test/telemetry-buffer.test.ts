@@ -12,14 +12,7 @@ import type { TelemetryGap } from "@tether/protocol";
 import pino from "pino";
 import { GapList, MAX_GAPS } from "../src/telemetry/gap-list.js";
 import { type BatchContent, createTelemetry, type TelemetryLayerOptions } from "../src/telemetry/index.js";
-import {
-  delivered,
-  makeCert,
-  metricsBatch,
-  TelemetryTestServer,
-  tokenOf,
-  until,
-} from "./telemetry-test-server.js";
+import { delivered, makeCert, metricsBatch, TelemetryTestServer, tokenOf } from "./telemetry-test-server.js";
 
 const tls = makeCert();
 const TOKEN = tokenOf("b");

@@ -9,6 +9,7 @@ import { registerCommands } from "./commands/commands.js";
 import { registerDevices } from "./commands/devices.js";
 import { registerExec } from "./commands/exec.js";
 import { registerLogin } from "./commands/login.js";
+import { registerMetrics } from "./commands/metrics.js";
 import { registerPing } from "./commands/ping.js";
 import { registerServer } from "./commands/server.js";
 import { registerToken } from "./commands/token.js";
@@ -70,6 +71,7 @@ export const COMMAND_GROUPS: {
   { names: ["ping"], register: (p, ctx) => registerPing(p, ctx) },
   { names: ["exec"], register: (p, ctx, argv) => registerExec(p, ctx, argv) },
   { names: ["commands", "cmds"], register: (p, ctx) => registerCommands(p, ctx) },
+  { names: ["metrics"], register: (p, ctx) => registerMetrics(p, ctx) },
   { names: ["audit"], register: (p, ctx) => registerAudit(p, ctx) },
   { names: ["users", "user"], register: (p, ctx) => registerUsers(p, ctx) },
   { names: ["api-tokens", "api-token"], register: (p, ctx) => registerApiTokens(p, ctx) },

@@ -5,11 +5,12 @@ import { audit } from "./features/audit";
 import { devices } from "./features/devices";
 import { enrollment } from "./features/enrollment";
 import { exec } from "./features/exec";
+import { metrics } from "./features/metrics";
 import { overview } from "./features/overview";
 import type { DevicePanel, Feature, FeatureRoute } from "./features/feature";
 
 /** In top-bar order. */
-export const FEATURES: readonly Feature[] = [overview, devices, exec, enrollment, audit, admin];
+export const FEATURES: readonly Feature[] = [overview, devices, metrics, exec, enrollment, audit, admin];
 
 /** Where "#/" (and an empty hash) lands: the fleet overview. */
 const DEFAULT_PATH = "/overview";

@@ -10,6 +10,12 @@ export type MetricAgg = (typeof METRIC_AGGS)[number];
 
 export const MetricLabels = Type.Record(Type.String(), Type.String());
 
+/**
+ * A value or null (no sample in the step), as one JSON-schema type list: fast-json-stringify
+ * cannot serialise an anyOf inside tuple items.
+ */
+const NumberOrNull = Type.Unsafe<number | null>({ type: ["number", "null"] });
+
 /** One series a device has reported (`GET /devices/{ref}/metrics`). */
 export const MetricSeriesInfo = Type.Object({
   name: Type.String(),
@@ -25,7 +31,10 @@ export const DeviceMetricNames = Type.Object({
   device: Type.String(),
   deviceId: Type.String(),
   series: Type.Array(MetricSeriesInfo),
-  /** Device clock minus server clock at the last upload, in ms (null before the first). */
+  /**
+   * Server receive time minus the device's send time at the last upload, in ms (positive:
+   * the device clock is behind; docs/protocol.md §14.2); null before the first upload.
+   */
   skewMs: Type.Union([Type.Number(), Type.Null()]),
   /** Server time of the last accepted upload. */
   lastUploadAt: Type.Union([Type.String(), Type.Null()]),
@@ -58,7 +67,17 @@ export const MetricRangeQuery = Type.Object({
   until: Type.Optional(Type.String({ maxLength: 64 })),
   /** Step (`10s`, `1m`, `1h`); default: the range / 120, rounded up to a whole resolution. */
   step: Type.Optional(Type.String({ maxLength: 16 })),
-  agg: Type.Optional(Type.Union(METRIC_AGGS.map((a) => Type.Literal(a)))),
+  agg: Type.Optional(
+    Type.Union([
+      Type.Literal("avg"),
+      Type.Literal("min"),
+      Type.Literal("max"),
+      Type.Literal("last"),
+      Type.Literal("sum"),
+      Type.Literal("count"),
+      Type.Literal("rate"),
+    ]),
+  ),
   /** Most series returned (default 100, at most 1000). */
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
 });
@@ -70,7 +89,7 @@ export const MetricRangeSeries = Type.Object({
   name: Type.String(),
   labels: MetricLabels,
   /** `[t, v]` per step, t the step's start in ms; v null where the step holds no sample. */
-  points: Type.Array(Type.Tuple([Type.Number(), Type.Union([Type.Number(), Type.Null()])])),
+  points: Type.Array(Type.Tuple([Type.Number(), NumberOrNull])),
 });
 export type MetricRangeSeries = Static<typeof MetricRangeSeries>;
 
@@ -127,11 +146,12 @@ export const FleetSummaryRow = Type.Object({
   deviceId: Type.String(),
   /** Server time (ms) of the newest sample, null when the device never sent metrics. */
   at: Type.Union([Type.Number(), Type.Null()]),
+  /** As DeviceMetricNames.skewMs. */
   skewMs: Type.Union([Type.Number(), Type.Null()]),
   /** Latest value per key figure (null when the device has no such metric). */
   figures: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()])),
   /** The last hour of cpu, at 1 min step, for a sparkline (null where no sample). */
-  spark: Type.Array(Type.Union([Type.Number(), Type.Null()])),
+  spark: Type.Array(NumberOrNull),
 });
 export type FleetSummaryRow = Static<typeof FleetSummaryRow>;
 export const FleetSummary = Type.Object({

@@ -7,8 +7,11 @@ export * from "./audit-text.js";
 export * from "./client.js";
 export * from "./errors.js";
 export * from "./format.js";
+export * from "./metric-format.js";
+export * from "./metrics.js";
 export * from "./transport.js";
 export * from "@tether/protocol/api";
+export * from "@tether/protocol/metrics";
 export {
   base64ToBytes,
   bytesToBase64,

@@ -7,12 +7,13 @@ import type { UpType } from "@tether/protocol";
 import type { CapabilityContext, ServerCapability, UpTypesOf } from "./capability.js";
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
+import { metrics } from "./capabilities/metrics/index.js";
 import { ping } from "./capabilities/ping/index.js";
 import { telemetry } from "./capabilities/telemetry/index.js";
 import type { CapabilityUpHandlers, CoreUpType, DeliveredHandlers } from "./control/index.js";
 import type { MigrationSet } from "./store/db.js";
 
-export const CAPABILITIES = [ping, credential, exec, telemetry] as const;
+export const CAPABILITIES = [ping, credential, exec, telemetry, metrics] as const;
 
 type Modules = typeof CAPABILITIES;
 
@@ -43,6 +44,7 @@ export interface RunningCapabilities {
   credential: ReturnType<(typeof credential)["create"]>["api"];
   exec: ReturnType<(typeof exec)["create"]>["api"];
   telemetry: ReturnType<(typeof telemetry)["create"]>["api"];
+  metrics: ReturnType<(typeof metrics)["create"]>["api"];
 }
 
 export interface Assembled {

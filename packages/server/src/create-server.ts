@@ -215,6 +215,17 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     config: cfg,
   };
   const capabilities = createCapabilities(ctx);
+  // The server's own health (GET /api/v1/server/metrics) adds the control channel's counters.
+  capabilities.api.metrics.setServerStats(() => ({
+    control_handshakes_total: control.stats.handshakes,
+    control_refused_total: control.stats.refused,
+    control_decrypt_failures_total: control.stats.decryptFailures,
+    control_durable_batches_total: control.stats.durableBatches,
+    control_rate_limited_total: control.stats.rateLimited,
+    control_wills_ignored_total: control.stats.willsIgnored,
+    control_messages_up_total: control.stats.messagesUp,
+    control_frames_down_total: control.stats.framesDown,
+  }));
   control.route(capabilities.up, capabilities.delivered);
   for (const c of capabilities.list)
     if (c.revokeDevice) revocation.join(c.revokeDevice.step, c.revokeDevice.run);

@@ -5,7 +5,7 @@
  */
 import { gunzipSync } from "node:zlib";
 import type { TelemetryBatch } from "@tether/protocol";
-import type { BatchContent } from "./index.js";
+import type { BatchContent } from "./types.js";
 
 export type Span = BatchContent["span"];
 

@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import { batchFileName, type Span, seqOfFileName, spanOfStored, storedBatchJson } from "./batch-file.js";
 import { type BufferIo, writeDurable } from "./durable-file.js";
 import { GapList, gapDetail } from "./gap-list.js";
-import type { BatchContent, StreamWriter } from "./index.js";
+import type { BatchContent, StreamWriter } from "./types.js";
 
 export interface BufferedBatch {
   seq: number;

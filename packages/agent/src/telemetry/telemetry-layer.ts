@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { TELEMETRY_STREAMS, type TelemetryStream } from "@tether/protocol";
 import { Backoff } from "../backoff.js";
 import { defaultIo } from "./durable-file.js";
-import type { AgentTelemetry, StreamWriter, TelemetryLayerOptions, TelemetryStatus } from "./index.js";
+import type { AgentTelemetry, StreamWriter, TelemetryLayerOptions, TelemetryStatus } from "./types.js";
 import { BatchPoster } from "./post-batch.js";
 import { StreamBuffer } from "./stream-buffer.js";
 import { StreamUploader } from "./stream-uploader.js";

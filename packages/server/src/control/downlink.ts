@@ -10,9 +10,13 @@ export class Downlink {
     this.broker = broker;
   }
 
+  /** Frames published (the server's health: messages/s). */
+  published = 0;
+
   async publish(device: Pick<DeviceRow, "id" | "shard">, frame: Buffer): Promise<void> {
     if (!this.broker) throw new Error("no broker attached yet");
     await this.broker.publish(deviceTopic(device.shard, device.id, "down"), frame);
+    this.published++;
   }
 }
 
@@ -26,6 +30,9 @@ export interface ControlStats {
   rateLimited: number;
   /** Wills of the current connection ignored because the device still answered (§9). */
   willsIgnored: number;
+  /** Messages dispatched to handlers (up) and data frames published (down), for the server's health. */
+  messagesUp: number;
+  framesDown: number;
 }
 
 export type Refuse = (deviceId: string, why: string, err?: unknown) => void;

@@ -71,14 +71,19 @@ export type CapabilityUpHandlers = UpHandlerMap<Exclude<keyof UpHandlers, CoreUp
 
 export class Control {
   readonly presence: Presence;
-  readonly stats: ControlStats = {
+  // framesDown reads the downlink's counter when asked (the downlink is created after this).
+  readonly stats: ControlStats = ((control: Control) => ({
     handshakes: 0,
     refused: 0,
     decryptFailures: 0,
     durableBatches: 0,
     rateLimited: 0,
     willsIgnored: 0,
-  };
+    messagesUp: 0,
+    get framesDown() {
+      return control.down.published;
+    },
+  }))(this);
   /** The port capabilities receive (docs/architecture.md §7). */
   readonly link: ControlLink;
   private readonly outbox: Outbox;

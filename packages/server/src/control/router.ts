@@ -50,6 +50,7 @@ export class Router {
 
   /** Dispatch one decoded message to its handler (the durable inbox calls this in its transaction). */
   dispatch(ctx: HandlerContext | DurableContext, msg: UpMessage): Promise<void> | void {
+    this.p.stats.messagesUp++;
     return (this.p.handlers()[msg.t] as AnyHandler)(ctx, msg.b);
   }
 

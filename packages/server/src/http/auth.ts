@@ -57,7 +57,10 @@ export function registerAuth(app: FastifyInstance, s: Services): void {
     const session = token ? undefined : req.cookies?.[SESSION_COOKIE];
     if (session) checkOrigin(req, s);
     // EventSource cannot send headers, so event streams may name the project in the query.
-    const q = path.endsWith("/events") ? (req.query as { project?: string } | undefined)?.project : undefined;
+    const q =
+      path.endsWith("/events") || path === "/api/v1/metrics/stream"
+        ? (req.query as { project?: string } | undefined)?.project
+        : undefined;
     const project = (req.headers[PROJECT_HEADER] as string | undefined) || q || undefined;
     const p = await s.accounts.authenticate({ token, session }, project);
     if (!p) {

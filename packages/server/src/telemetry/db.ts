@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { type MigrationSet, openStore } from "../store/db.js";
-import type { TelemetryDb } from "./index.js";
+import type { TelemetryDb } from "./types.js";
 import { telemetryLayerMigrations } from "./migrations.js";
 
 export const TELEMETRY_MIGRATION_TABLE = "telemetry_migration";

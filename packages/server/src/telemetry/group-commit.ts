@@ -6,7 +6,7 @@
  * its own result. The queue is bounded; a full queue answers 503 and the agent retries.
  */
 import { TetherError } from "@tether/protocol";
-import type { IncomingBatch, SeqClaim, StreamHandler, StreamIngestResult } from "./index.js";
+import type { IncomingBatch, SeqClaim, StreamHandler, StreamIngestResult } from "./types.js";
 
 export type BatchResult = StreamIngestResult | "duplicate";
 

@@ -12,7 +12,7 @@ import { decodeBody } from "./body.js";
 import { validateEnvelope } from "./envelope.js";
 import type { FailureLog } from "./failure-log.js";
 import type { BatchResult } from "./group-commit.js";
-import type { IncomingBatch } from "./index.js";
+import type { IncomingBatch } from "./types.js";
 import { requireTls } from "./tls-check.js";
 import type { TelemetryTokens } from "./tokens.js";
 

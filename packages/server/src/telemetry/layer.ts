@@ -12,7 +12,7 @@ import type { DeviceRow, Devices } from "../devices.js";
 import type { DB } from "../store/schema.js";
 import { FailureLog } from "./failure-log.js";
 import { DEFAULT_GROUP_LIMITS, GroupCommit, type GroupLimits } from "./group-commit.js";
-import type { StreamHandler, TelemetryDb, TelemetryLayer, TelemetryStats } from "./index.js";
+import type { StreamHandler, TelemetryDb, TelemetryLayer, TelemetryStats } from "./types.js";
 import { ingestRoutes } from "./ingest-route.js";
 import type { TelemetryLayerTables } from "./migrations.js";
 import { readGaps, readUploadState } from "./reads.js";

@@ -1,7 +1,7 @@
 /** Reads of the layer's tables: gap records and each device's upload state (docs/protocol.md §14.3). */
 import type { TelemetryStream } from "@tether/protocol";
 import type { Kysely } from "kysely";
-import type { StoredGap } from "./index.js";
+import type { StoredGap } from "./types.js";
 import type { TelemetryLayerTables } from "./migrations.js";
 
 /** Device ids per IN list: well under both databases' parameter limits. */

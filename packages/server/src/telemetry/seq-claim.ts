@@ -8,7 +8,7 @@
  */
 import { TELEMETRY_LIMITS } from "@tether/protocol";
 import type { Kysely } from "kysely";
-import type { IncomingBatch, SeqClaim } from "./index.js";
+import type { IncomingBatch, SeqClaim } from "./types.js";
 import type { TelemetryLayerTables } from "./migrations.js";
 
 /** Gap records kept per device and stream; older ones are deleted as new ones arrive. */

@@ -124,9 +124,8 @@ export class MetricsRuntime {
     }
     if (this.running) return;
     this.running = true;
+    // The layer was created with the resolved buffer size (agent.ts); only remote changes resize it.
     const s = this.current;
-    if (this.telemetry && this.telemetry.status().bufferLimit !== s.bufferBytes)
-      this.telemetry.resize(s.bufferBytes);
     this.log.info(
       {
         intervalMs: s.intervalMs,

@@ -104,7 +104,7 @@ export function diskIoCollector(): Collector {
         const device = f[2]!;
         if (!wholeDisk(sysRoot, device, sysBlock)) continue;
         const [reads, sectorsRead, writes, sectorsWritten] = [f[3], f[5], f[7], f[9]].map(Number);
-        const labels = { device };
+        const labels = { disk: device };
         // Sectors in /proc/diskstats are always 512 bytes, whatever the device's sector size.
         out.push(counter("disk_reads_total", reads!, labels));
         out.push(counter("disk_read_bytes_total", sectorsRead! * 512, labels));
