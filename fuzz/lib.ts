@@ -21,6 +21,11 @@ export interface Target {
   what: string;
   /** Seed inputs from the protocol's own encoders (written to the corpus by `fuzz/run.ts --seed`). */
   seeds(): Buffer[] | Promise<Buffer[]>;
+  /**
+   * Which corpus entries seed mutations (default: all). Every entry is replayed; a large one
+   * that probes a size limit (a gzip bomb) would only slow the mutations down.
+   */
+  mutates?(input: Buffer): boolean;
   /** Interesting tokens spliced into inputs (field names, magic numbers). */
   dictionary?: string[];
   /** Set up shared state (a server, keys) before the first run. */
@@ -159,8 +164,19 @@ export interface Outcome {
   executions: number;
   crashes: number;
   ms: number;
-  /** First crash of each kind: error, and the file the input was saved to. */
-  found: { error: string; file?: string }[];
+  /** First crash of each kind: error, its cause (when the target gave one), and the file the input was saved to. */
+  found: { error: string; detail?: string; file?: string }[];
+}
+
+/** What a crash was about (an error's cause), short. */
+function describe(x: unknown): string {
+  let s: string;
+  try {
+    s = typeof x === "string" ? JSON.stringify(x) : (JSON.stringify(x) ?? String(x));
+  } catch {
+    s = String(x);
+  }
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 
 /** A stable key for a crash: its type and first stack frame. */
@@ -179,7 +195,7 @@ export async function fuzz(
   o: { numRuns: number; seed?: number; save?: boolean; replayCorpus?: boolean },
 ): Promise<Outcome> {
   const corpus = loadCorpus(t.name);
-  const found = new Map<string, { error: string; file?: string }>();
+  const found = new Map<string, { error: string; detail?: string; file?: string }>();
   let executions = 0;
   let crashes = 0;
   const check = async (input: Buffer) => {
@@ -192,7 +208,11 @@ export async function fuzz(
         crashes++;
         const key = crashKey(err);
         if (!found.has(key))
-          found.set(key, { error: key, file: o.save ? saveToCorpus(t.name, input, "crash") : undefined });
+          found.set(key, {
+            error: key,
+            detail: err instanceof Error && err.cause !== undefined ? describe(err.cause) : undefined,
+            file: o.save ? saveToCorpus(t.name, input, "crash") : undefined,
+          });
       }
     }
     if (performance.now() - started > HANG_MS) {
@@ -208,7 +228,7 @@ export async function fuzz(
   try {
     if (o.replayCorpus !== false) for (const c of corpus) await check(c);
     await fc.assert(
-      fc.asyncProperty(inputs(corpus, t.dictionary), (b) => check(b)),
+      fc.asyncProperty(inputs(t.mutates ? corpus.filter(t.mutates) : corpus, t.dictionary), (b) => check(b)),
       { numRuns: o.numRuns, seed: o.seed, endOnFailure: true },
     );
   } finally {

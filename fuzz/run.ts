@@ -43,7 +43,9 @@ for (const t of targets) {
   const r = await fuzz(t, { numRuns: runs, seed: seedArg ? Number(seedArg) : undefined, save: true });
   results.push(r);
   for (const f of r.found)
-    process.stderr.write(`  CRASH ${f.error}${f.file ? `\n    input: ${f.file}` : ""}\n`);
+    process.stderr.write(
+      `  CRASH ${f.error}${f.detail ? `\n    detail: ${f.detail}` : ""}${f.file ? `\n    input: ${f.file}` : ""}\n`,
+    );
 }
 
 const rows = [

@@ -1,10 +1,27 @@
-/** Every fuzz target (issue 9, finding 13). Telemetry batches and tunnel framing add theirs when built. */
+/** Every fuzz target (issue 9, finding 13; telemetry and metrics parsers, issue 11). Tunnel framing adds its own when built. */
 import type { Target } from "../lib.js";
 import { enrollment } from "./enrollment.js";
 import { frames } from "./frames.js";
 import { http } from "./http.js";
+import { influxLine } from "./influx-line.js";
 import { messages } from "./messages.js";
+import { metricCodec } from "./metric-codec.js";
 import { mqtt } from "./mqtt.js";
+import { prometheusText } from "./prometheus-text.js";
 import { signedFrames } from "./signed-frames.js";
+import { statsd } from "./statsd.js";
+import { telemetryBatch } from "./telemetry-batch.js";
 
-export const TARGETS: Target[] = [frames, messages, signedFrames, enrollment, http, mqtt];
+export const TARGETS: Target[] = [
+  frames,
+  messages,
+  signedFrames,
+  enrollment,
+  http,
+  mqtt,
+  telemetryBatch,
+  metricCodec,
+  statsd,
+  influxLine,
+  prometheusText,
+];

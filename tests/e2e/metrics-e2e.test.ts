@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { createFaultProxy } from "../support/fault-proxy.js";
 import {
+  type AgentHandle,
   cleanupTempDirs,
   enrollOnline,
   ROOT,
@@ -60,17 +61,24 @@ test("every sample exactly once across a network cut and server and agent restar
   let server = await startServer();
   const { httpPort, mqttPort, dataDir: serverDir } = server;
   const proxy = await createFaultProxy({ targetPort: httpPort });
+  const agents: AgentHandle[] = [];
   try {
     // Two devices: "steady" has the default 64 MiB buffer; "tiny" a buffer of a few batches.
     const steadyEnv = metricsEnv(0.2);
     const tinyEnv = metricsEnv(0.05, { AGENT_BUFFER_BYTES: "6000" });
     const first = await enrollOnline(server, { name: "steady", env: steadyEnv });
     const firstTiny = await enrollOnline(server, { name: "tiny", env: tinyEnv });
+    agents.push(first.agent, firstTiny.agent);
     await Promise.all([first.agent.stop(), firstTiny.agent.stop()]);
     redirectTelemetry(first.agent.dataDir, proxy.port);
     redirectTelemetry(firstTiny.agent.dataDir, proxy.port);
-    let steady = startAgent({ dataDir: first.agent.dataDir, env: steadyEnv });
-    const tiny = startAgent({ dataDir: firstTiny.agent.dataDir, env: tinyEnv });
+    const run = (dataDir: string, env: Record<string, string>) => {
+      const a = startAgent({ dataDir, env });
+      agents.push(a);
+      return a;
+    };
+    let steady = run(first.agent.dataDir, steadyEnv);
+    const tiny = run(firstTiny.agent.dataDir, tinyEnv);
 
     // Battery and temperature from the fixture trees arrive through the proxy.
     await waitFor(async () => {
@@ -101,7 +109,7 @@ test("every sample exactly once across a network cut and server and agent restar
     await server.stop();
     server = await startServer({ dataDir: serverDir, httpPort, mqttPort });
     await steady.stop();
-    steady = startAgent({ dataDir: steady.dataDir, env: steadyEnv });
+    steady = run(steady.dataDir, steadyEnv);
     await waitFor(() => pending(steady.dataDir) >= 6 || undefined, "steady buffers after its restart");
 
     // The network comes back: the buffers drain.
@@ -110,7 +118,7 @@ test("every sample exactly once across a network cut and server and agent restar
 
     // Stop collecting, then let a last run (one more round at start, then quiet) upload the rest.
     await steady.stop();
-    steady = startAgent({ dataDir: steady.dataDir, env: metricsEnv(3600) });
+    steady = run(steady.dataDir, metricsEnv(3600));
     await waitFor(() => pending(steady.dataDir) === 0 || undefined, "every batch uploaded", 60_000);
     const rounds = sealed(steady.dataDir);
     await steady.stop();
@@ -139,8 +147,9 @@ test("every sample exactly once across a network cut and server and agent restar
     }, "tiny's gap reaches the server");
     assert.equal(gaps[0]!.reason, "buffer-full");
     assert.ok(gaps.reduce((n, g) => n + g.count, 0) > 0, JSON.stringify(gaps));
-    await tiny.stop();
   } finally {
+    // A failed assertion must not leave agents running (they would keep writing to temp dirs).
+    await Promise.all(agents.map((a) => a.kill()));
     await server.stop();
     await proxy.close();
   }

@@ -13,6 +13,10 @@ for (const t of TARGETS) {
   test(`fuzz target ${t.name}: corpus and 2,000 mutations, no crash`, async () => {
     assert.ok(loadCorpus(t.name).length > 0, `fuzz/corpus/${t.name}/ is empty`);
     const r = await fuzz(t, { numRuns: 2000, seed: 9, save: false });
-    assert.equal(r.crashes, 0, `${t.name}: ${r.found.map((f) => f.error).join("\n")}`);
+    assert.equal(
+      r.crashes,
+      0,
+      `${t.name}: ${r.found.map((f) => `${f.error}${f.detail ? ` (${f.detail})` : ""}`).join("\n")}`,
+    );
   });
 }

@@ -122,6 +122,13 @@ test("precedence: remote > file > flags > defaults", () => {
     FILE,
   ).layer;
   const remote = parseRemoteSettings({ interval: 4 }, []).layer;
+  const tooFast = parseRemoteSettings({ interval: 0.1 }, []);
+  assert.deepEqual(
+    tooFast.layer,
+    {},
+    "remote settings cannot make the agent collect more than once a second",
+  );
+  assert.match(tooFast.refused.join("\n"), /at least 1 second/);
   const r = resolveSettings({ flags, file, remote });
   assert.equal(r.intervalMs, 4000);
   assert.equal(r.statsdPort, 9100);

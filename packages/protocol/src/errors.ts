@@ -59,7 +59,7 @@ export const ERRORS = {
   TETHER_ERR_PAYLOAD_TOO_LARGE: { status: 413, when: "a request or message exceeds the size limit" },
   TETHER_ERR_RATE_LIMITED: {
     status: 429,
-    when: "too many sign-in attempts (per address, or failures per username) or enrollment requests per address; see Retry-After",
+    when: "too many sign-in attempts (per address, or failures per username) or enrollment requests per address, or a device's telemetry uploads in progress or samples over its budget; see Retry-After",
   },
   TETHER_ERR_TOO_MANY_STREAMS: {
     status: 429,

@@ -51,6 +51,10 @@ export interface ServerConfig {
     tokenRotateDays?: number;
     /** Ms between sweeps that issue missing tokens and scheduled rotations (default 60 000; tests shorten it). */
     sweepMs?: number;
+    /** Samples (points, lines) one device may upload per second, sustained (default 50 000). */
+    deviceSamplesPerSecond?: number;
+    /** Samples one device may upload at once, e.g. its buffer after an outage (default 2 000 000). */
+    deviceSampleBurst?: number;
   };
   /** Metrics (docs/protocol.md §14.4). */
   metrics?: {

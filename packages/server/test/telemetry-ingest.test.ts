@@ -14,6 +14,7 @@ import { cleanupTempDirs } from "../../../tests/e2e/harness.js";
 import type { DeviceRow } from "../src/devices.js";
 import { digest } from "../src/security/secrets.js";
 import { GroupCommit } from "../src/telemetry/group-commit.js";
+import { MAX_UPLOADS_PER_DEVICE } from "../src/telemetry/ingest-route.js";
 import { claimSeq } from "../src/telemetry/seq-claim.js";
 import { batch, telemetryFixture } from "./telemetry-fixture.js";
 
@@ -177,15 +178,28 @@ test("group commit: batches queued together take one transaction, and a duplicat
 test("many concurrent uploads over HTTPS are all answered and stored once", async () => {
   await withFixture(async (f) => {
     const t = await issued(f, "dev-a");
-    const rs = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => f.post(t, batch("dev-a", (i % 20) + 1))),
+    // Waves of MAX_UPLOADS_PER_DEVICE at once (the most one device may have in progress),
+    // each seq twice in its wave: concurrent duplicates of one device and stream.
+    const rs: { status: number; body: any }[] = [];
+    for (let w = 0; w < 10; w++) {
+      const seqs = Array.from({ length: MAX_UPLOADS_PER_DEVICE }, (_, i) => 2 * w + 1 + (i % 2));
+      rs.push(...(await Promise.all(seqs.map((seq) => f.post(t, batch("dev-a", seq))))));
+    }
+    assert.ok(
+      rs.every((r) => r.status === 200),
+      JSON.stringify(rs.filter((r) => r.status !== 200)),
     );
-    assert.ok(rs.every((r) => r.status === 200));
     // Each seq 1..20 is stored at most once; arrival order decides which later ones are duplicates.
     const rows = await f.rows();
     assert.equal(new Set(rows.map((r) => r.seq)).size, rows.length);
     assert.equal(rs.filter((r) => !r.body.duplicate).length, rows.length);
-    assert.ok(f.handler.calls <= 40);
+    assert.ok(f.handler.calls <= rs.length);
+    // Past the per-device bound, uploads are answered 429 (the agent retries), never lost.
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => f.post(t, batch("dev-a", 100 + i))));
+    assert.deepEqual(
+      [...new Set(burst.map((r) => r.status))].filter((s) => s !== 200 && s !== 429),
+      [],
+    );
   });
 });
 
@@ -239,7 +253,6 @@ test("malformed: bad JSON, bad gzip, odd encodings and envelope errors get 400 n
           /^gaps\[0\]\.reason/,
         ],
         [{ ...batch("dev-a", 1), gaps: Array(TELEMETRY_LIMITS.maxGaps + 1).fill({}) }, /^gaps has 1001/],
-        [{ ...batch("dev-a", 1), stream: "logs", metrics: undefined }, /stream logs is not stored/],
       ];
       for (const [body, want, headers] of cases) {
         const r = await f.post(t, body, { headers });
@@ -247,6 +260,11 @@ test("malformed: bad JSON, bad gzip, odd encodings and envelope errors get 400 n
         assert.equal(r.body.error.code, "TETHER_ERR_BATCH_MALFORMED");
         assert.match(r.body.error.message, want);
       }
+      // A stream no module stores is 503, not 400: the agent keeps the batch for a server that does.
+      const noModule = await f.post(t, { ...batch("dev-a", 1), stream: "logs", metrics: undefined });
+      assert.equal(noModule.status, 503);
+      assert.equal(noModule.body.error.code, "TETHER_ERR_STORE_UNAVAILABLE");
+      assert.match(noModule.body.error.message, /stream logs is not stored/);
       assert.equal((await f.rows()).length, 0);
       // Still fine afterwards, with seq 1.
       assert.equal((await f.post(t, batch("dev-a", 1))).status, 200);

@@ -6,7 +6,7 @@
  * The first `attached` entries ride the batch in flight; they are never changed, so that
  * clearing them after the server's 200 cannot lose a loss merged in meanwhile.
  */
-import type { TelemetryGap } from "@tether/protocol";
+import { TELEMETRY_STREAMS, type TelemetryGap } from "@tether/protocol";
 
 /** Gaps one stream keeps pending (well under TELEMETRY_LIMITS.maxGaps per batch). */
 export const MAX_GAPS = 100;
@@ -20,6 +20,42 @@ const REASON_TEXT: Record<string, string> = {
 /** One line for people: "1,204 samples dropped: buffer full". */
 export function gapDetail(count: number, reason: string, unit: string): string {
   return `${count.toLocaleString("en-US")} ${unit} dropped: ${REASON_TEXT[reason] ?? reason}`;
+}
+
+/** Device times the server takes in a gap record (its envelope: |t| ≤ 4e15 ms, about year ±128,000). */
+export const MAX_GAP_TIME = 4e15;
+const REASON = /^[a-z][a-z0-9-]{0,31}$/;
+const STREAMS = new Set<string>(TELEMETRY_STREAMS);
+
+/**
+ * A gap as the server will take it (docs/protocol.md §14.2: finite times within ±4e15 ms, from
+ * ≤ to, a whole count, a reason and stream by the rules, detail ≤ 500 characters). A gap the
+ * server refused would ride, and sink, every later batch (each one refused with it), so a
+ * sample time from an application that is out of range (an Influx or Prometheus timestamp, a
+ * gaps.json from elsewhere) is clamped here instead; a time that is no number becomes `now`.
+ */
+export function saneGap(g: unknown, now: number): TelemetryGap {
+  const x = (g && typeof g === "object" ? g : {}) as Record<string, unknown>;
+  const time = (t: unknown) =>
+    typeof t === "number" && Number.isFinite(t)
+      ? Math.min(MAX_GAP_TIME, Math.max(-MAX_GAP_TIME, t))
+      : undefined;
+  let from = time(x.from);
+  let to = time(x.to);
+  from ??= to ?? Math.min(MAX_GAP_TIME, Math.max(-MAX_GAP_TIME, now));
+  to ??= from;
+  if (to < from) [from, to] = [to, from];
+  const count =
+    typeof x.count === "number" && x.count > 0 ? Math.min(Math.round(x.count), Number.MAX_SAFE_INTEGER) : 0;
+  const out: TelemetryGap = {
+    from,
+    to,
+    count,
+    reason: typeof x.reason === "string" && REASON.test(x.reason) ? x.reason : "unknown",
+  };
+  if (typeof x.stream === "string" && STREAMS.has(x.stream)) out.stream = x.stream;
+  if (typeof x.detail === "string") out.detail = x.detail.slice(0, 500);
+  return out;
 }
 
 function merge(a: TelemetryGap, b: TelemetryGap, unit: string): TelemetryGap {

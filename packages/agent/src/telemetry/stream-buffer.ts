@@ -12,7 +12,7 @@ import { TELEMETRY_LIMITS, type TelemetryGap, type TelemetryStream } from "@teth
 import type { Logger } from "pino";
 import { batchFileName, type Span, seqOfFileName, spanOfStored, storedBatchJson } from "./batch-file.js";
 import { type BufferIo, writeDurable } from "./durable-file.js";
-import { GapList, gapDetail } from "./gap-list.js";
+import { GapList, gapDetail, saneGap } from "./gap-list.js";
 import type { BatchContent, StreamWriter } from "./types.js";
 
 export interface BufferedBatch {
@@ -83,7 +83,11 @@ export class StreamBuffer implements StreamWriter {
     const gapsFile = join(this.dir, "gaps.json");
     let initial: TelemetryGap[] = [];
     try {
-      if (existsSync(gapsFile)) initial = JSON.parse(readFileSync(gapsFile, "utf8")) as TelemetryGap[];
+      if (existsSync(gapsFile)) {
+        const saved: unknown = JSON.parse(readFileSync(gapsFile, "utf8"));
+        // Written by an older agent, or by hand: only what the server will take.
+        if (Array.isArray(saved)) initial = saved.map((g) => saneGap(g, o.now()));
+      }
     } catch (err) {
       o.log.warn({ err: (err as Error).message, stream: o.stream }, "telemetry gaps.json unreadable; reset");
     }
@@ -156,8 +160,9 @@ export class StreamBuffer implements StreamWriter {
   }
 
   recordGap(gap: TelemetryGap): void {
-    this.o.onDrop(gap.reason, gap.count);
-    this.gapList.add(gap);
+    const g = saneGap(gap, this.o.now());
+    this.o.onDrop(g.reason, g.count);
+    this.gapList.add(g);
   }
 
   /** The batch was accepted (or refused for good): forget it. */

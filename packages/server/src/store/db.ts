@@ -83,8 +83,14 @@ export async function openStore(
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => known },
+    // The telemetry database's migrations come from several owners (the layer's t0001…, the
+    // metric store's m0001…, later logs' l0001…): a new one may sort before one already applied.
     ...(o.migrationTable
-      ? { migrationTableName: o.migrationTable, migrationLockTableName: `${o.migrationTable}_lock` }
+      ? {
+          migrationTableName: o.migrationTable,
+          migrationLockTableName: `${o.migrationTable}_lock`,
+          allowUnorderedMigrations: true,
+        }
       : {}),
   });
   const { error, results } = await migrator.migrateToLatest();

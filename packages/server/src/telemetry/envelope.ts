@@ -50,6 +50,17 @@ export function validateEnvelope(x: unknown): TelemetryBatch {
       `metrics has ${x.metrics.length} series; at most ${TELEMETRY_LIMITS.maxSeriesPerBatch} per batch`,
     );
   }
+  if (Array.isArray(x.metrics)) {
+    // §14.2: at most 200,000 points in all; the store sizes its columns by this count.
+    let points = 0;
+    for (const s of x.metrics) {
+      const p = isObject(s) ? s.points : undefined;
+      if (Array.isArray(p)) points += p.length;
+    }
+    if (points > TELEMETRY_LIMITS.maxPointsPerBatch) {
+      throw bad(`metrics has ${points} points; at most ${TELEMETRY_LIMITS.maxPointsPerBatch} per batch`);
+    }
+  }
   if (Array.isArray(x.logs) && x.logs.length > TELEMETRY_LIMITS.maxPointsPerBatch) {
     throw bad(`logs has ${x.logs.length} lines; at most ${TELEMETRY_LIMITS.maxPointsPerBatch} per batch`);
   }
@@ -77,8 +88,13 @@ function validateGaps(gaps: unknown): void {
     if (typeof g.reason !== "string" || !NAME_RE.test(g.reason)) {
       throw bad(`${at}.reason must match ${NAME_RE.source}`);
     }
-    if (g.stream !== undefined && (typeof g.stream !== "string" || !NAME_RE.test(g.stream))) {
-      throw bad(`${at}.stream must match ${NAME_RE.source}`);
+    // A known stream only: gap records are bounded per device and stream, so a free-form name
+    // would multiply the bound (docs/protocol.md §14.3).
+    if (
+      g.stream !== undefined &&
+      (typeof g.stream !== "string" || !(TELEMETRY_STREAMS as readonly string[]).includes(g.stream))
+    ) {
+      throw bad(`${at}.stream must be one of ${TELEMETRY_STREAMS.join(", ")}`);
     }
     if (g.detail !== undefined && (typeof g.detail !== "string" || g.detail.length > 500)) {
       throw bad(`${at}.detail must be a string of at most 500 characters`);

@@ -14,6 +14,7 @@ import { FailureLog } from "./failure-log.js";
 import { DEFAULT_GROUP_LIMITS, GroupCommit, type GroupLimits } from "./group-commit.js";
 import type { StreamHandler, TelemetryDb, TelemetryLayer, TelemetryStats } from "./types.js";
 import { ingestRoutes } from "./ingest-route.js";
+import { DEFAULT_SAMPLE_BUDGET } from "./sample-budget.js";
 import type { TelemetryLayerTables } from "./migrations.js";
 import { readGaps, readUploadState } from "./reads.js";
 import { claimSeq } from "./seq-claim.js";
@@ -99,6 +100,10 @@ export function createTelemetryLayer(d: TelemetryLayerDeps): TelemetryLayerImpl 
         failures,
         now,
         submit: (stream, b, bytes) => streams.get(stream)?.submit(b, bytes),
+        budget: {
+          perSecond: d.config.telemetry?.deviceSamplesPerSecond ?? DEFAULT_SAMPLE_BUDGET.perSecond,
+          burst: d.config.telemetry?.deviceSampleBurst ?? DEFAULT_SAMPLE_BUDGET.burst,
+        },
         counted({ bytes, result, rejected }) {
           if (rejected) stats.batchesRejected[rejected] = (stats.batchesRejected[rejected] ?? 0) + 1;
           stats.bytesReceived += bytes;

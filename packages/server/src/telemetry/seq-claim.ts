@@ -7,7 +7,7 @@
  * so they are exactly-once too.
  */
 import { TELEMETRY_LIMITS } from "@tether/protocol";
-import type { Kysely } from "kysely";
+import { type Kysely, PostgresAdapter, sql } from "kysely";
 import type { IncomingBatch, SeqClaim } from "./types.js";
 import type { TelemetryLayerTables } from "./migrations.js";
 
@@ -70,21 +70,18 @@ async function storeGaps(db: Kysely<TelemetryLayerTables>, b: IncomingBatch): Pr
       .execute();
   }
   for (const stream of new Set(rows.map((r) => r.stream))) {
-    // Bounded per device and stream: keep the newest GAPS_KEPT by time of loss.
-    await db
-      .deleteFrom("telemetry_gaps")
-      .where("device_id", "=", device.id)
-      .where("stream", "=", stream)
-      .where("from_ms", "<", (eb) =>
-        eb
-          .selectFrom("telemetry_gaps")
-          .select("from_ms")
-          .where("device_id", "=", device.id)
-          .where("stream", "=", stream)
-          .orderBy("from_ms", "desc")
-          .limit(1)
-          .offset(GAPS_KEPT - 1),
-      )
-      .execute();
+    // Bounded per device and stream: keep the newest GAPS_KEPT by time of loss (then by
+    // arrival). By row identity, not by a time cut-off: a device that sends every gap with the
+    // same `from` must not slip past the bound through ties.
+    await sql`delete from telemetry_gaps where ${rowId(db)} in (
+        select ${rowId(db)} from telemetry_gaps where device_id = ${device.id} and stream = ${stream}
+        order by from_ms desc, received_at desc limit ${NO_LIMIT} offset ${GAPS_KEPT})`.execute(db);
   }
 }
+
+/** SQLite needs a LIMIT before an OFFSET. */
+const NO_LIMIT = 1_000_000_000;
+
+/** The row's physical identity: SQLite's rowid, PostgreSQL's ctid (the table has no key of its own). */
+const rowId = (db: Kysely<TelemetryLayerTables>) =>
+  sql.raw(db.getExecutor().adapter instanceof PostgresAdapter ? "ctid" : "rowid");

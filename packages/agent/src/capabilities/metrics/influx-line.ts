@@ -29,6 +29,11 @@ export function parsePrecision(p: string | null | undefined): Precision | undefi
 }
 
 const TO_MS: Record<Precision, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/**
+ * Device times the server accepts in a gap record (its envelope's bound, ±4e15 ms): a sample
+ * beyond it, once lost, would make a gap the server refuses with every batch that carries it.
+ */
+const MAX_ABS_TIME = 4e15;
 
 class LineError extends Error {}
 
@@ -160,6 +165,11 @@ export function influxToSamples(
     }
     if (!p) continue;
     const t = p.timestamp === undefined ? now : Math.round(p.timestamp * TO_MS[precision]);
+    if (!(Math.abs(t) <= MAX_ABS_TIME)) {
+      drops.add("parse-error");
+      bad.push({ line: n + 1, error: "timestamp out of range", text: lines[n]!.trim().slice(0, 100) });
+      continue;
+    }
     const labels = sanitizeLabels(p.tags);
     for (const [field, value] of p.fields) {
       if (typeof value === "string") {

@@ -13,6 +13,9 @@ import { influxToSamples, parsePrecision } from "./influx-line.js";
 import type { Sample } from "./sample.js";
 import { listenUdp, type UdpListener } from "./udp.js";
 
+/** Host headers of a request sent to this loopback port (127.0.0.1, localhost, [::1], with a port or not). */
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i;
+
 /** Bytes of one request body, after decompression. */
 export const MAX_INFLUX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -60,6 +63,13 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
 
 function handler(o: InfluxEndpointOptions, max: number) {
   return async (req: IncomingMessage, res: ServerResponse) => {
+    // Loopback is not enough: a web page open on the device may POST here (a simple request
+    // needs no preflight) or reach it by DNS rebinding. Line-protocol clients send no Origin
+    // and name a loopback host; a browser's request does not pass both.
+    if (req.headers.origin !== undefined || !LOOPBACK_HOST.test(req.headers.host ?? "")) {
+      req.resume();
+      return fail(res, 403, "forbidden", "only local line-protocol clients may write here (no browsers)");
+    }
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const path = url.pathname;
     if (path === "/ping" && (req.method === "GET" || req.method === "HEAD")) {

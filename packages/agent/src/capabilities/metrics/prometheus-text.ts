@@ -13,6 +13,11 @@ class LineError extends Error {}
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+/**
+ * Device times the server accepts in a gap record (its envelope's bound, ±4e15 ms): a sample
+ * beyond it, once lost, would make a gap the server refuses with every batch that carries it.
+ */
+const MAX_ABS_TIME = 4e15;
 
 function parseValue(v: string): number {
   switch (v) {
@@ -91,6 +96,7 @@ export function parsePromSampleLine(line: string): PromSample {
     if (!Number.isFinite(ts)) throw new LineError(`bad timestamp ${JSON.stringify(rest[1])}`);
     // 0.0.4 gives milliseconds; a fractional number is OpenMetrics' seconds.
     timestampMs = rest[1].includes(".") ? Math.round(ts * 1000) : ts;
+    if (!(Math.abs(timestampMs) <= MAX_ABS_TIME)) throw new LineError("timestamp out of range");
   }
   return { name, labels, value, timestampMs };
 }
@@ -164,7 +170,10 @@ export function parsePrometheusText(
       drops.add("parse-error");
       continue;
     }
-    const labels = sanitizeLabels([...p.labels.filter(([k]) => !(k in extra)), ...Object.entries(extra)]);
+    const labels = sanitizeLabels([
+      ...p.labels.filter(([k]) => !Object.hasOwn(extra, k)),
+      ...Object.entries(extra),
+    ]);
     const s: Sample = { name, value: p.value, t: p.timestampMs ?? now };
     if (labels) s.labels = labels;
     if (kindFor(p.name, types) === "counter") s.kind = "counter";

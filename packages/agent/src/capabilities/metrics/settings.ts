@@ -475,6 +475,11 @@ export function parseRemoteSettings(
       refused.push(`remote: ${key}: ${r.reason}`);
       continue;
     }
+    // Sub-second intervals are for the device's own tests; remotely, at least 1 s.
+    if (d.name === "intervalMs" && (r as number) < 1000) {
+      refused.push(`remote: ${key}: must be at least 1 second when set remotely`);
+      continue;
+    }
     if (d.name === "scrape") {
       const targets = (r as ScrapeTarget[]).filter((t) => {
         const ok = scrapeAllowed(t.url, allowScrape);

@@ -57,8 +57,13 @@ export function parseStatsdLine(line: string): StatsdMetric | null | { error: st
   }
   if (type === "s") return { name, type, values: raw, delta: false, rate, tags };
   if (raw.some((v) => !NUMBER.test(v))) return { error: `bad value ${JSON.stringify(valuePart)}` };
+  const values = raw.map(Number);
+  // `1e999`, or a value over a tiny sample rate, would make a counter Infinity for good.
+  if (values.some((v) => !Number.isFinite(v) || !Number.isFinite(v / rate))) {
+    return { error: `value out of range ${JSON.stringify(valuePart)}` };
+  }
   const delta = type === "g" && /^[+-]/.test(raw[0]!);
-  return { name, type: type as StatsdType, values: raw.map(Number), delta, rate, tags };
+  return { name, type: type as StatsdType, values, delta, rate, tags };
 }
 
 interface Entry {
@@ -117,7 +122,13 @@ export class StatsdAggregator {
     }
     const labels = sanitizeLabels(m.tags);
     const kind = m.type === "c" ? "counter" : m.type === "g" ? "gauge" : m.type === "s" ? "set" : "timer";
-    const name = kind === "counter" && !base.endsWith("_total") ? `${base}_total` : base;
+    // Room for the suffix a flush adds (_total, _count: 6 characters) within METRIC_NAME's 128.
+    const name =
+      kind === "counter" && !base.endsWith("_total")
+        ? `${base.slice(0, 122)}_total`
+        : kind === "timer"
+          ? base.slice(0, 122)
+          : base;
     const key = `${kind}\u0002${seriesKey(name, labels)}`;
     let e = this.entries.get(key);
     if (!e) {

@@ -132,6 +132,15 @@ export class LiveHub {
       res.end();
     };
     hijack();
+    req.on("close", end);
+    res.on("close", end);
+    // The client may have gone while the route resolved its devices: its close events have
+    // fired already, and nothing would ever forget this stream (it would count against the
+    // user's bound, and its heartbeat run, for ever).
+    if (req.destroyed || res.destroyed || res.socket?.destroyed) {
+      end();
+      return;
+    }
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-store",
@@ -142,8 +151,6 @@ export class LiveHub {
     res.write(": live\n\n");
     heartbeat = setInterval(() => write(": keepalive\n\n"), this.o.heartbeatMs);
     heartbeat.unref();
-    req.on("close", end);
-    res.on("close", end);
   }
 
   /** A user lost access: close their streams (in one project, or all). */

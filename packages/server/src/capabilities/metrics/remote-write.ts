@@ -70,6 +70,8 @@ export class RemoteWriter {
   private retryDelay = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** Aborts the request in flight at close: a hung remote must not hold the server's exit for timeoutMs. */
+  private readonly ac = new AbortController();
   private droppedSinceLog = 0;
   private lastDropLog = 0;
   private readonly s: RemoteWriteStats = {
@@ -163,6 +165,7 @@ export class RemoteWriter {
     ]);
     clearTimeout(t);
     this.closed = true;
+    this.ac.abort();
     const left = this.stats().queued;
     if (left) this.log.warn({ samples: left }, "metrics remote write: samples not sent at shutdown");
   }
@@ -222,7 +225,7 @@ export class RemoteWriter {
         method: "POST",
         headers: this.headers,
         body: b.body,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
+        signal: AbortSignal.any([this.ac.signal, AbortSignal.timeout(this.o.timeoutMs)]),
       });
       const text = res.ok ? "" : (await res.text().catch(() => "")).slice(0, 300);
       if (res.ok) {
@@ -235,6 +238,7 @@ export class RemoteWriter {
       retry = res.status >= 500 || res.status === 429;
       why = `HTTP ${res.status}${text ? `: ${text}` : ""}`;
     } catch (err) {
+      if (this.closed) return; // aborted at close: the samples are counted as not sent there
       retry = true;
       why = (err as Error).message;
     }

@@ -2,10 +2,13 @@
  * Writing chunks and rollups (docs/protocol.md §14.4 "Storage"), shared by compaction (recent
  * rows → hour chunks), day consolidation (hour chunks → day chunk and 1-hour buckets) and
  * expiry (day chunk → 1-minute buckets). A row is keyed by (series, window start); when one is
- * already stored for the key (late data), the new samples or buckets merge into it.
+ * already stored for the key (late data), the new samples or buckets merge into it. On
+ * PostgreSQL the days written are ensured a partition first (partitions.ts); the key holds the
+ * partition key t_start, so the upsert's conflict target is the same on both engines.
  */
 import { type Kysely, sql } from "kysely";
 import { decodeChunk, decodeRollup, encodeChunk, encodeRollup, type RollupColumns } from "./codec.js";
+import { type EnsureDays, noEnsure, type PartitionedTable } from "./partition-layout.js";
 import { mergeRollups } from "./rollup.js";
 import { asBytes, IN_LIST, inList, slices } from "./sql-util.js";
 
@@ -108,7 +111,13 @@ export interface ChunkPart extends Group {
 }
 
 /** Store raw chunks (merged with the stored one of the same key); rows written. */
-export async function upsertChunks(trx: Kysely<any>, table: string, parts: ChunkPart[]): Promise<number> {
+export async function upsertChunks(
+  trx: Kysely<any>,
+  table: PartitionedTable,
+  parts: ChunkPart[],
+  ensure: EnsureDays = noEnsure,
+): Promise<number> {
+  await ensure(table, new Set(parts.map((p) => p.w)));
   const stored = await existing(trx, table, null, keysOf(parts));
   const rows: ReturnType<typeof sql>[] = [];
   for (const p of parts) {
@@ -139,10 +148,12 @@ export interface RollupPart {
 /** Store rollup rows of resolution `res` (merged with the stored one of the same key); rows written. */
 export async function upsertRollups(
   trx: Kysely<any>,
-  table: string,
+  table: PartitionedTable,
   res: number,
   parts: RollupPart[],
+  ensure: EnsureDays = noEnsure,
 ): Promise<number> {
+  await ensure(table, new Set(parts.map((p) => p.w)));
   const stored = await existing(trx, table, res, keysOf(parts));
   const rows: ReturnType<typeof sql>[] = [];
   for (const p of parts) {

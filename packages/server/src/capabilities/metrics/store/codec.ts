@@ -57,10 +57,12 @@ export function decimalScale(values: ArrayLike<number>, n = values.length): numb
     if (k > MAX_SCALE) return -1;
   }
   // Round trips at a scale almost always hold at every larger one; verify rather than trust.
+  // The limit too: a value that fit at its own scale may not at the column's larger one.
   const p = POW10[k]!;
   for (let i = 0; i < n; i++) {
     const v = values[i]!;
-    if (Math.round(v * p) / p !== v) return -1;
+    const r = Math.round(v * p);
+    if (r / p !== v || Math.abs(r) > DEC_LIMIT) return -1;
   }
   return k;
 }
@@ -287,7 +289,9 @@ function open(data: Uint8Array): ByteReader {
 
 function readCount(r: ByteReader): number {
   const n = r.uvarint();
-  if (n > MAX_DECODE_POINTS) throw new RangeError(`metric data claims ${n} points`);
+  // Every point takes at least one byte (its time): a corrupt count fails before allocating.
+  if (n > MAX_DECODE_POINTS || n > r.buf.length - r.pos)
+    throw new RangeError(`metric data claims ${n} points`);
   return n;
 }
 

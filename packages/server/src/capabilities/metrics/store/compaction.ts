@@ -12,6 +12,7 @@
  */
 import { type Kysely, sql } from "kysely";
 import { type ChunkPart, HOUR, sortGroup, upsertChunks, windows } from "./chunk-io.js";
+import { type EnsureDays, noEnsure } from "./partition-layout.js";
 import { decodeRecent } from "./recent-codec.js";
 import { asBytes, IN_LIST, inList, slices } from "./sql-util.js";
 
@@ -39,7 +40,11 @@ export function compactionBoundary(cutoff: number): number {
 }
 
 /** Compact one page of recent rows with t_max before the boundary; null when there is none. */
-export async function compactPage(trx: Kysely<any>, cutoff: number): Promise<PageResult | null> {
+export async function compactPage(
+  trx: Kysely<any>,
+  cutoff: number,
+  ensure: EnsureDays = noEnsure,
+): Promise<PageResult | null> {
   const boundary = compactionBoundary(cutoff);
   const { rows: cands } = await sql<{ id: number | string; device_id: string; n: number }>`
     select id, device_id, n from metric_recent where t_max < ${boundary}
@@ -87,7 +92,7 @@ export async function compactPage(trx: Kysely<any>, cutoff: number): Promise<Pag
       parts.push({ sid, w, times: sliceOf(g.times, from, to), values: sliceOf(g.values, from, to) });
     }
   }
-  const chunks = await upsertChunks(trx, "metric_hour_chunks", parts);
+  const chunks = await upsertChunks(trx, "metric_hour_chunks", parts, ensure);
   for (const part of slices(ids, IN_LIST)) {
     await sql`delete from metric_recent where id in ${inList(part)}`.execute(trx);
   }

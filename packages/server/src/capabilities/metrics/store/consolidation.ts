@@ -20,6 +20,7 @@ import {
   upsertRollups,
 } from "./chunk-io.js";
 import { decodeChunk } from "./codec.js";
+import { type EnsureDays, noEnsure } from "./partition-layout.js";
 import { bucketize } from "./rollup.js";
 import { asBytes } from "./sql-util.js";
 
@@ -36,6 +37,7 @@ export function consolidationBoundary(cutoff: number, now: number, rawMs: number
 export async function consolidatePage(
   trx: Kysely<any>,
   boundary: number,
+  ensure: EnsureDays = noEnsure,
 ): Promise<{ hours: number; days: number } | null> {
   const { rows: cands } = await sql<{ id: number | string; n: number | string }>`
     select id, n from metric_hour_chunks where t_start < ${boundary}
@@ -86,8 +88,8 @@ export async function consolidatePage(
     chunks.push({ sid: d.sid, w: d.w, times, values });
     hourly.push({ sid: d.sid, w: d.w, buckets: bucketize(times, values, 0, n, HOUR) });
   }
-  const days = await upsertChunks(trx, "metric_chunks", chunks);
-  await upsertRollups(trx, "metric_rollups_1h", HOUR, hourly);
+  const days = await upsertChunks(trx, "metric_chunks", chunks, ensure);
+  await upsertRollups(trx, "metric_rollups_1h", HOUR, hourly, ensure);
   await deleteByIds(trx, "metric_hour_chunks", ids);
   return { hours: ids.length, days };
 }

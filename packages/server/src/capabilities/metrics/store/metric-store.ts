@@ -9,7 +9,9 @@
  * Compaction turns recent rows into hour chunks (compaction.ts), finished days into day chunks
  * and 1-hour buckets (consolidation.ts), and expiring raw data into 1-minute buckets
  * (expiry.ts); queries read what holds each sample and retry when one of those pages committed
- * in between (so no sample is counted twice or lost).
+ * in between (so no sample is counted twice or lost). On PostgreSQL those tables are
+ * partitioned by day (partitions.ts): each pass creates the days it writes, and drops the days
+ * retention is done with.
  */
 import { KEY_FIGURES, type KeyFigure, TELEMETRY_LIMITS, TetherError } from "@tether/protocol";
 import { type Kysely, sql } from "kysely";
@@ -23,6 +25,7 @@ import { consolidatePage, consolidationBoundary } from "./consolidation.js";
 import { applyRetention, expirePage } from "./expiry.js";
 import { assignSids, type PrepareContext, type PreparedBatch, prepareBatch } from "./ingest.js";
 import { combineFigure, FIGURES } from "./key-figures.js";
+import { createPartitions } from "./partitions.js";
 import { collect, newest, resolutionFor } from "./query.js";
 import { encodeRecent } from "./recent-codec.js";
 import { type DeviceSeries, type SeriesInfo, SeriesRegistry, seriesKey } from "./series-registry.js";
@@ -84,6 +87,7 @@ export function createMetricStore(o: MetricStoreOptions): MetricStore {
   const ingestLock = new Mutex();
   const compactLock = new Mutex();
   const listeners = new Set<(s: StoredSamples) => void>();
+  const partitions = createPartitions({ db, dialect: o.dialect, log, retention });
   const counters = {
     series: 0,
     recentRows: 0,
@@ -450,25 +454,31 @@ export function createMetricStore(o: MetricStoreOptions): MetricStore {
           }
         };
         // Recent rows of finished hours → hour chunks; finished (or expiring) days → day
-        // chunks and 1-hour buckets; expired day chunks → 1-minute buckets.
+        // chunks and 1-hour buckets; expired day chunks → 1-minute buckets. On PostgreSQL the
+        // days these write get their partitions first, and the days emptied are dropped.
+        await partitions.ahead(at);
+        const ensure = partitions.ensurer(at);
         for (;;) {
-          const r = await step((trx) => compactPage(trx, cutoff));
+          const r = await step((trx) => compactPage(trx, cutoff, ensure));
           if (!r) break;
           rows += r.rows;
           chunks += r.chunks;
         }
         const boundary = consolidationBoundary(cutoff, at, retention.rawMs);
         for (;;) {
-          const r = await step((trx) => consolidatePage(trx, boundary));
+          const r = await step((trx) => consolidatePage(trx, boundary, ensure));
           if (!r) break;
           chunks += r.days;
         }
+        await partitions.dropEmpty("metric_hour_chunks", boundary);
+        const expiring = { ensure, startsBefore: partitions.startsBefore };
         for (;;) {
-          const r = await step((trx) => expirePage(trx, at, retention));
+          const r = await step((trx) => expirePage(trx, at, retention, expiring));
           if (r === null) break;
           deleted += r;
         }
-        deleted += await applyRetention(db, at, retention);
+        await partitions.dropEmpty("metric_chunks", at - retention.rawMs);
+        deleted += await applyRetention(db, at, retention, partitions);
         const c = await sql<{ r: number | string; c: number | string }>`
           select (select count(*) from metric_recent) as r,
             (select count(*) from metric_chunks) + (select count(*) from metric_hour_chunks) as c`.execute(
