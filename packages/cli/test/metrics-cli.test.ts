@@ -62,7 +62,7 @@ test("get DEVICE: the key figures with units and sparklines; the gap and the clo
   const lines = r.stdout.trimEnd().split("\n");
   assert.match(
     lines[0],
-    /^robot-7 · last upload (just now|\d+s ago) · last 1h at 1m steps \((raw samples|1m rollups)\)$/,
+    /^robot-7 · last upload (just now|\d+s ago) · last 1h at 1m steps \((raw samples|1m resolution)\)$/,
   );
   assert.match(lines[1], /^METRIC\s+SERIES\s+LAST\s+MIN\s+AVG\s+MAX\s+TREND \(1H\)$/);
   const row = (metric: string, series = "-") =>

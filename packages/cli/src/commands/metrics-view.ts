@@ -136,7 +136,9 @@ export function headLine(
   return `${parts.join(" · ")}\n`;
 }
 
-const resolutionText = (r: string): string => (r === "raw" ? "raw samples" : `${r} rollups`);
+// Steps of 1 min or more read raw samples while they are kept and rollups after (§14.5): the
+// server names the resolution, not where each point came from.
+const resolutionText = (r: string): string => (r === "raw" ? "raw samples" : `${r} resolution`);
 
 /** 3_600_000 → "1h", 90_000 → "1m 30s". */
 function span(ms: number): string {
