@@ -2,12 +2,14 @@
 // Issue 11, "done when": a real agent reading fixture /proc and /sys trees (a battery, a
 // thermal zone) sends metrics over the telemetry channel; a network cut, a server restart and
 // an agent restart in the middle lose nothing and store nothing twice (every collection round
-// of the agent is counted exactly once by the server), and a buffer forced to overflow during
+// of the agent is counted exactly once by the server), `tether metrics get` shows the fixture
+// batteries and temperatures, and a buffer forced to overflow during
 // the cut shows up as a gap, with its count and reason, in the query API.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { Cli, expectExit, stopClis } from "../support/cli-driver.js";
 import { createFaultProxy } from "../support/fault-proxy.js";
 import {
   type AgentHandle,
@@ -20,7 +22,10 @@ import {
   waitFor,
 } from "./harness.js";
 
-after(cleanupTempDirs);
+after(async () => {
+  stopClis();
+  await cleanupTempDirs();
+});
 
 const FIXTURES = join(ROOT, "packages/agent/test/fixtures/metrics");
 const metricsEnv = (interval: number, extra: Record<string, string> = {}) => ({
@@ -89,6 +94,12 @@ test("every sample exactly once across a network cut and server and agent restar
       async () => (await series(server, "tiny")).includes("battery_capacity_percent"),
       "tiny's metrics",
     );
+    // What an operator reads: the CLI's table shows both fixture batteries and the temperatures.
+    const shown = await new Cli(server).run(["metrics", "get", "steady", "--since", "10m"]);
+    expectExit(shown, 0, "tether metrics get steady");
+    assert.match(shown.stdout, /battery\s+battery=BAT0\s+87%/);
+    assert.match(shown.stdout, /battery\s+battery=axp20x-battery\s+64%/);
+    assert.match(shown.stdout, /temperature\s+sensor=cpu-thermal\s+48\.3 °C/);
 
     // The network goes away: open connections are cut, new ones refused.
     proxy.refuse(true);
