@@ -60,7 +60,10 @@ test("sentences for device and command actions use names", () => {
       onDevice("device.label", { changes: { site: "lab", old: null } }),
       "alice changed the labels of robot-7: set site=lab; removed old",
     ],
-    [onDevice("device.rotate-credential", { mid: 4 }), "alice rotated the broker credential and telemetry token of robot-7"],
+    [
+      onDevice("device.rotate-credential", { mid: 4 }),
+      "alice rotated the broker credential and telemetry token of robot-7",
+    ],
     [
       onDevice(
         "device.enroll",
