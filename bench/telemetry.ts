@@ -28,10 +28,11 @@
  * created; "off" skips PostgreSQL), BENCH_ROWS (comma list of rows to run: ingest, storage,
  * agent, and pg for the PostgreSQL side of ingest and storage; default all), BENCH_AGENT_BIN=installed (measure packages/cli/bin/tether.js).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
+import { freshPgDatabase as freshPg } from "./lib/pg.js";
+import { fmt, fmtInt, Report } from "./lib/report.js";
 import { git, progress, ROOT, spawnChild, summarize } from "./lib/util.js";
 import { agentFootprint, type Footprint } from "./telemetry/footprint.js";
 import { type IngestResult, ingestRun } from "./telemetry/ingest.js";
@@ -51,6 +52,7 @@ const PG_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/p
 const ROWS = new Set((process.env.BENCH_ROWS ?? "ingest,pg,storage,agent").split(","));
 
 const tmpRoot = mkdtempSync(join(tmpdir(), "tether-bench-telemetry-"));
+const freshPgDatabase = (tag: string) => freshPg(PG_URL, tag);
 const results: Record<string, any> = {
   startedAt: new Date().toISOString(),
   commit: git(["rev-parse", "--short", "HEAD"]),
@@ -59,34 +61,6 @@ const results: Record<string, any> = {
   cores: cpus().length,
   config: { devices: N, outageIntervals: K, concurrency: C, series: SERIES },
 };
-
-/** A fresh database on the PostgreSQL server, or null when none is reachable. */
-async function freshPgDatabase(tag: string): Promise<{ url: string; drop(): Promise<void> } | null> {
-  if (PG_URL === "off") return null;
-  const name = `tether_bench_${tag}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await admin.connect();
-    await admin.query(`drop database if exists ${name}`);
-    await admin.query(`create database ${name}`);
-  } catch (err) {
-    progress(`PostgreSQL at ${PG_URL} not usable (${(err as Error).message}); its rows are skipped`);
-    await admin.end().catch(() => {});
-    return null;
-  }
-  await admin.end();
-  const u = new URL(PG_URL);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 async function storageRun(label: string, database?: string) {
   progress(
@@ -117,29 +91,15 @@ async function storageRun(label: string, database?: string) {
   return r;
 }
 
-const fmt = (v: number | null | undefined, d = 2) =>
-  v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(d);
-const fmtInt = (v: number | null | undefined) =>
-  v === null || v === undefined || !Number.isFinite(v) ? "n/a" : Math.round(v).toLocaleString("en-US");
-
 async function main() {
-  const t0 = Date.now();
-  const load0 = loadavg()[0];
+  const report = new Report();
   let sqlite: IngestResult | null = null;
   let pgIngest: IngestResult | null = null;
   let stSqlite: any = null;
   let stPg: any = null;
   let fp: Footprint | null = null;
-  const failures: Record<string, string> = {};
-  const attempt = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
-    try {
-      return await fn();
-    } catch (err) {
-      failures[name] = String((err as Error)?.message ?? err).slice(0, 2000);
-      progress(`${name}: FAILED: ${failures[name]}`);
-      return null;
-    }
-  };
+  const failures = report.failures;
+  const attempt = <T>(name: string, fn: () => Promise<T>) => report.attempt(name, fn);
 
   if (ROWS.has("ingest"))
     sqlite = await attempt("ingest sqlite", () =>
@@ -185,24 +145,8 @@ async function main() {
   if (ROWS.has("agent")) fp = await attempt("agent footprint", () => agentFootprint(tmpRoot, FOOTPRINT_S));
 
   // ------------------------------------------------------------------ the table
-  const rows: string[][] = [];
-  const row = (
-    name: string,
-    fig: string,
-    anchor: string,
-    ratio: number | null,
-    goal: string,
-    met: boolean | null,
-  ) =>
-    rows.push([
-      name,
-      fig,
-      anchor,
-      ratio === null ? "" : `${fmt(ratio)}×`,
-      goal,
-      met === null ? "" : met ? "yes" : "NO",
-    ]);
-  const missing = (name: string, why: string) => rows.push([name, "not measured", why, "", "", ""]);
+  const row = report.row.bind(report);
+  const missing = report.missing.bind(report);
 
   for (const [label, r] of [
     ["SQLite", sqlite],
@@ -323,14 +267,7 @@ async function main() {
     );
   } else missing("range query / fleet summary", "needs the SQLite ingest row (see notes)");
 
-  const header = ["row", "figure", "anchor", "ratio", "goal", "met?"];
-  const lines = [
-    `| ${header.join(" | ")} |`,
-    `| ${header.map(() => "---").join(" | ")} |`,
-    ...rows.map((c) => `| ${c.join(" | ")} |`),
-  ];
   const notes = [
-    "",
     `ingest: every device reported one interval before the outage (not timed), so its series are known; each batch is one 10 s interval of one device (${SERIES} series from bench/telemetry/generator.ts, gzip JSON); batches of one device go in sequence order, ${C} uploads in flight across devices; rate = samples accepted / (first upload → last answer). Raw anchor: better-sqlite3, WAL + synchronous NORMAL (Tether's pragmas), prepared single-row INSERT, transactions of the server's measured samples per group commit (SQLite ${sqlite?.samplesPerTransaction ?? "n/a"}, PostgreSQL ${pgIngest?.samplesPerTransaction ?? "n/a"}); PostgreSQL: INSERT … SELECT unnest(…) over 10 connections (the server's pool size).`,
     `storage: ${ST_DEVICES} devices × ${ST_SERIES} series × ${ST_HOURS} h of device time (${stSqlite ? fmtInt(stSqlite.samples) : "n/a"} samples) through the metric store's ingest with compaction every simulated minute, then everything compacted; SQLite (page_count − freelist_count) × page_size of telemetry.db, PostgreSQL pg_total_relation_size of metric_* and telemetry_streams/gaps as left (a plain VACUUM of metric_recent once per simulated hour, which autovacuum does at least as often in real time; met? is judged on this), and after VACUUM FULL. Anchor: the raw one-row-per-sample table of the ingest row, bytes per sample. Took ${stSqlite ? fmt(stSqlite.wallS, 0) : "n/a"} s on SQLite${stPg ? `, ${fmt(stPg.wallS, 0)} s on PostgreSQL` : ""}; the issue's 100 devices × 500 series × 24 h (432 M samples) would take ≈ ${stSqlite ? fmt((stSqlite.wallS * 432e6) / stSqlite.samples / 60, 0) : "n/a"} min at that rate.`,
     fp
@@ -339,28 +276,13 @@ async function main() {
     q
       ? `queries: after the ingest run (device sim-0000 also holds 24 h backfilled through ingest, compacted once before timing), ${QUERY_ITER} interleaved rounds after 3 warm-up, over HTTPS keep-alive with the admin token.`
       : "",
-    `machine: ${cpus().length} cores, load average ${fmt(load0)} before, ${fmt(loadavg()[0])} after; ${((Date.now() - t0) / 1000).toFixed(0)} s in all${QUICK ? "; --quick" : ""}.`,
-    ...Object.entries(failures).map(([k, v]) => `FAILED ${k}: ${v.split("\n")[0]}`),
-  ].filter(Boolean);
-  results.rows = rows.map(([name, figure, anchor, ratio, goal, met]) => ({
-    name,
-    figure,
-    anchor,
-    ratio,
-    goal,
-    met,
-  }));
+  ];
   Object.assign(results, {
     ingest: { sqlite, postgres: pgIngest },
     storage: { sqlite: stSqlite, postgres: stPg },
     footprint: fp && { ...fp, freshness: summarize(fp.freshnessMs) },
-    failures,
-    totalSeconds: (Date.now() - t0) / 1000,
   });
-  mkdirSync(join(ROOT, "bench/results"), { recursive: true });
-  writeFileSync(join(ROOT, "bench/results/telemetry.json"), `${JSON.stringify(results, null, 2)}\n`);
-  process.stdout.write(`${lines.join("\n")}\n${notes.join("\n")}\n`);
-  progress(`done in ${results.totalSeconds.toFixed(0)} s; wrote bench/results/telemetry.json`);
+  report.finish("telemetry", notes, results, QUICK);
 }
 
 try {

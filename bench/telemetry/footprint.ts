@@ -35,7 +35,7 @@ export interface Footprint {
 }
 
 /** The `tether` CLI from the sources as one ES module file (agent included), built now. */
-async function agentCommand(): Promise<{ argv: string[]; label: string }> {
+export async function agentCommand(): Promise<{ argv: string[]; label: string }> {
   if (process.env.BENCH_AGENT_BIN === "installed") {
     return {
       argv: [join(ROOT, "packages/cli/bin/tether.js")],
@@ -64,7 +64,7 @@ async function agentCommand(): Promise<{ argv: string[]; label: string }> {
   return { argv: [outfile], label: "tether CLI bundled from source (esbuild, as tools/build-cli.mjs)" };
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.listen(0, "127.0.0.1", () => {
@@ -75,7 +75,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function stopProc(p: ChildProcess): Promise<void> {
+export function stopProc(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const t = setTimeout(() => p.kill("SIGKILL"), 10_000);
@@ -87,6 +87,42 @@ function stopProc(p: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * A real `tether agent` enrolling with `token`, its TETHER_* environment cleared, stderr kept
+ * (the first 20 kB) for error messages; `args`: more flags.
+ */
+export function spawnAgent(
+  cmd: { argv: string[] },
+  o: { url: string; token: string; dataDir: string; name: string; args?: string[] },
+): { proc: ChildProcess; stderr(): string } {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith("TETHER_")) delete env[k];
+  const proc = spawn(
+    process.execPath,
+    [
+      ...cmd.argv,
+      "agent",
+      "--url",
+      o.url,
+      "--token",
+      o.token,
+      "--data",
+      o.dataDir,
+      "--name",
+      o.name,
+      ...(o.args ?? []),
+      "--log-level",
+      "warn",
+    ],
+    { env, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let err = "";
+  proc.stderr!.on("data", (c) => {
+    if (err.length < 20_000) err += c;
+  });
+  return { proc, stderr: () => err };
+}
+
 export async function agentFootprint(tmpRoot: string, windowS: number, intervalS = 10): Promise<Footprint> {
   const cmd = await agentCommand();
   progress(`footprint: starting a server (child) and one agent (${cmd.label})`);
@@ -94,29 +130,11 @@ export async function agentFootprint(tmpRoot: string, windowS: number, intervalS
     JSON.stringify({ dataDir: join(tmpRoot, "fp-server"), devices: 0, enrollUses: 1 }),
   ]);
   const ready = await server.wait((e) => e.ev === "ready", "server ready");
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith("TETHER_")) delete env[k];
-  const agent = spawn(
-    process.execPath,
-    [
-      ...cmd.argv,
-      "agent",
-      "--url",
-      ready.url,
-      "--token",
-      ready.enrollToken,
-      "--data",
-      join(tmpRoot, "fp-agent"),
-      "--name",
-      DEVICE,
-      "--log-level",
-      "warn",
-    ],
-    { env, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let agentErr = "";
-  agent.stderr!.on("data", (c) => {
-    if (agentErr.length < 20_000) agentErr += c;
+  const { proc: agent, stderr } = spawnAgent(cmd, {
+    url: ready.url,
+    token: ready.enrollToken,
+    dataDir: join(tmpRoot, "fp-agent"),
+    name: DEVICE,
   });
   const api = makeApi(ready.url, ready.ca, ready.adminToken);
   let exporter: ChildProcess | null = null;
@@ -128,7 +146,7 @@ export async function agentFootprint(tmpRoot: string, windowS: number, intervalS
     let lastAt: number | null = null;
     let seriesReported = 0;
     for (;;) {
-      if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}):\n${agentErr}`);
+      if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}):\n${stderr()}`);
       const r = await api.get(`/api/v1/devices/${DEVICE}/metrics`);
       const cpu =
         r.status === 200 ? r.body.series?.find((s: any) => s.name === "cpu_usage_percent") : undefined;
@@ -139,7 +157,7 @@ export async function agentFootprint(tmpRoot: string, windowS: number, intervalS
       }
       if (Date.now() > deadline)
         throw new Error(
-          `no cpu_usage_percent from the agent within 120 s (last answer ${r.status} ${JSON.stringify(r.body).slice(0, 300)})\n${agentErr}`,
+          `no cpu_usage_percent from the agent within 120 s (last answer ${r.status} ${JSON.stringify(r.body).slice(0, 300)})\n${stderr()}`,
         );
       await sleep(500);
     }

@@ -23,7 +23,7 @@ export interface SeriesDef {
 type Step = () => number;
 
 /** mulberry32: small, fast, good enough for plausible noise; deterministic per seed. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { progress, ROOT, spawnChild, summarize } from "../lib/util.js";
+import { type Child, progress, ROOT, spawnChild, summarize } from "../lib/util.js";
 import { makeApi } from "./http.js";
 
 export interface IngestOptions {
@@ -57,6 +57,34 @@ export interface QueryResult {
 }
 
 const INTERVAL_MS = 10_000;
+
+/**
+ * An uploader child (./uploader.ts) from "prepared" to "done": progress lines, then its done
+ * event (throws on "failed"); the child is stopped.
+ */
+export async function runUploader(
+  up: Child,
+  label: string,
+  unit: string,
+  concurrency: number,
+  timeoutMs: number,
+): Promise<any> {
+  try {
+    const prep = await up.wait((e) => e.ev === "prepared", "batches prepared", 600_000);
+    progress(
+      `${label}: ${prep.batches} batches, ${prep.samples} ${unit}, ${(prep.bytes / prep.batches / 1024).toFixed(1)} KiB gzip each; uploading with ${concurrency} in flight`,
+    );
+    up.on((e) => {
+      if (e.ev === "progress") progress(`${label}: ${e.done}/${prep.batches} batches`);
+    });
+    up.send("go");
+    const done = await up.wait((e) => e.ev === "done" || e.ev === "failed", "uploads done", timeoutMs);
+    if (done.ev === "failed") throw new Error(`uploads failed: ${done.message}`);
+    return done;
+  } finally {
+    await up.stop();
+  }
+}
 
 export async function ingestRun(o: IngestOptions): Promise<IngestResult> {
   const dir = join(o.tmpRoot, `ingest-${o.label}`);
@@ -140,17 +168,7 @@ export async function ingestRun(o: IngestOptions): Promise<IngestResult> {
         concurrency: o.concurrency,
       }),
     ]);
-    const prep = await up.wait((e) => e.ev === "prepared", "batches prepared", 600_000);
-    progress(
-      `ingest ${o.label}: ${prep.batches} batches, ${prep.samples} samples, ${(prep.bytes / prep.batches / 1024).toFixed(1)} KiB gzip each; uploading with ${o.concurrency} in flight`,
-    );
-    up.on((e) => {
-      if (e.ev === "progress") progress(`ingest ${o.label}: ${e.done}/${prep.batches} batches`);
-    });
-    up.send("go");
-    const done = await up.wait((e) => e.ev === "done" || e.ev === "failed", "uploads done", 1_800_000);
-    await up.stop();
-    if (done.ev === "failed") throw new Error(`uploads failed: ${done.message}`);
+    const done = await runUploader(up, `ingest ${o.label}`, "samples", o.concurrency, 1_800_000);
     const rate = (done.accepted / done.ms) * 1000;
     progress(
       `ingest ${o.label}: ${done.accepted}/${done.samples} samples accepted in ${(done.ms / 1000).toFixed(1)} s = ${Math.round(rate)} samples/s; errors ${JSON.stringify(done.errors)}`,

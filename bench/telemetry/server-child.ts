@@ -3,7 +3,7 @@
  * share one event loop). Usage: server-child.ts '<json options>'
  *   { dataDir, database?, devices: N (simulated devices to create, accepted, with tokens),
  *     tokensFile (where their ids and telemetry tokens go), enrollUses (an enrollment token
- *     for real agents) }
+ *     for real agents), config? (more server settings, e.g. bench:logs' logs and alerts) }
  * Simulated devices are inserted into the store directly (their enrollment is not under
  * test); their telemetry tokens come from the server's own sweep (which issues a token to
  * every accepted device without one) and are read from the outbox message that would carry
@@ -26,6 +26,7 @@ const o = JSON.parse(process.argv[2]!) as {
   devices: number;
   tokensFile?: string;
   enrollUses?: number;
+  config?: Record<string, unknown>;
 };
 
 const srv = await createServer({
@@ -39,6 +40,7 @@ const srv = await createServer({
   // queries' 24 h backfill of one device (4.3 M samples in 2 s) is over a device's default
   // sample budget (burst 2 M, then 50 k/s): set-up only, so the budget is raised for it.
   telemetry: { sweepMs: 200, deviceSampleBurst: 10_000_000 },
+  ...o.config,
 });
 const info = await srv.listen();
 const db = srv.store.db;

@@ -3,19 +3,23 @@
  * Usage: uploader.ts '<json options>'
  *   { tokensFile, url, caFile, first (device index), count (devices), intervals (per device),
  *     perBatch (intervals in one batch; 1 = one collection interval), intervalMs, endAt (device
- *     time of the last interval), seqStart, seqStarts?, series, concurrency }
+ *     time of the last interval), seqStart, seqStarts?, series, concurrency, stream? }
+ * stream "logs" (bench:logs): each batch is `series` log lines of one interval from
+ * ../logs/lines.ts (perBatch 1), its last line carrying the batch's marker word.
  * Every batch is generated and compressed before "go" (the clients' own CPU is not what is
  * measured); at send time only the envelope's head with `sentAt` is compressed, as a second
  * gzip member in front of the stored one (RFC 1952: a gzip file is a series of members), so
  * the server sees an upload time of now, as from a real agent.
  * Each device sends its batches in sequence order, one at a time (as an agent does);
  * `concurrency` uploads are in flight across devices. 503 (ingest busy) is retried.
- * Events: {ev:"prepared", batches, samples, bytes}, {ev:"progress", done}, {ev:"done", ...}.
+ * Events: {ev:"prepared", batches, samples, bytes}, {ev:"progress", done}, {ev:"done", ...
+ *   startedAt and lastAnswerAt (wall clock ms), lastMarker (logs: the marker of the batch answered last)}.
  */
 import { readFileSync } from "node:fs";
 import https from "node:https";
 import { gzipSync } from "node:zlib";
 import { emit, onCommand, sleep } from "../lib/util.js";
+import { batchMarker, deviceLines } from "../logs/lines.js";
 import { DeviceModel } from "./generator.js";
 
 const o = JSON.parse(process.argv[2]!) as {
@@ -33,6 +37,7 @@ const o = JSON.parse(process.argv[2]!) as {
   seqStarts?: Record<string, number>;
   series: number;
   concurrency: number;
+  stream?: "metrics" | "logs";
 };
 
 const devices = (JSON.parse(readFileSync(o.tokensFile, "utf8")) as { id: string; token: string }[]).slice(
@@ -44,12 +49,27 @@ interface Pending {
   head: string;
   gzRest: Buffer;
   samples: number;
+  marker?: string;
 }
 const queues: Pending[][] = [];
 let samples = 0;
 let bytes = 0;
 const t0 = performance.now();
-for (let i = 0; i < devices.length; i++) {
+for (let i = 0; i < devices.length && o.stream === "logs"; i++) {
+  const q: Pending[] = [];
+  for (let b = 0; b < o.intervals; b++) {
+    const t = o.endAt - (o.intervals - 1 - b) * o.intervalMs;
+    const logs = deviceLines(o.first + i, b, o.series, t, o.intervalMs);
+    const seq = (o.seqStarts?.[String(o.first + i)] ?? o.seqStart) + b;
+    const head = `{"v":1,"device":${JSON.stringify(devices[i]!.id)},"stream":"logs","seq":${seq},"sentAt":`;
+    const gzRest = gzipSync(`,"logs":${JSON.stringify(logs)}}`);
+    q.push({ head, gzRest, samples: logs.length, marker: batchMarker(o.first + i, b) });
+    samples += logs.length;
+    bytes += gzRest.length;
+  }
+  queues.push(q);
+}
+for (let i = 0; i < devices.length && o.stream !== "logs"; i++) {
   const dev = devices[i]!;
   const model = new DeviceModel(o.first + i, o.series, 11, o.intervalMs / 1000);
   const values = new Float64Array(model.series.length);
@@ -132,6 +152,9 @@ async function run() {
   const ready: number[] = queues.map((_, i) => i).filter((i) => queues[i]!.length > 0);
   const next = queues.map(() => 0);
   const start = performance.now();
+  const startedAt = Date.now();
+  let lastAnswerAt = startedAt;
+  let lastMarker: string | undefined;
   let lastProgress = start;
   const worker = async () => {
     for (;;) {
@@ -159,6 +182,8 @@ async function run() {
             dropped: Record<string, number>;
           };
           if (res.duplicate) duplicates++;
+          lastAnswerAt = Date.now();
+          lastMarker = b.marker;
           accepted += res.accepted;
           for (const [k, v] of Object.entries(res.dropped)) dropped[k] = (dropped[k] ?? 0) + v;
           break;
@@ -198,6 +223,9 @@ async function run() {
     errors,
     p50: latencies[Math.floor(latencies.length / 2)],
     p99: latencies[Math.floor(latencies.length * 0.99)],
+    startedAt,
+    lastAnswerAt,
+    lastMarker,
   });
 }
 

@@ -66,7 +66,12 @@ export class Cli {
   start(
     args: string[],
     o: RunOpts = {},
-  ): { proc: ChildProcess; result: Promise<CliResult>; stdoutSoFar: () => string } {
+  ): {
+    proc: ChildProcess;
+    result: Promise<CliResult>;
+    stdoutSoFar: () => string;
+    stderrSoFar: () => string;
+  } {
     const env: Record<string, string | undefined> = { ...process.env };
     for (const k of Object.keys(env))
       if (/^TETHER_(URL|TOKEN|CA_CERT|PROJECT|DATA|HOME)$/.test(k)) delete env[k];
@@ -106,7 +111,12 @@ export class Cli {
         });
       });
     });
-    return { proc, result, stdoutSoFar: () => Buffer.concat(out).toString("utf8") };
+    return {
+      proc,
+      result,
+      stdoutSoFar: () => Buffer.concat(out).toString("utf8"),
+      stderrSoFar: () => Buffer.concat(err).toString("utf8"),
+    };
   }
 
   run(args: string[], o: RunOpts = {}): Promise<CliResult> {

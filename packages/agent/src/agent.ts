@@ -18,6 +18,12 @@ import {
   MetricsSettingsError,
   type MetricsSources,
 } from "./capabilities/metrics/index.js";
+import {
+  AgentLogTap,
+  loadLogsSettings,
+  LogsSettingsError,
+  type LogsSources,
+} from "./capabilities/logs/index.js";
 import { createTelemetry } from "./telemetry/index.js";
 
 export interface AgentOptions {
@@ -38,7 +44,12 @@ export interface AgentOptions {
   telemetry?: { bufferBytes?: number };
   /** Settings of the metrics capability (`tether.metrics.*`); typed by its module when it lands. */
   metrics?: MetricsAgentSettings;
+  /** Settings of the logs capability (`tether.logs.*`); the settings file defaults to metrics.settingsFile. */
+  logs?: LogsAgentSettings;
 }
+
+/** Where the logs settings come from: the device's settings file and flags (docs/protocol.md §15). */
+export type LogsAgentSettings = LogsSources;
 
 /** Where the metrics settings come from: the device's settings file and flags (docs/protocol.md §14.6). */
 export type MetricsAgentSettings = MetricsSources;
@@ -141,13 +152,23 @@ export async function prepareIdentity(
 
 /** Run until the signal aborts. Resolves when stopped cleanly. */
 export async function runAgent(o: AgentOptions): Promise<void> {
-  const log = o.log ?? pino({ level: process.env.TETHER_LOG_LEVEL ?? "info" }, pino.destination(2));
+  // The agent's own log also feeds the logs capability (source `agent`, tether.logs.agentLog).
+  const agentLog = new AgentLogTap();
+  const log = agentLog.wrap(
+    o.log ?? pino({ level: process.env.TETHER_LOG_LEVEL ?? "info" }, pino.destination(2)),
+  );
   // A bad settings file stops the agent before it enrolls, naming the file and the key.
   let metricsSettings: ReturnType<typeof loadMetricsSettings>;
+  let logsSettings: ReturnType<typeof loadLogsSettings>;
   try {
     metricsSettings = loadMetricsSettings(o.metrics);
+    logsSettings = loadLogsSettings({
+      settingsFile: o.logs?.settingsFile ?? o.metrics?.settingsFile,
+      flags: o.logs?.flags,
+    });
   } catch (err) {
-    if (err instanceof MetricsSettingsError) throw new AgentError(err.message, 2);
+    if (err instanceof MetricsSettingsError || err instanceof LogsSettingsError)
+      throw new AgentError(err.message, 2);
     throw err;
   }
   for (const w of metricsSettings.warnings) log.warn(w);
@@ -161,6 +182,8 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     apiUrl: identity.apiUrl,
     caCert: identity.caCert,
     bufferBytes: o.telemetry?.bufferBytes ?? metricsSettings.resolved.bufferBytes,
+    // The streams share the buffer; each drops its own oldest batches when its half is full.
+    quotas: { metrics: 0.5, logs: 0.5 },
     log,
   });
   let fatal: Error | null = null;
@@ -180,6 +203,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     },
     telemetry: { telemetry },
     metrics: { telemetry, settings: metricsSettings },
+    logs: { telemetry, settings: logsSettings, dataDir: o.dataDir, agentLog },
   });
   const ac = new AbortController();
   o.signal?.addEventListener("abort", () => ac.abort());

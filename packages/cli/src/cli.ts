@@ -4,15 +4,18 @@ import { homedir } from "node:os";
 import { Command, CommanderError } from "commander";
 import { registerApiTokens, registerProjects, registerUsers } from "./commands/accounts.js";
 import { registerAgent } from "./commands/agent.js";
+import { registerAlerts } from "./commands/alerts.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerCommands } from "./commands/commands.js";
 import { registerDevices } from "./commands/devices.js";
 import { registerExec } from "./commands/exec.js";
 import { registerLogin } from "./commands/login.js";
+import { registerLogs } from "./commands/logs.js";
 import { registerMetrics } from "./commands/metrics.js";
 import { registerPing } from "./commands/ping.js";
 import { registerServer } from "./commands/server.js";
 import { registerToken } from "./commands/token.js";
+import { registerWebhooks } from "./commands/webhooks.js";
 import type { Ctx } from "./context.js";
 import { escapeControl, guardIo } from "./escape.js";
 import { EXIT, exitCodeFor, type Io, messageFor } from "./io.js";
@@ -72,6 +75,9 @@ export const COMMAND_GROUPS: {
   { names: ["exec"], register: (p, ctx, argv) => registerExec(p, ctx, argv) },
   { names: ["commands", "cmds"], register: (p, ctx) => registerCommands(p, ctx) },
   { names: ["metrics"], register: (p, ctx) => registerMetrics(p, ctx) },
+  { names: ["logs", "log"], register: (p, ctx) => registerLogs(p, ctx) },
+  { names: ["alerts", "alert"], register: (p, ctx) => registerAlerts(p, ctx) },
+  { names: ["webhooks", "webhook"], register: (p, ctx) => registerWebhooks(p, ctx) },
   { names: ["audit"], register: (p, ctx) => registerAudit(p, ctx) },
   { names: ["users", "user"], register: (p, ctx) => registerUsers(p, ctx) },
   { names: ["api-tokens", "api-token"], register: (p, ctx) => registerApiTokens(p, ctx) },

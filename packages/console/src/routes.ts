@@ -1,16 +1,28 @@
 /** The one route table: every feature's pages, top-bar entries and device-page panels. */
 import type { Role } from "@tether/sdk";
 import { admin } from "./features/admin";
+import { alerts } from "./features/alerts";
 import { audit } from "./features/audit";
 import { devices } from "./features/devices";
 import { enrollment } from "./features/enrollment";
 import { exec } from "./features/exec";
+import { logs } from "./features/logs";
 import { metrics } from "./features/metrics";
 import { overview } from "./features/overview";
 import type { DevicePanel, Feature, FeatureRoute } from "./features/feature";
 
 /** In top-bar order. */
-export const FEATURES: readonly Feature[] = [overview, devices, metrics, exec, enrollment, audit, admin];
+export const FEATURES: readonly Feature[] = [
+  overview,
+  devices,
+  metrics,
+  logs,
+  alerts,
+  exec,
+  enrollment,
+  audit,
+  admin,
+];
 
 /** Where "#/" (and an empty hash) lands: the fleet overview. */
 const DEFAULT_PATH = "/overview";

@@ -79,6 +79,28 @@ export const ERRORS = {
     when: "a device already has the most distinct metric series the server keeps (its cardinality limit); new series are dropped and counted",
   },
   TETHER_ERR_METRIC_NOT_FOUND: { status: 404, when: "no such metric was stored for the device or selector" },
+  TETHER_ERR_RULE_INVALID: {
+    status: 400,
+    when: "an alert rule is not exactly one kind (metric, offline, log), names a metric no device of the project reported, or a webhook the project does not have",
+  },
+  TETHER_ERR_PATTERN_INVALID: { status: 400, when: "an alert rule's log pattern is not valid RE2 syntax" },
+  TETHER_ERR_PATTERN_UNSAFE: {
+    status: 400,
+    when: "an alert rule's log pattern needs backtracking (backreferences, lookaround) or compiles too large to match in bounded time",
+  },
+  TETHER_ERR_RULE_NOT_FOUND: { status: 404, when: "no alert rule with that name exists in the project" },
+  TETHER_ERR_RULE_EXISTS: { status: 409, when: "an alert rule with that name already exists in the project" },
+  TETHER_ERR_SILENCE_NOT_FOUND: { status: 404, when: "the alert rule has no active silence" },
+  TETHER_ERR_WEBHOOK_INVALID: {
+    status: 400,
+    when: "a webhook URL is not an absolute http:// or https:// URL",
+  },
+  TETHER_ERR_WEBHOOK_NOT_FOUND: { status: 404, when: "no webhook with that name exists in the project" },
+  TETHER_ERR_WEBHOOK_EXISTS: { status: 409, when: "a webhook with that name already exists in the project" },
+  TETHER_ERR_ALERT_LIMIT: {
+    status: 409,
+    when: "the project already has the most alert rules (500) or webhooks (50) it may have",
+  },
   TETHER_ERR_STORE_UNAVAILABLE: { status: 503, when: "the database cannot be reached right now; retry" },
   TETHER_ERR_INTERNAL: { status: 500, when: "an unexpected server error" },
   // Raised by clients (SDK, CLI), never sent by the server.

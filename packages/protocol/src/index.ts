@@ -11,3 +11,5 @@ export * from "./names.js";
 export { isSelector, parseSelector, SELECTOR_RULE, type SelectorTerm } from "./selector.js";
 export * from "./telemetry.js";
 export * from "./metrics.js";
+export * from "./logs.js";
+export * from "./alerts.js";

@@ -7,6 +7,7 @@
  * `/api/v1/telemetry/batches` with `Authorization: Bearer <device token>`.
  */
 import { type Static, Type } from "typebox";
+import type { LogLineWire } from "./logs.js";
 
 /** Streams of the telemetry channel; each has its own batch sequence per device. */
 export const TELEMETRY_STREAMS = ["metrics", "logs"] as const;
@@ -61,6 +62,8 @@ export const TelemetryGap = Type.Object(
     reason: Type.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" }),
     /** The stream the loss belongs to (defaults to the batch's). */
     stream: Type.Optional(Type.String({ pattern: "^[a-z][a-z0-9-]{0,31}$" })),
+    /** Logs: the source the lines were lost from (a followed file's path, `journal`, `agent`). */
+    source: Type.Optional(Type.String({ maxLength: 512 })),
     /** One line for people ("1,204 samples dropped: buffer full"). */
     detail: Type.Optional(Type.String({ maxLength: 500 })),
   },
@@ -94,8 +97,8 @@ export interface TelemetryBatch {
   gaps?: TelemetryGap[];
   /** stream "metrics" */
   metrics?: MetricSeriesWire[];
-  /** stream "logs" (docs/protocol.md §15, next) */
-  logs?: unknown[];
+  /** stream "logs" (docs/protocol.md §15) */
+  logs?: LogLineWire[];
 }
 
 /** The answer to an accepted upload (HTTP 200), including a duplicate. */

@@ -133,6 +133,40 @@ export function auditSentence(e: Entry, o: AuditTextOptions = {}): AuditSentence
       return done(t("rotated the broker credential and telemetry token of "), device);
     case "device.credential-applied":
       return done(t("stored its new broker credential"));
+    case "alert.rule.create": {
+      const hooks = Array.isArray(d.webhooks) ? d.webhooks.map(String) : [];
+      return done(
+        t(`created the alert rule ${str("name") ?? "?"}`),
+        ...(str("condition") ? [t(": "), { code: clip(str("condition")!) }] : []),
+        ...(hooks.length ? [t(`, notifying ${hooks.join(", ")}`)] : []),
+      );
+    }
+    case "alert.rule.delete":
+      return done(t(`deleted the alert rule ${str("name") ?? "?"}`));
+    case "alert.silence.create": {
+      const until = str("until");
+      const comment = str("comment");
+      return done(
+        t(`silenced the alert rule ${str("rule") ?? "?"}${until ? ` until ${when(until)}` : ""}`),
+        ...(comment ? [t(` (${comment})`)] : []),
+      );
+    }
+    case "alert.silence.end":
+      return done(t(`ended the silence of the alert rule ${str("rule") ?? "?"}`));
+    case "webhook.create":
+      return done(
+        t(`created the webhook ${str("name") ?? "?"}`),
+        ...(str("url") ? [t(" to "), { code: clip(str("url")!) }] : []),
+      );
+    case "webhook.delete": {
+      const changed = Array.isArray(d.rulesChanged) ? d.rulesChanged.map(String) : [];
+      return done(
+        t(`deleted the webhook ${str("name") ?? "?"}`),
+        ...(changed.length ? [t(` (removed from ${changed.join(", ")})`)] : []),
+      );
+    }
+    case "webhook.test":
+      return done(t(`sent a test notification to the webhook ${str("name") ?? "?"}`));
     case "enrollment-token.create": {
       const uses = num("uses");
       const labels = (d.labels ?? {}) as Record<string, unknown>;
@@ -246,6 +280,8 @@ export const AUDIT_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   users: ["user.grant", "user.remove", "user.revoke-access"],
   projects: ["project.create", "project.delete", "project.exec-users"],
   "API tokens": ["api-token.create", "api-token.revoke"],
+  alerts: ["alert.rule.create", "alert.rule.delete", "alert.silence.create", "alert.silence.end"],
+  webhooks: ["webhook.create", "webhook.delete", "webhook.test"],
 };
 
 function merge(parts: AuditPart[]): AuditPart[] {

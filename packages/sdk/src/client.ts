@@ -467,6 +467,67 @@ export class TetherClient {
   }
 
   /**
+   * A long GET read as it arrives (Server-Sent Events: logsApi().tail() parses them). Text goes
+   * to `onText`; `headers` adds request headers (e.g. `last-event-id`). Resolves when the server
+   * ends the response; rejects with an ApiError for an HTTP error (status >= 400) or an
+   * unreachable server (status 0), with what `onText` threw (the stream is ended then), and
+   * with the abort reason when `signal` or the client's signal aborts.
+   */
+  async stream(
+    path: string,
+    query: Query | undefined,
+    onText: (text: string) => void,
+    o: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+  ): Promise<void> {
+    const url = this.buildUrl(path, query);
+    const t = await this.transport;
+    if (!t.stream) throw new Error("this transport cannot stream");
+    const ctl = new AbortController();
+    const outer = [o.signal, this.signal].filter((x): x is AbortSignal => !!x);
+    const stop = () => ctl.abort();
+    for (const sig of outer) {
+      if (sig.aborted) ctl.abort();
+      else sig.addEventListener("abort", stop, { once: true });
+    }
+    let thrown: { err: unknown } | undefined;
+    const guarded = (text: string) => {
+      if (thrown) return;
+      try {
+        onText(text);
+      } catch (err) {
+        // This runs inside the transport's data handler: end the stream, throw after it.
+        thrown = { err };
+        ctl.abort();
+      }
+    };
+    let res: { status: number; body: string };
+    try {
+      res = await t.stream(
+        { method: "GET", url, headers: { ...this.headers(url, "text/event-stream", false), ...o.headers } },
+        guarded,
+        ctl.signal,
+      );
+    } catch (err) {
+      if (thrown) throw thrown.err;
+      const aborted = outer.find((x) => x.aborted);
+      if (aborted) throw aborted.reason ?? err;
+      throw unreachable(this.url, err);
+    } finally {
+      for (const sig of outer) sig.removeEventListener("abort", stop);
+    }
+    if (thrown) throw thrown.err;
+    const aborted = outer.find((x) => x.aborted);
+    if (aborted) throw aborted.reason;
+    if (res.status >= 400) {
+      let json: any;
+      try {
+        json = JSON.parse(res.body);
+      } catch {}
+      throw this.failed("GET", path, res.status, json);
+    }
+  }
+
+  /**
    * Follow a command's Server-Sent Events: everything so far, then live. Resolves with the
    * final command at the `done` event; rejects if the stream breaks first (call again: the
    * replay repeats from the start, so track what you have already shown, or use

@@ -3,15 +3,19 @@
  * Node callers that must trust a private CA: `nodeTransport(pem)` from "@tether/sdk/node".
  * Also re-exports the REST shapes and constants of @tether/protocol (its browser-safe part).
  */
+export * from "./alerts.js";
 export * from "./audit-text.js";
 export * from "./client.js";
 export * from "./errors.js";
 export * from "./format.js";
+export * from "./logs.js";
 export * from "./metric-format.js";
 export * from "./metrics.js";
 export * from "./transport.js";
 export * from "@tether/protocol/api";
 export * from "@tether/protocol/metrics";
+export * from "@tether/protocol/logs";
+export * from "@tether/protocol/alerts";
 export {
   base64ToBytes,
   bytesToBase64,

@@ -163,7 +163,7 @@ test("every action the server writes has its own sentence and a filter entry", (
   const written = new Set<string>();
   for (const f of files) {
     const src = readFileSync(f, "utf8");
-    for (const m of src.matchAll(/\baction: "([a-z-]+\.[a-z-]+)"/g)) written.add(m[1]);
+    for (const m of src.matchAll(/\baction: "([a-z-]+(?:\.[a-z-]+)+)"/g)) written.add(m[1]);
     // DeviceOps writes through this.log(p, "device.x", …).
     for (const m of src.matchAll(/this\.log\(p, "([a-z-]+\.[a-z-]+)"/g)) written.add(m[1]);
   }

@@ -5,15 +5,17 @@
  */
 import type { UpType } from "@tether/protocol";
 import type { CapabilityContext, ServerCapability, UpTypesOf } from "./capability.js";
+import { alerts } from "./capabilities/alerts/index.js";
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
+import { logs } from "./capabilities/logs/index.js";
 import { metrics } from "./capabilities/metrics/index.js";
 import { ping } from "./capabilities/ping/index.js";
 import { telemetry } from "./capabilities/telemetry/index.js";
 import type { CapabilityUpHandlers, CoreUpType, DeliveredHandlers } from "./control/index.js";
 import type { MigrationSet } from "./store/db.js";
 
-export const CAPABILITIES = [ping, credential, exec, telemetry, metrics] as const;
+export const CAPABILITIES = [ping, credential, exec, telemetry, metrics, logs, alerts] as const;
 
 type Modules = typeof CAPABILITIES;
 
@@ -45,6 +47,8 @@ export interface RunningCapabilities {
   exec: ReturnType<(typeof exec)["create"]>["api"];
   telemetry: ReturnType<(typeof telemetry)["create"]>["api"];
   metrics: ReturnType<(typeof metrics)["create"]>["api"];
+  logs: ReturnType<(typeof logs)["create"]>["api"];
+  alerts: ReturnType<(typeof alerts)["create"]>["api"];
 }
 
 export interface Assembled {

@@ -69,6 +69,39 @@ export interface ServerConfig {
     /** Distinct series the server keeps per device (default 10 000). */
     maxSeriesPerDevice?: number;
   };
+  /** Device logs (docs/protocol.md §15). */
+  logs?: {
+    /** Ms a line is kept after its receipt (default 7 days). */
+    retentionMs?: number;
+    /** Message bytes kept per project; the oldest lines go first past it (default 1 GiB). */
+    maxBytesPerProject?: number;
+    /** Ms between retention passes (default 60 000; tests shorten it). */
+    retainEveryMs?: number;
+    /** Live tail: bytes waiting in one connection before lines are dropped (default 1 MiB). */
+    tailBufferBytes?: number;
+  };
+  /** Alerts and webhooks (docs/protocol.md §16); defaults in DEFAULT_ALERTS (capabilities/alerts). */
+  alerts?: {
+    /** Ms between evaluations of every rule (default 1000). */
+    evalMs?: number;
+    /** A metric series not heard from for this long no longer holds a condition (default 5 min). */
+    staleMs?: number;
+    /** Resolved alerts stay listed this long (default 1 h); history keeps them longer. */
+    resolvedKeepMs?: number;
+    /** Ms between reloads of device labels and presence (default 30 000). */
+    refreshMs?: number;
+    /** One webhook request, answer included (default 10 000). */
+    webhookTimeoutMs?: number;
+    /** Attempts per delivery (default 6) and the first retry delay, doubled each time (default 1000). */
+    webhookMaxAttempts?: number;
+    webhookBackoffMs?: number;
+    /** A delivery is given up this long after it was created (default 10 min). */
+    webhookMaxAgeMs?: number;
+    /** Deliveries waiting per webhook; beyond it the oldest is dropped (default 1000). */
+    webhookMaxPending?: number;
+    /** The clock (tests): ms since the epoch. */
+    clock?: () => number;
+  };
 }
 
 /** Listener hardening (docs/security.md "Listeners"). */

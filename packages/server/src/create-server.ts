@@ -226,6 +226,12 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     control_messages_up_total: control.stats.messagesUp,
     control_frames_down_total: control.stats.framesDown,
   }));
+  // Alerts evaluate what the other capabilities store (docs/protocol.md §16).
+  capabilities.api.alerts.attach({
+    metrics: capabilities.api.metrics.store,
+    logs: capabilities.api.logs,
+    presence: control.presence.events,
+  });
   control.route(capabilities.up, capabilities.delivered);
   for (const c of capabilities.list)
     if (c.revokeDevice) revocation.join(c.revokeDevice.step, c.revokeDevice.run);

@@ -19,7 +19,7 @@ import {
   parseLabelFilter,
   parseTime,
   resolveRange,
-} from "../src/capabilities/metrics/time-range.js";
+} from "../src/query/time-range.js";
 
 const NOW = Date.parse("2024-05-01T12:00:00Z");
 const H = 3_600_000;

@@ -13,6 +13,10 @@ const root = mkdtempSync(join(tmpdir(), "tether-store-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const TABLES = [
+  "alert_history",
+  "alert_rules",
+  "alert_silences",
+  "alert_states",
   "api_tokens",
   "audit",
   "blocked_keys",
@@ -29,6 +33,8 @@ const TABLES = [
   "sessions",
   "telemetry_tokens",
   "users",
+  "webhook_deliveries",
+  "webhooks",
 ];
 /** Every migration, core and capabilities', in name order. */
 const MIGRATIONS = [
@@ -39,6 +45,7 @@ const MIGRATIONS = [
   "0004_accounts",
   "0005_online_since",
   "0006_telemetry_tokens",
+  "0007_alerts",
 ];
 
 test("openStore on a new file (in a new directory) runs the migrations", async () => {

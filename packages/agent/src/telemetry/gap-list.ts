@@ -15,11 +15,13 @@ const REASON_TEXT: Record<string, string> = {
   "buffer-full": "buffer full",
   "disk-full": "disk write failed",
   rejected: "refused by the server",
+  "rate-limit": "rate limit",
 };
 
-/** One line for people: "1,204 samples dropped: buffer full". */
-export function gapDetail(count: number, reason: string, unit: string): string {
-  return `${count.toLocaleString("en-US")} ${unit} dropped: ${REASON_TEXT[reason] ?? reason}`;
+/** One line for people: "1,204 samples dropped: buffer full" ("… dropped from app.log: rate limit"). */
+export function gapDetail(count: number, reason: string, unit: string, source?: string): string {
+  const from = source ? ` from ${source}` : "";
+  return `${count.toLocaleString("en-US")} ${unit} dropped${from}: ${REASON_TEXT[reason] ?? reason}`;
 }
 
 /** Device times the server takes in a gap record (its envelope: |t| ≤ 4e15 ms, about year ±128,000). */
@@ -54,6 +56,7 @@ export function saneGap(g: unknown, now: number): TelemetryGap {
     reason: typeof x.reason === "string" && REASON.test(x.reason) ? x.reason : "unknown",
   };
   if (typeof x.stream === "string" && STREAMS.has(x.stream)) out.stream = x.stream;
+  if (typeof x.source === "string" && x.source) out.source = x.source.slice(0, 512);
   if (typeof x.detail === "string") out.detail = x.detail.slice(0, 500);
   return out;
 }
@@ -66,9 +69,11 @@ function merge(a: TelemetryGap, b: TelemetryGap, unit: string): TelemetryGap {
     to: Math.max(a.to, b.to),
     count,
     reason,
-    detail: gapDetail(count, reason, unit),
+    detail: gapDetail(count, reason, unit, a.source === b.source ? a.source : undefined),
   };
   if (a.stream) out.stream = a.stream;
+  // Logs: a gap names its source; merged ones keep it only when they share it.
+  if (a.source && a.source === b.source) out.source = a.source;
   return out;
 }
 
@@ -91,13 +96,17 @@ export class GapList {
     return this.gaps.length;
   }
 
-  /** Record a loss: merged into the last pending one when it has the same reason and is not in flight. */
+  /**
+   * Record a loss: merged into the last pending one when it has the same reason, stream and
+   * source (logs: one gap per source) and is not in flight.
+   */
   add(gap: TelemetryGap): void {
     const last = this.gaps.length - 1;
     if (
       last >= this.attached &&
       this.gaps[last].reason === gap.reason &&
-      this.gaps[last].stream === gap.stream
+      this.gaps[last].stream === gap.stream &&
+      this.gaps[last].source === gap.source
     ) {
       this.gaps[last] = merge(this.gaps[last], gap, this.unit);
     } else {

@@ -6,7 +6,7 @@
  *
  * The contract: the types the layer and its users share (implementation in sibling files).
  */
-import type { MetricSeriesWire, TelemetryGap, TelemetryStream } from "@tether/protocol";
+import type { LogLineWire, MetricSeriesWire, TelemetryGap, TelemetryStream } from "@tether/protocol";
 
 export interface TelemetryLayerOptions {
   /** The agent's data directory: tokens in telemetry.json, the buffer under telemetry/<stream>/. */
@@ -33,7 +33,7 @@ export interface TelemetryLayerOptions {
 /** What a sealed batch holds (everything but the envelope the layer adds). */
 export interface BatchContent {
   metrics?: MetricSeriesWire[];
-  logs?: unknown[];
+  logs?: LogLineWire[];
   /** Device-clock span and count of the samples/lines, for a gap record if this batch is ever dropped. */
   span: { from: number; to: number; count: number };
 }

@@ -22,7 +22,7 @@ export function registerAgent(program: Command, ctx: Ctx): void {
     .option("--websocket", "reach the broker over WebSocket (wss://.../mqtt) instead of MQTT/TLS")
     .option(
       "--settings <file>",
-      "agent settings, JSON: tether.metrics.* keys, flat or nested (docs/protocol.md §14); the file wins over the flags below",
+      "agent settings, JSON: tether.metrics.* and tether.logs.* keys, flat or nested (docs/protocol.md §14, §15); the file wins over the flags below",
     )
     .option("--metrics-interval <seconds>", "collection interval (tether.metrics.interval, default 10)")
     .option(
@@ -42,6 +42,25 @@ export function registerAgent(program: Command, ctx: Ctx): void {
     .option("--buffer-size <size>", 'on-disk telemetry buffer, bytes or "64MiB" (tether.metrics.bufferSize)')
     .option("--proc-root <dir>", "read /proc from here (tether.metrics.procRoot; fixture trees)")
     .option("--sys-root <dir>", "read /sys from here (tether.metrics.sysRoot; fixture trees)")
+    .option(
+      "--follow-log <path>",
+      "follow a log file, a glob allowed (repeatable; tether.logs.follow; also allowed for remote settings)",
+      collect,
+      [],
+    )
+    .option(
+      "--allow-log <glob>",
+      "log paths remote settings may choose to follow (repeatable; tether.logs.allow; a dir/ allows all below)",
+      collect,
+      [],
+    )
+    .option("--no-journal", "do not follow the systemd journal (tether.logs.journal)")
+    .option("--log-rate <n>", "log lines per second per source (tether.logs.rate, default 200)")
+    .option("--log-burst <n>", "log lines a source may send at once (tether.logs.burst, default 2000)")
+    .option(
+      "--device-log-rate <n>",
+      "log lines per second, all sources (tether.logs.deviceRate, default 1000)",
+    )
     .option("--log-format <text|json>", LOG_FORMAT_HELP)
     .option("--log-level <level>", LOG_LEVEL_HELP)
     .action(
@@ -60,6 +79,12 @@ export function registerAgent(program: Command, ctx: Ctx): void {
         bufferSize?: string;
         procRoot?: string;
         sysRoot?: string;
+        followLog?: string[];
+        allowLog?: string[];
+        journal?: boolean;
+        logRate?: string;
+        logBurst?: string;
+        deviceLogRate?: string;
         logFormat?: string;
         logLevel?: string;
       }) => {
@@ -86,6 +111,17 @@ export function registerAgent(program: Command, ctx: Ctx): void {
                 bufferSize: o.bufferSize,
                 procRoot: o.procRoot === undefined ? undefined : resolve(o.procRoot),
                 sysRoot: o.sysRoot === undefined ? undefined : resolve(o.sysRoot),
+              },
+            },
+            logs: {
+              flags: {
+                follow: o.followLog,
+                allow: o.allowLog,
+                // commander sets journal: true unless --no-journal: only the flag counts as a setting.
+                journal: o.journal === false ? false : undefined,
+                rate: o.logRate,
+                burst: o.logBurst,
+                deviceRate: o.deviceLogRate,
               },
             },
             log,

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseDurationMs } from "@tether/protocol/metrics";
 import type { Command } from "commander";
-import { optInt, parseHostPort, parseIntArg } from "../args.js";
+import { optInt, parseDuration, parseHostPort, parseIntArg, parseSize } from "../args.js";
 import type { Ctx } from "../context.js";
 import { CliError, EXIT } from "../io.js";
 import { cliLogger, fatalError, LOG_FORMAT_HELP, LOG_LEVEL_HELP } from "../log.js";
@@ -36,6 +36,8 @@ interface ServerOpts {
   brokerCa?: string;
   metricsRemoteWrite?: string;
   metricsRetention?: string;
+  logsRetention?: string;
+  logsMaxBytes?: string;
   tokenRotateDays?: string;
   logFormat?: string;
   logLevel?: string;
@@ -107,6 +109,11 @@ export function registerServer(program: Command, ctx: Ctx): void {
       "--metrics-retention <raw,1m,1h>",
       "how long raw samples, 1 min and 1 h rollups are kept (default 7d,30d,400d)",
     )
+    .option("--logs-retention <duration>", "how long device log lines are kept after receipt (default 7d)")
+    .option(
+      "--logs-max-bytes <size>",
+      "log text kept per project; past it the oldest lines go first (default 1G; e.g. 512M)",
+    )
     .option("--token-rotate-days <n>", "days between device telemetry-token rotations (default 30; 0: never)")
     .option("--log-format <text|json>", LOG_FORMAT_HELP)
     .option("--log-level <level>", LOG_LEVEL_HELP)
@@ -173,6 +180,10 @@ export function registerServer(program: Command, ctx: Ctx): void {
         },
         telemetry: { tokenRotateDays: optInt(o.tokenRotateDays, "--token-rotate-days") },
         metrics: { remoteWrite: o.metricsRemoteWrite, retention },
+        logs: {
+          retentionMs: o.logsRetention ? Math.round(parseDuration(o.logsRetention) * 1000) : undefined,
+          maxBytesPerProject: o.logsMaxBytes ? parseSize(o.logsMaxBytes, "--logs-max-bytes") : undefined,
+        },
         broker: o.broker
           ? {
               url: o.broker,

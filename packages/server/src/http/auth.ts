@@ -58,7 +58,7 @@ export function registerAuth(app: FastifyInstance, s: Services): void {
     if (session) checkOrigin(req, s);
     // EventSource cannot send headers, so event streams may name the project in the query.
     const q =
-      path.endsWith("/events") || path === "/api/v1/metrics/stream"
+      path.endsWith("/events") || path === "/api/v1/metrics/stream" || path === "/api/v1/logs/stream"
         ? (req.query as { project?: string } | undefined)?.project
         : undefined;
     const project = (req.headers[PROJECT_HEADER] as string | undefined) || q || undefined;

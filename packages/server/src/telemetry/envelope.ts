@@ -8,7 +8,7 @@ import { TELEMETRY_LIMITS, TELEMETRY_STREAMS, type TelemetryBatch, TetherError }
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
 const TOP_KEYS = new Set(["v", "device", "stream", "seq", "sentAt", "gaps", "metrics", "logs"]);
-const GAP_KEYS = new Set(["from", "to", "count", "reason", "stream", "detail"]);
+const GAP_KEYS = new Set(["from", "to", "count", "reason", "stream", "source", "detail"]);
 
 const bad = (message: string) => new TetherError("TETHER_ERR_BATCH_MALFORMED", message);
 const isObject = (x: unknown): x is Record<string, unknown> =>
@@ -95,6 +95,9 @@ function validateGaps(gaps: unknown): void {
       (typeof g.stream !== "string" || !(TELEMETRY_STREAMS as readonly string[]).includes(g.stream))
     ) {
       throw bad(`${at}.stream must be one of ${TELEMETRY_STREAMS.join(", ")}`);
+    }
+    if (g.source !== undefined && (typeof g.source !== "string" || g.source.length > 512)) {
+      throw bad(`${at}.source must be a string of at most 512 characters`);
     }
     if (g.detail !== undefined && (typeof g.detail !== "string" || g.detail.length > 500)) {
       throw bad(`${at}.detail must be a string of at most 500 characters`);

@@ -9,6 +9,8 @@ import { useMemo, useState } from "react";
 import { client } from "../../client";
 import { parseLabels } from "../../format";
 import { useSession } from "../../session";
+import type { Alert } from "../alerts/api";
+import { FiringBadge, useFiringAlerts } from "../alerts/shared";
 import {
   ErrorNotice,
   FactsSummary,
@@ -78,6 +80,8 @@ export function DevicesPage() {
     [selector],
   );
   const now = useNow();
+  // Firing alerts per device, loaded again with each refresh of the list.
+  const firing = useFiringAlerts(poll.asOf);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
 
   const all = poll.data ?? [];
@@ -197,6 +201,7 @@ export function DevicesPage() {
                   d={d}
                   now={now}
                   onChanged={poll.reload}
+                  firing={firing?.get(d.id)}
                   pickable={canOperate}
                   picked={selected.has(d.id)}
                   onPick={(on) => toggle([d.id], on)}
@@ -246,6 +251,7 @@ function DeviceRow({
   d,
   now,
   onChanged,
+  firing,
   pickable,
   picked,
   onPick,
@@ -254,6 +260,8 @@ function DeviceRow({
   d: Device;
   now: number;
   onChanged: () => void;
+  /** The device's firing alerts (features/alerts). */
+  firing?: Alert[];
   pickable: boolean;
   picked: boolean;
   onPick: (on: boolean) => void;
@@ -272,7 +280,7 @@ function DeviceRow({
         </td>
       )}
       <td className="name">
-        <a href={`#/devices/${encodeURIComponent(d.id)}`}>{d.name}</a>
+        <a href={`#/devices/${encodeURIComponent(d.id)}`}>{d.name}</a> <FiringBadge alerts={firing} />
         {d.facts?.hostname && d.facts.hostname !== d.name && <div className="sub">{d.facts.hostname}</div>}
       </td>
       <td className="state">

@@ -8,7 +8,7 @@
  * series go with it.
  */
 import type { CapabilityModule } from "../../capability.js";
-import { DeviceNames } from "./device-names.js";
+import { DeviceNames } from "../../query/device-names.js";
 import { DEFAULT_LIVE, LiveHub } from "./live.js";
 import { RemoteWriter } from "./remote-write.js";
 import { feedRemoteWrite } from "./remote-write-feed.js";

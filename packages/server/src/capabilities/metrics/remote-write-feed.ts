@@ -5,7 +5,7 @@
  * `exported_<name>` (as Prometheus does on a scrape), never silently replaced.
  */
 import type { Logger } from "pino";
-import type { DeviceName, DeviceNames } from "./device-names.js";
+import type { DeviceName, DeviceNames } from "../../query/device-names.js";
 import type { RemoteWriter } from "./remote-write.js";
 import type { PromLabel, PromSeries } from "./remote-write-proto.js";
 import type { MetricStore, StoredSamples } from "./store/types.js";

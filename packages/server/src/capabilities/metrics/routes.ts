@@ -24,11 +24,11 @@ import type { TelemetryLayer } from "../../telemetry/index.js";
 import { deviceFamilies } from "./device-export.js";
 import type { LiveHub } from "./live.js";
 import { EXPOSITION_CONTENT_TYPE, exposition } from "./prometheus.js";
-import { resolveScope, type Scope } from "./scope.js";
+import { resolveScope, type Scope } from "../../query/scope.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import type { MetricStore } from "./store/types.js";
 import { fleetSummary } from "./summary.js";
-import { parseLabelFilter, resolveRange } from "./time-range.js";
+import { parseLabelFilter, resolveRange } from "../../query/time-range.js";
 
 export interface MetricsRouteDeps {
   devices: Devices;

@@ -12,9 +12,10 @@
  * rollups and recent rows (a 1 min step aggregates raw data while it exists).
  */
 import type { KeyFigure, MetricAgg, MetricSeriesInfo } from "@tether/protocol";
+import type { Labels, LatestSample, StoredSamples } from "../../../query/metric-feed.js";
 import type { IncomingBatch, SeqClaim, StreamIngestResult } from "../../../telemetry/index.js";
 
-export type Labels = Record<string, string>;
+export type { Labels, LatestSample, StoredSamples } from "../../../query/metric-feed.js";
 
 export interface RangeQuery {
   deviceIds: string[];
@@ -43,22 +44,6 @@ export interface RangeResult {
   /** "raw", "1m" or "1h": the finest data that covers the step. */
   resolution: string;
   truncated: boolean;
-}
-
-export interface LatestSample {
-  deviceId: string;
-  name: string;
-  labels: Labels;
-  kind: "gauge" | "counter";
-  value: number;
-  /** Server-corrected ms. */
-  at: number;
-}
-
-/** Samples just stored, for the live stream. */
-export interface StoredSamples {
-  deviceId: string;
-  series: { name: string; labels: Labels; points: [number, number][] }[];
 }
 
 export interface RetentionPolicy {

@@ -4,8 +4,8 @@
  * device of the project. Data outlives revocation, so any state is readable here.
  */
 import { TetherError } from "@tether/protocol";
-import type { Principal } from "../../accounts.js";
-import type { DeviceRow, Devices } from "../../devices.js";
+import type { Principal } from "../accounts.js";
+import type { DeviceRow, Devices } from "../devices.js";
 
 export interface Scope {
   rows: DeviceRow[];

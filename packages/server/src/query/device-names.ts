@@ -4,7 +4,7 @@
  * main-store query per batch. A renamed device shows its new name within `ttlMs`.
  */
 import type { Kysely } from "kysely";
-import type { DB } from "../../store/schema.js";
+import type { DB } from "../store/schema.js";
 
 export interface DeviceName {
   id: string;
