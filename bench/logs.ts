@@ -39,10 +39,8 @@ import { type SearchResult, searchRun } from "./logs/search.js";
 import { type TailResult, tailRun } from "./logs/tail.js";
 import { freshPgDatabase } from "./lib/pg.js";
 import { fmt, fmtInt, Report } from "./lib/report.js";
-import { git, progress } from "./lib/util.js";
+import { env, git, progress, QUICK } from "./lib/util.js";
 
-const QUICK = process.argv.includes("--quick");
-const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const N = env("BENCH_DEVICES", 1000);
 const K = env("BENCH_LOG_BATCHES", QUICK ? 3 : 10);
 const L = env("BENCH_LINES_PER_BATCH", 200);

@@ -33,12 +33,10 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freshPgDatabase as freshPg } from "./lib/pg.js";
 import { fmt, fmtInt, Report } from "./lib/report.js";
-import { git, progress, ROOT, spawnChild, summarize } from "./lib/util.js";
+import { env, git, progress, QUICK, ROOT, spawnChild, summarize } from "./lib/util.js";
 import { agentFootprint, type Footprint } from "./telemetry/footprint.js";
 import { type IngestResult, ingestRun } from "./telemetry/ingest.js";
 
-const QUICK = process.argv.includes("--quick");
-const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const N = env("BENCH_DEVICES", 1000);
 const K = env("BENCH_OUTAGE_INTERVALS", QUICK ? 4 : 10);
 const C = env("BENCH_CONCURRENCY", 64);

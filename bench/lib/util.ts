@@ -15,6 +15,11 @@ export function git(args: string[]): string {
   }
 }
 
+/** `--quick`: the smaller sizes, for a check that a bench still runs. */
+export const QUICK = process.argv.includes("--quick");
+/** A numeric size from the environment (BENCH_*), or its default. */
+export const env = (k: string, d: number) => Number(process.env[k] ?? d);
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function progress(msg: string): void {

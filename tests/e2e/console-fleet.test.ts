@@ -13,12 +13,10 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import {
-  adminPassword,
   browserSkipReason,
+  openAdminConsole,
   ensureConsoleBuilt,
-  openConsole,
   screenshots,
-  signIn,
   textOf,
 } from "../support/browser.js";
 import { enrollDevice } from "../support/enroll-device.js";
@@ -96,8 +94,7 @@ before(async () => {
     return r.status === 200 && r.body.state === "pending";
   }, "newbie enrolled (pending)");
 
-  ({ browser, page } = await openConsole(url, { onPageError: (err) => pageErrors.push(String(err)) }));
-  await signIn(page, url, "admin", adminPassword(server.dataDir));
+  ({ browser, page } = await openAdminConsole(url, server.dataDir, pageErrors));
 });
 
 after(async () => {

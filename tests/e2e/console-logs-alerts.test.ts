@@ -15,12 +15,10 @@ import { after, before, test } from "node:test";
 import type { LogLineWire, TelemetryBatch, TelemetryGap } from "@tether/protocol";
 import type { Browser, Page } from "playwright-core";
 import {
-  adminPassword,
   browserSkipReason,
+  openAdminConsole,
   ensureConsoleBuilt,
-  openConsole,
   screenshots,
-  signIn,
   textOf,
 } from "../support/browser.js";
 import { enrollDevice } from "../support/enroll-device.js";
@@ -67,8 +65,7 @@ before(async () => {
     const token = JSON.parse(row.body).token as string;
     robots[name] = { name, id: deviceId, api: makeApi(url, server.ca, token), seq: { logs: 0, metrics: 0 } };
   }
-  ({ browser, page } = await openConsole(url, { onPageError: (err) => pageErrors.push(String(err)) }));
-  await signIn(page, url, "admin", adminPassword(server.dataDir));
+  ({ browser, page } = await openAdminConsole(url, server.dataDir, pageErrors));
 });
 
 after(async () => {

@@ -14,12 +14,10 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import {
-  adminPassword,
   browserSkipReason,
+  openAdminConsole,
   ensureConsoleBuilt,
-  openConsole,
   screenshots,
-  signIn,
   textOf,
 } from "../support/browser.js";
 import { enrollDevice } from "../support/enroll-device.js";
@@ -75,8 +73,7 @@ before(async () => {
     temperature: 41,
     battery: { start: 55, drainPerHour: 2 },
   });
-  ({ browser, page } = await openConsole(url, { onPageError: (err) => pageErrors.push(String(err)) }));
-  await signIn(page, url, "admin", adminPassword(server.dataDir));
+  ({ browser, page } = await openAdminConsole(url, server.dataDir, pageErrors));
 });
 
 after(async () => {

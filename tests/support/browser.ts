@@ -134,3 +134,22 @@ export async function signIn(p: Page, url: string, username: string, password: s
   await p.getByRole("button", { name: "Sign in" }).click();
   await p.getByRole("button", { name: "Sign out" }).waitFor();
 }
+
+/**
+ * openConsole, signed in as the server's admin (its password from `dataDir`); script errors on
+ * the page are collected in `pageErrors` (a test asserts it empty at the end).
+ */
+export async function openAdminConsole(
+  url: string,
+  dataDir: string,
+  pageErrors: string[],
+): Promise<{ browser: Browser; context: BrowserContext; page: Page }> {
+  const opened = await openConsole(url, { onPageError: (err) => pageErrors.push(String(err)) });
+  try {
+    await signIn(opened.page, url, "admin", adminPassword(dataDir));
+  } catch (err) {
+    await opened.browser.close();
+    throw err;
+  }
+  return opened;
+}

@@ -69,7 +69,8 @@ const WORD_LEVEL: Record<string, LogLevel> = {
   emerg: "fatal",
   alert: "fatal",
 };
-const PINO_LEVEL: Record<number, LogLevel> = {
+/** pino's numeric levels (10 trace … 60 fatal) as log levels. */
+export const PINO_LEVEL: Readonly<Record<number, LogLevel>> = {
   10: "debug",
   20: "debug",
   30: "info",

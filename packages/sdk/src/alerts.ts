@@ -14,35 +14,9 @@ import {
   type WebhookCreate,
   WebhookDelivery,
 } from "@tether/protocol/alerts";
-import { type Validator, validator } from "@tether/protocol/validate";
+import { validator } from "@tether/protocol/validate";
+import { arrayOf, checkedCall, lazy } from "./checked.js";
 import type { TetherClient } from "./client.js";
-import { ApiError } from "./errors.js";
-
-/** Compiled on first use (a short CLI run pays only for the answers it reads). */
-function lazy<T>(make: () => Validator<T>): () => Validator<T> {
-  let v: Validator<T> | undefined;
-  return () => {
-    v ??= make();
-    return v;
-  };
-}
-
-/** An array of `item`s; the first bad one is named by its index. */
-function arrayOf<T>(item: () => Validator<T>): () => Validator<T[]> {
-  const parse = (v: unknown): T[] => {
-    if (!Array.isArray(v)) throw new Error("invalid message: / must be an array");
-    v.forEach((x, i) => {
-      try {
-        item().parse(x);
-      } catch (err) {
-        throw new Error(`[${i}]: ${(err as Error).message}`);
-      }
-    });
-    return v as T[];
-  };
-  const check = (v: unknown): v is T[] => Array.isArray(v) && v.every((x) => item().check(x));
-  return () => ({ check, parse });
-}
 
 const checkRule = lazy(() => validator(AlertRule));
 const checkRules = arrayOf(checkRule);
@@ -54,8 +28,6 @@ const checkWebhook = lazy(() => validator(Webhook));
 const checkWebhooks = arrayOf(checkWebhook);
 const checkDelivery = lazy(() => validator(WebhookDelivery));
 const checkDeliveries = arrayOf(checkDelivery);
-
-type Query = Record<string, string | number | undefined>;
 
 export interface AlertListQuery {
   state?: AlertState;
@@ -96,27 +68,6 @@ export interface WebhooksApi {
   test(name: string): Promise<WebhookDelivery>;
   /** The delivery log, newest first. */
   deliveries(name: string): Promise<WebhookDelivery[]>;
-}
-
-function checkedCall(c: TetherClient) {
-  return async <T>(
-    v: () => Validator<T>,
-    method: string,
-    path: string,
-    body?: unknown,
-    query?: Query,
-  ): Promise<T> => {
-    const json = await c.request<unknown>(method, path, body, query);
-    try {
-      return v().parse(json);
-    } catch (err) {
-      throw new ApiError(
-        502,
-        "TETHER_ERR_HTTP",
-        `${method} ${path}: unexpected answer (${(err as Error).message})`,
-      );
-    }
-  };
 }
 
 const RULES = "/api/v1/alerts/rules";

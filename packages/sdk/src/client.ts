@@ -540,23 +540,12 @@ export class TetherClient {
     o: { signal?: AbortSignal; onOpen?: () => void } = {},
   ): Promise<Command> {
     const path = `${cmd(id)}/events`;
-    const url = this.buildUrl(path, this.project ? { project: this.project } : undefined);
-    const t = await this.transport;
-    if (!t.stream) throw new Error("this transport cannot stream");
     let done: Command | undefined;
-    let bad: ApiError | undefined;
     let opened = false;
     let buf = "";
-    // This stream's own controller: `done` and a bad event end it. The caller's signal and the
-    // client's are linked for this call only (their listeners go in `finally`), so one signal
-    // can serve any number of streams and reconnects without piling up listeners.
-    const ctl = new AbortController();
-    const outer = [o.signal, this.signal].filter((x): x is AbortSignal => !!x);
-    const stop = () => ctl.abort();
-    for (const sig of outer) {
-      if (sig.aborted) ctl.abort();
-      else sig.addEventListener("abort", stop, { once: true });
-    }
+    // Throwing from onText ends the stream (stream() rethrows it once the transport has stopped):
+    // a bad event throws its ApiError, `done` throws END and the command is returned.
+    const END = new Error("done");
     const onText = (text: string) => {
       if (!opened) {
         opened = true;
@@ -572,53 +561,30 @@ export class TetherClient {
           .map((l) => l.slice(5).trimStart())
           .join("\n");
         if (!data) continue;
-        if (done || bad) continue;
         let e: CommandEvent;
         try {
           e = checkEvent.parse(JSON.parse(data));
         } catch (err) {
-          // Thrown after the stream ends: this runs inside the transport's data handler.
-          bad = new ApiError(
+          throw new ApiError(
             502,
             "TETHER_ERR_HTTP",
             `GET ${path}: unexpected event (${(err as Error).message})`,
           );
-          ctl.abort();
-          continue;
         }
         onEvent(e);
         if (e.type === "done") {
           done = e.command;
-          ctl.abort();
+          throw END;
         }
       }
     };
-    let res: { status: number; body: string };
     try {
-      res = await t.stream(
-        { method: "GET", url, headers: this.headers(url, "text/event-stream", false) },
-        onText,
-        ctl.signal,
-      );
+      await this.stream(path, this.project ? { project: this.project } : undefined, onText, {
+        signal: o.signal,
+      });
     } catch (err) {
-      if (done) return done;
-      if (bad) throw bad;
-      const aborted = outer.find((x) => x.aborted);
-      if (aborted) throw aborted.reason ?? err;
-      throw unreachable(this.url, err);
-    } finally {
-      for (const sig of outer) sig.removeEventListener("abort", stop);
-    }
-    if (done) return done;
-    if (bad) throw bad;
-    const aborted = outer.find((x) => x.aborted);
-    if (aborted) throw aborted.reason;
-    if (res.status >= 400) {
-      let json: any;
-      try {
-        json = JSON.parse(res.body);
-      } catch {}
-      throw this.failed("GET", path, res.status, json);
+      if (err === END && done) return done;
+      throw err;
     }
     throw new ApiError(
       0,

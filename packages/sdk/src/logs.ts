@@ -11,20 +11,13 @@ import {
   type LogQuery,
   LogSearchResult,
 } from "@tether/protocol/logs";
-import { type Validator, validator } from "@tether/protocol/validate";
+import { validator } from "@tether/protocol/validate";
+import { lazy, parseAnswer } from "./checked.js";
 import { pause, type TetherClient } from "./client.js";
 import { ApiError } from "./errors.js";
 
-let lineV: Validator<LogLine> | undefined;
-let searchV: Validator<LogSearchResult> | undefined;
-const checkLine = () => {
-  lineV ??= validator(LogLine);
-  return lineV;
-};
-const checkSearch = () => {
-  searchV ??= validator(LogSearchResult);
-  return searchV;
-};
+const checkLine = lazy(() => validator(LogLine));
+const checkSearch = lazy(() => validator(LogSearchResult));
 
 /** The filters of the live tail: LogQuery without the time range and paging. */
 export type LogTailQuery = Pick<LogQuery, "device" | "selector" | "q" | "source" | "level">;
@@ -86,15 +79,7 @@ export function logsApi(c: TetherClient): LogsApi {
         limit: q.limit,
         before: q.before,
       });
-      try {
-        return checkSearch().parse(json);
-      } catch (err) {
-        throw new ApiError(
-          502,
-          "TETHER_ERR_HTTP",
-          `GET ${LOG_SEARCH_PATH}: unexpected answer (${(err as Error).message})`,
-        );
-      }
+      return parseAnswer(checkSearch, "GET", LOG_SEARCH_PATH, json);
     },
 
     async tail(q, on, o = {}) {

@@ -14,24 +14,13 @@ import {
   MetricTopResult,
 } from "@tether/protocol/metrics";
 import { type Validator, validator } from "@tether/protocol/validate";
+import { checkedCall, lazy, type Query } from "./checked.js";
 import type { TetherClient } from "./client.js";
-import { ApiError } from "./errors.js";
-
-/** Compiled on first use (a short CLI run pays only for the answers it reads). */
-function lazy<T>(make: () => Validator<T>): () => Validator<T> {
-  let v: Validator<T> | undefined;
-  return () => {
-    v ??= make();
-    return v;
-  };
-}
 
 const checkNames = lazy(() => validator(DeviceMetricNames));
 const checkRange = lazy(() => validator(MetricRangeResult));
 const checkTop = lazy(() => validator(MetricTopResult));
 const checkSummary = lazy(() => validator(FleetSummary));
-
-type Query = Record<string, string | number | undefined>;
 
 /** A range query (`GET /metrics/query`). */
 export type MetricQuery = MetricRangeQuery;
@@ -50,18 +39,9 @@ export interface MetricsApi {
 }
 
 export function metricsApi(c: TetherClient): MetricsApi {
-  async function get<T>(v: () => Validator<T>, path: string, query?: Query): Promise<T> {
-    const json = await c.request<unknown>("GET", path, undefined, query);
-    try {
-      return v().parse(json);
-    } catch (err) {
-      throw new ApiError(
-        502,
-        "TETHER_ERR_HTTP",
-        `GET ${path}: unexpected answer (${(err as Error).message})`,
-      );
-    }
-  }
+  const call = checkedCall(c);
+  const get = <T>(v: () => Validator<T>, path: string, query?: Query) =>
+    call(v, "GET", path, undefined, query);
   return {
     names: (device) => get(checkNames, `/api/v1/devices/${encodeURIComponent(device)}/metrics`),
     query: (q) =>

@@ -18,7 +18,7 @@ import { createServer, type TetherServer } from "@tether/server";
 import { pino } from "pino";
 import { type Api, databaseFor, makeApi, tempDir } from "../../../tests/e2e/harness.js";
 import { uploadMetrics } from "./metrics-support.js";
-import { insertDevice } from "./support.js";
+import { seedDevice } from "./support.js";
 
 export interface Received {
   headers: IncomingMessage["headers"];
@@ -126,14 +126,7 @@ export async function world(
   const viewer = await as("watcher", "viewer");
   const seqs = new Map<string, number>();
   for (const d of DEVICES) {
-    if (await srv.services.devices.get(d.id)) continue;
-    await insertDevice(srv.store.db, projectId, d.id);
-    await srv.store.db
-      .updateTable("devices")
-      .set({ name: d.name, labels: JSON.stringify(d.labels) })
-      .where("id", "=", d.id)
-      .execute();
-    await srv.telemetry.rotateToken((await srv.services.devices.get(d.id))!);
+    if (!(await srv.services.devices.get(d.id))) await seedDevice(srv, projectId, d);
   }
   let t = Date.now();
   return {

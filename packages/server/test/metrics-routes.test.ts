@@ -7,8 +7,7 @@
 // own metrics (server admin only); remote write fed from stored samples with device names.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createServer as httpServer, type IncomingMessage } from "node:http";
-import https from "node:https";
+import { createServer as httpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -30,10 +29,9 @@ import {
   tempDir,
   waitFor,
 } from "../../../tests/e2e/harness.js";
-import { readResponse } from "../../../tests/support/net.js";
 import type { PromSeries } from "../src/capabilities/metrics/remote-write-proto.js";
 import { assertPromtoolClean, decodeWriteRequest, promtoolSkip, uploadMetrics } from "./metrics-support.js";
-import { insertDevice } from "./support.js";
+import { insertDevice, sse } from "./support.js";
 
 const PROMTOOL_SKIP = promtoolSkip();
 const MIN = 60_000;
@@ -384,45 +382,27 @@ describe("metrics API", () => {
   });
 });
 
-/** An SSE client: the events received so far, and the response. */
-function sse(path: string, token: string) {
-  const events: LiveSamples[] = [];
-  let buf = "";
-  let res: IncomingMessage | undefined;
-  const opened = new Promise<{ status: number; body?: any }>((resolve, reject) => {
-    const req = https.get(new URL(path, url), { ca, headers: { authorization: `Bearer ${token}` } }, (r) => {
-      res = r;
-      if (r.statusCode !== 200)
-        return void readResponse(r).then((x) => resolve({ status: x.status, body: x.body }));
-      resolve({ status: 200 });
-      r.setEncoding("utf8");
-      r.on("data", (c: string) => {
-        buf += c;
-        let i = buf.indexOf("\n\n");
-        while (i >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = /^data: (.*)$/m.exec(block);
-          if (block.startsWith("event: samples") && data) events.push(JSON.parse(data[1]!));
-          i = buf.indexOf("\n\n");
-        }
-      });
-      r.on("error", () => {});
-    });
-    req.on("error", reject);
-  });
-  return { events, opened, close: () => res?.destroy() };
+/** An SSE client of the live stream (./support.js sse): `events` the `samples` events' data so far. */
+function liveSse(path: string, token: string) {
+  const r = sse({ url, ca }, path, token);
+  return {
+    get events() {
+      return r.of<LiveSamples>("samples");
+    },
+    opened: r.opened,
+    close: r.close,
+  };
 }
 
 describe("live stream", () => {
   test("samples of the watched devices arrive as they are stored; a user's streams are bounded", async () => {
-    const one = sse("/api/v1/metrics/stream?device=robot-2", viewerToken);
-    const site = sse("/api/v1/metrics/stream?selector=site=osaka", viewerToken);
+    const one = liveSse("/api/v1/metrics/stream?device=robot-2", viewerToken);
+    const site = liveSse("/api/v1/metrics/stream?selector=site=osaka", viewerToken);
     try {
       assert.equal((await one.opened).status, 200);
       assert.equal((await site.opened).status, 200);
       // A third stream of the same user (the server allows 2 here) is refused.
-      const third = sse("/api/v1/metrics/stream", viewerToken);
+      const third = liveSse("/api/v1/metrics/stream", viewerToken);
       const refused = await third.opened;
       assert.equal(refused.status, 429);
       assert.equal(refused.body.error.code, "TETHER_ERR_TOO_MANY_STREAMS");
@@ -439,7 +419,7 @@ describe("live stream", () => {
       await waitFor(() => site.events.length === 1, "robot-3's samples on the osaka stream");
       assert.equal(site.events[0]!.device, "robot-3");
       assert.equal(one.events.length, 1, "robot-3's samples are not on robot-2's stream");
-      const bad = sse("/api/v1/metrics/stream?selector=site", adminToken);
+      const bad = liveSse("/api/v1/metrics/stream?selector=site", adminToken);
       assert.equal((await bad.opened).status, 400);
     } finally {
       one.close();
@@ -447,7 +427,7 @@ describe("live stream", () => {
     }
     // Closed streams are forgotten: the user may open new ones.
     await waitFor(async () => {
-      const again = sse("/api/v1/metrics/stream?device=robot-1", viewerToken);
+      const again = liveSse("/api/v1/metrics/stream?device=robot-1", viewerToken);
       const ok = (await again.opened).status === 200;
       again.close();
       return ok;

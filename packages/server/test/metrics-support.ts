@@ -8,10 +8,9 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import https from "node:https";
-import type { TetherServer } from "@tether/server";
-import { freePort, readResponse } from "../../../tests/support/net.js";
+import { freePort } from "../../../tests/support/net.js";
 import type { PromSeries } from "../src/capabilities/metrics/remote-write-proto.js";
+import { type ServerAt, uploadBatch } from "./support.js";
 
 export const PROMTOOL = process.env.TETHER_TEST_PROMTOOL ?? "/usr/bin/promtool";
 export const VICTORIA_METRICS = process.env.TETHER_TEST_VICTORIA_METRICS ?? "/usr/bin/victoria-metrics";
@@ -195,42 +194,15 @@ export async function startVictoriaMetrics(): Promise<VictoriaMetrics> {
 
 /**
  * Upload a metrics batch through the real ingest endpoint with the device's newest token
- * (read from its queued `telemetry.token` message: the test plays the agent). Asserts 200.
+ * (./support.js uploadBatch: the test plays the agent). Asserts 200.
  */
 export async function uploadMetrics(
-  s: { srv: TetherServer; url: string; ca: string },
+  s: ServerAt,
   deviceId: string,
   seq: number,
   body: Record<string, unknown>,
 ): Promise<{ accepted: number; dropped: Record<string, number>; skewMs: number }> {
-  const row = await s.srv.store.db
-    .selectFrom("outbox")
-    .select("body")
-    .where("device_id", "=", deviceId)
-    .where("type", "=", "telemetry.token")
-    .orderBy("mid", "desc")
-    .executeTakeFirstOrThrow();
-  const token = (JSON.parse(row.body) as { token: string }).token;
-  const data = Buffer.from(
-    JSON.stringify({ v: 1, device: deviceId, stream: "metrics", seq, sentAt: Date.now(), ...body }),
-  );
-  const res = await new Promise<{ status: number; body: any }>((resolve, reject) => {
-    const req = https.request(
-      new URL("/api/v1/telemetry/batches", s.url),
-      {
-        method: "POST",
-        ca: s.ca,
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-          "content-length": String(data.length),
-        },
-      },
-      (r) => readResponse(r).then(resolve, reject),
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
+  const res = await uploadBatch(s, deviceId, "metrics", seq, body);
   assert.equal(res.status, 200, JSON.stringify(res.body));
   return res.body;
 }

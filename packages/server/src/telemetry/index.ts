@@ -15,5 +15,6 @@ export {
   type TelemetryLayerImpl,
 } from "./layer.js";
 export { telemetryLayerMigrations } from "./migrations.js";
+export { Mutex } from "./mutex.js";
 export { GAPS_KEPT } from "./seq-claim.js";
 export { telemetryTokenMigrations } from "./token-migrations.js";

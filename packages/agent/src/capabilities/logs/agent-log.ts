@@ -4,18 +4,10 @@
  * runtime. Records written before the runtime starts wait in a small bounded queue. The
  * records the logs runtime itself writes while handling a record are not fed back (no loop).
  */
-import { LOG_LIMITS, type LogLevel, type LogLineWire } from "@tether/protocol";
+import { LOG_LIMITS, type LogLevel, type LogLineWire, PINO_LEVEL } from "@tether/protocol";
 import pino, { type Logger } from "pino";
 import { cleanText } from "./line.js";
 
-const PINO_LEVEL: Record<number, LogLevel> = {
-  10: "debug",
-  20: "debug",
-  30: "info",
-  40: "warn",
-  50: "error",
-  60: "fatal",
-};
 /** pino's own keys: not repeated in the line's text. */
 const OWN = new Set(["level", "time", "msg", "pid", "hostname", "v"]);
 const EARLY_MAX = 500;

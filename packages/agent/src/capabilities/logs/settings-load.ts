@@ -7,10 +7,9 @@ import { readFileSync } from "node:fs";
 import {
   type LogsFlags,
   type LogsSettingsLayer,
-  LogsSettingsError,
   parseLogsFlags,
-  parseLogsSettingsFile,
   type ResolvedLogsSettings,
+  readLogsSettingsFile,
   resolveLogsSettings,
 } from "./settings.js";
 
@@ -33,16 +32,6 @@ export function loadLogsSettings(
   read: (path: string) => string = (p) => readFileSync(p, "utf8"),
 ): LoadedLogsSettings {
   const flags = parseLogsFlags(src.flags ?? {});
-  let file: LogsSettingsLayer = {};
-  let warnings: string[] = [];
-  if (src.settingsFile) {
-    let text: string;
-    try {
-      text = read(src.settingsFile);
-    } catch (err) {
-      throw new LogsSettingsError("(file)", src.settingsFile, `cannot read: ${(err as Error).message}`);
-    }
-    ({ layer: file, warnings } = parseLogsSettingsFile(text, src.settingsFile));
-  }
+  const { layer: file, warnings } = readLogsSettingsFile(src.settingsFile, read);
   return { flags, file, warnings, resolved: resolveLogsSettings({ flags, file }) };
 }

@@ -7,9 +7,19 @@
  */
 import { normalize } from "node:path";
 import { LOG_LIMITS } from "@tether/protocol";
+import {
+  Bad,
+  bad,
+  type Check,
+  ModuleSettings,
+  type SettingDef,
+  type SettingKey,
+  type SettingSource,
+  SettingsError,
+} from "../../settings/module-settings.js";
 import { absolutePattern, globMatch, patternProblem } from "./glob.js";
 
-export type SettingSource = "default" | "flag" | "file" | "remote";
+export type { SettingSource };
 
 export interface LogsSettingValues {
   follow: string[];
@@ -52,32 +62,14 @@ export interface LogsFlags {
 }
 
 /** A bad value in the device's own settings: a clear error at start (exit 2), naming key and source. */
-export class LogsSettingsError extends Error {
-  constructor(
-    readonly key: string,
-    readonly where: string,
-    message: string,
-  ) {
-    super(`${where}: ${key}: ${message}`);
+export class LogsSettingsError extends SettingsError {
+  constructor(key: string, where: string, message: string) {
+    super(key, where, message);
     this.name = "LogsSettingsError";
   }
 }
 
-class Bad {
-  constructor(readonly reason: string) {}
-}
-const bad = (reason: string) => new Bad(reason);
-type Check<T> = (v: unknown) => T | Bad;
-
-export interface LogsSettingKey {
-  key: string;
-  name: LogsSettingName;
-  type: string;
-  default: unknown;
-  description: string;
-  deviceOnly: boolean;
-  flag?: string;
-}
+export type LogsSettingKey = SettingKey<LogsSettingName>;
 
 const MAX_PATTERNS = 100;
 
@@ -131,10 +123,7 @@ const list =
     return out;
   };
 
-interface KeyDef<T> extends LogsSettingKey {
-  check: Check<T>;
-}
-const def = <T>(d: KeyDef<T>): KeyDef<T> => d;
+const def = <T>(d: SettingDef<LogsSettingName, T>) => d as SettingDef<LogsSettingName, unknown>;
 
 const DEFS = [
   def({
@@ -249,12 +238,6 @@ const DEFS = [
   }),
 ] as const;
 
-export const LOGS_SETTING_KEYS: readonly LogsSettingKey[] = DEFS.map(({ check: _c, ...k }) => k);
-
-const BY_KEY = new Map<string, KeyDef<unknown>>(DEFS.map((d) => [d.key, d as KeyDef<unknown>]));
-const BY_NAME = new Map<LogsSettingName, KeyDef<unknown>>(DEFS.map((d) => [d.name, d as KeyDef<unknown>]));
-const PREFIX = "tether.logs";
-
 export const DEFAULT_LOGS_SETTINGS: LogsSettingValues = {
   follow: [],
   allow: [],
@@ -271,65 +254,31 @@ export const DEFAULT_LOGS_SETTINGS: LogsSettingValues = {
 
 export type LogsSettingsLayer = Partial<LogsSettingValues>;
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  !!v && typeof v === "object" && !Array.isArray(v);
+const SETTINGS = new ModuleSettings("tether.logs", DEFS, DEFAULT_LOGS_SETTINGS, LogsSettingsError);
 
-/** Flat, nested or mixed, to full keys; keys outside `tether.logs` are left alone. */
-function flatten(raw: Record<string, unknown>, where: string, prefix = "") {
-  const values = new Map<string, unknown>();
-  const unknown: string[] = [];
-  const walk = (o: Record<string, unknown>, at: string) => {
-    for (const [k, v] of Object.entries(o)) {
-      const path = at ? `${at}.${k}` : k;
-      if (BY_KEY.has(path)) {
-        if (values.has(path)) throw new LogsSettingsError(path, where, "given twice (flat and nested)");
-        values.set(path, v);
-      } else if (isObject(v) && (PREFIX.startsWith(path) || path.startsWith(`${PREFIX}.`))) {
-        walk(v, path);
-      } else if (path.startsWith(`${PREFIX}.`) || path === PREFIX) {
-        unknown.push(path);
-      }
-    }
-  };
-  walk(raw, prefix);
-  return { values, unknown };
-}
+export const LOGS_SETTING_KEYS: readonly LogsSettingKey[] = SETTINGS.keys;
 
 /** The device's settings file (JSON): throws LogsSettingsError naming the key and the file. */
 export function parseLogsSettingsFile(
   text: string,
   file: string,
 ): { layer: LogsSettingsLayer; warnings: string[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new LogsSettingsError("(file)", file, `not valid JSON: ${(err as Error).message}`);
-  }
-  if (!isObject(raw)) throw new LogsSettingsError("(file)", file, "expected a JSON object");
-  const { values, unknown } = flatten(raw, file);
-  const layer: Record<string, unknown> = {};
-  for (const [key, v] of values) {
-    const d = BY_KEY.get(key)!;
-    const r = d.check(v);
-    if (r instanceof Bad) throw new LogsSettingsError(key, file, r.reason);
-    layer[d.name] = r;
-  }
-  return { layer, warnings: unknown.map((k) => `${file}: unknown setting ${k} (ignored)`) };
+  return SETTINGS.parseFile(text, file);
+}
+
+/** The settings file, read (a file that cannot be read is a LogsSettingsError), and parsed. */
+export function readLogsSettingsFile(file: string | undefined, read: (path: string) => string) {
+  return SETTINGS.readFile(file, read);
 }
 
 /** `tether agent` flags; an error names the flag. */
 export function parseLogsFlags(flags: LogsFlags): LogsSettingsLayer {
-  const layer: Record<string, unknown> = {};
-  for (const [name, v] of Object.entries(flags) as [LogsSettingName, unknown][]) {
-    if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    const d = BY_NAME.get(name);
-    if (!d) continue;
-    const r = d.check(v);
-    if (r instanceof Bad) throw new LogsSettingsError(d.flag ?? d.key, "flag", r.reason);
-    layer[d.name] = r;
-  }
-  return layer;
+  return SETTINGS.parseFlags(
+    (Object.entries(flags) as [LogsSettingName, unknown][]).map(([name, v]) => [
+      SETTINGS.def(name)?.key ?? "",
+      v,
+    ]),
+  );
 }
 
 /** Is this (absolute) file path allowed by the list (a glob match, or under a `dir/` entry)? */
@@ -347,51 +296,27 @@ export function parseRemoteLogsSettings(
   raw: unknown,
   allowed: readonly string[],
 ): { layer: LogsSettingsLayer; refused: string[] } {
-  const refused: string[] = [];
-  if (raw === undefined || raw === null) return { layer: {}, refused };
-  if (!isObject(raw)) return { layer: {}, refused: ["remote settings: expected an object"] };
-  let flat: ReturnType<typeof flatten>;
-  try {
-    const full = Object.keys(raw).some((k) => k === "tether" || k.startsWith("tether."));
-    flat = flatten(raw, "remote", full ? "" : PREFIX);
-  } catch (err) {
-    return { layer: {}, refused: [(err as Error).message] };
-  }
-  for (const k of flat.unknown) refused.push(`remote: unknown setting ${k}`);
-  const layer: Record<string, unknown> = {};
-  for (const [key, v] of flat.values) {
-    const d = BY_KEY.get(key)!;
-    if (d.deviceOnly) {
-      refused.push(`remote: ${key} is set only by the device's own file or flags`);
-      continue;
-    }
+  return SETTINGS.parseRemote(raw, {
     // A remote path is taken as written: relative ones mean nothing on another machine.
-    if (d.name === "follow") {
+    before: (name, v) => {
+      if (name !== "follow") return undefined;
       const arr = typeof v === "string" ? [v] : v;
-      if (Array.isArray(arr) && arr.some((x) => typeof x === "string" && !x.startsWith("/"))) {
-        refused.push(`remote: ${key}: paths must be absolute`);
-        continue;
-      }
-    }
-    const r = d.check(v);
-    if (r instanceof Bad) {
-      refused.push(`remote: ${key}: ${r.reason}`);
-      continue;
-    }
-    if (d.name === "follow") {
-      layer.follow = (r as string[]).filter((p) => {
-        const ok = patternMayBeAllowed(p, allowed);
-        if (!ok)
-          refused.push(
-            `remote: log path ${p} refused: outside the device's allow-list (tether.logs.allow, --allow-log, --follow-log)`,
-          );
-        return ok;
-      });
-      continue;
-    }
-    layer[d.name] = r;
-  }
-  return { layer, refused };
+      return Array.isArray(arr) && arr.some((x) => typeof x === "string" && !x.startsWith("/"))
+        ? "paths must be absolute"
+        : undefined;
+    },
+    after: (name, r, refused) =>
+      name !== "follow"
+        ? r
+        : (r as string[]).filter((p) => {
+            const ok = patternMayBeAllowed(p, allowed);
+            if (!ok)
+              refused.push(
+                `remote: log path ${p} refused: outside the device's allow-list (tether.logs.allow, --allow-log, --follow-log)`,
+              );
+            return ok;
+          }),
+  });
 }
 
 /**
@@ -423,23 +348,7 @@ export function resolveLogsSettings(layers: {
   file?: LogsSettingsLayer;
   remote?: LogsSettingsLayer;
 }): ResolvedLogsSettings {
-  const out = { ...DEFAULT_LOGS_SETTINGS } as LogsSettingValues;
-  const from = {} as Record<LogsSettingName, SettingSource>;
-  for (const name of Object.keys(DEFAULT_LOGS_SETTINGS) as LogsSettingName[]) from[name] = "default";
-  const order: [SettingSource, LogsSettingsLayer | undefined][] = [
-    ["flag", layers.flags],
-    ["file", layers.file],
-    ["remote", layers.remote],
-  ];
-  for (const [source, layer] of order) {
-    if (!layer) continue;
-    for (const [name, v] of Object.entries(layer) as [LogsSettingName, never][]) {
-      if (v === undefined) continue;
-      if (source === "remote" && BY_NAME.get(name)?.deviceOnly) continue;
-      out[name] = v;
-      from[name] = source;
-    }
-  }
+  const { values: out, from } = SETTINGS.resolve(layers);
   const allowed = [
     ...new Set([
       ...(layers.flags?.allow ?? []),

@@ -6,10 +6,9 @@
 import { readFileSync } from "node:fs";
 import {
   type MetricsFlags,
-  MetricsSettingsError,
   parseFlags,
-  parseSettingsFile,
   type ResolvedMetricsSettings,
+  readSettingsFile,
   resolveSettings,
   type SettingsLayer,
 } from "./settings.js";
@@ -33,16 +32,6 @@ export function loadMetricsSettings(
   read: (path: string) => string = (p) => readFileSync(p, "utf8"),
 ): LoadedMetricsSettings {
   const flags = parseFlags(src.flags ?? {});
-  let file: SettingsLayer = {};
-  let warnings: string[] = [];
-  if (src.settingsFile) {
-    let text: string;
-    try {
-      text = read(src.settingsFile);
-    } catch (err) {
-      throw new MetricsSettingsError("(file)", src.settingsFile, `cannot read: ${(err as Error).message}`);
-    }
-    ({ layer: file, warnings } = parseSettingsFile(text, src.settingsFile));
-  }
+  const { layer: file, warnings } = readSettingsFile(src.settingsFile, read);
   return { flags, file, warnings, resolved: resolveSettings({ flags, file }) };
 }

@@ -8,9 +8,18 @@
  */
 import { isAbsolute, resolve } from "node:path";
 import { LABEL_NAME, parseDurationMs, RESERVED_LABELS, TELEMETRY_LIMITS } from "@tether/protocol";
+import {
+  Bad,
+  bad,
+  type Check,
+  ModuleSettings,
+  type SettingDef,
+  type SettingKey,
+  type SettingSource,
+  SettingsError,
+} from "../../settings/module-settings.js";
 
-/** Where a value came from, weakest first. */
-export type SettingSource = "default" | "flag" | "file" | "remote";
+export type { SettingSource };
 
 export interface ScrapeTarget {
   url: string;
@@ -52,37 +61,14 @@ export interface MetricsFlags {
 }
 
 /** A bad value in the device's own settings: a clear error at start (exit 2), naming key and source. */
-export class MetricsSettingsError extends Error {
-  constructor(
-    readonly key: string,
-    readonly where: string,
-    message: string,
-  ) {
-    super(`${where}: ${key}: ${message}`);
+export class MetricsSettingsError extends SettingsError {
+  constructor(key: string, where: string, message: string) {
+    super(key, where, message);
     this.name = "MetricsSettingsError";
   }
 }
 
-/** A refused value, with the reason (values themselves may be strings). */
-class Bad {
-  constructor(readonly reason: string) {}
-}
-const bad = (reason: string) => new Bad(reason);
-type Check<T> = (v: unknown) => T | Bad;
-
-export interface MetricsSettingKey {
-  /** The full key, e.g. `tether.metrics.interval`. */
-  key: string;
-  name: SettingName;
-  /** For people and docs/protocol.md. */
-  type: string;
-  default: unknown;
-  description: string;
-  /** Only the device's own file or flags set it; remote settings never do. */
-  deviceOnly: boolean;
-  /** The `tether agent` flag, when there is one. */
-  flag?: string;
-}
+export type MetricsSettingKey = SettingKey<SettingName>;
 
 const MIB = 1024 * 1024;
 const MAX_SCRAPE_TARGETS = 100;
@@ -212,11 +198,7 @@ const dir: Check<string> = (v) =>
       : resolve(v)
     : bad("expected a directory path");
 
-interface KeyDef<T> extends MetricsSettingKey {
-  check: Check<T>;
-}
-
-const def = <T>(d: KeyDef<T>): KeyDef<T> => d;
+const def = <T>(d: SettingDef<SettingName, T>) => d as SettingDef<SettingName, unknown>;
 
 const DEFS = [
   def({
@@ -315,13 +297,6 @@ const DEFS = [
   }),
 ] as const;
 
-/** Every key, for docs/protocol.md (generated and checked from this list). */
-export const METRICS_SETTING_KEYS: readonly MetricsSettingKey[] = DEFS.map(({ check: _c, ...k }) => k);
-
-const BY_KEY = new Map<string, KeyDef<unknown>>(DEFS.map((d) => [d.key, d as KeyDef<unknown>]));
-const BY_NAME = new Map<SettingName, KeyDef<unknown>>(DEFS.map((d) => [d.name, d as KeyDef<unknown>]));
-const PREFIX = "tether.metrics";
-
 export const DEFAULT_METRICS_SETTINGS: MetricsSettingValues = {
   intervalMs: 10_000,
   statsdPort: 8125,
@@ -337,8 +312,10 @@ export const DEFAULT_METRICS_SETTINGS: MetricsSettingValues = {
 /** One source's values, validated. */
 export type SettingsLayer = Partial<MetricsSettingValues>;
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  !!v && typeof v === "object" && !Array.isArray(v);
+const SETTINGS = new ModuleSettings("tether.metrics", DEFS, DEFAULT_METRICS_SETTINGS, MetricsSettingsError);
+
+/** Every key, for docs/protocol.md (generated and checked from this list). */
+export const METRICS_SETTING_KEYS: readonly MetricsSettingKey[] = SETTINGS.keys;
 
 /**
  * Flat (`{"tether.metrics.interval": 5}`) or nested (`{"tether":{"metrics":{"interval":5}}}`)
@@ -346,35 +323,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * alone; unknown keys inside it are reported.
  */
 export function flattenSettings(raw: Record<string, unknown>, where: string, prefix = "") {
-  const values = new Map<string, unknown>();
-  const unknown: string[] = [];
-  const walk = (o: Record<string, unknown>, at: string) => {
-    for (const [k, v] of Object.entries(o)) {
-      const path = at ? `${at}.${k}` : k;
-      if (BY_KEY.has(path)) {
-        if (values.has(path)) throw new MetricsSettingsError(path, where, "given twice (flat and nested)");
-        values.set(path, v);
-      } else if (isObject(v) && (PREFIX.startsWith(path) || path.startsWith(`${PREFIX}.`))) {
-        walk(v, path);
-      } else if (path.startsWith(`${PREFIX}.`) || path === PREFIX) {
-        unknown.push(path);
-      }
-    }
-  };
-  walk(raw, prefix);
-  return { values, unknown };
-}
-
-/** Validate full-key values; the first bad one throws, naming the key and the source. */
-function checkAll(values: Map<string, unknown>, where: string): SettingsLayer {
-  const layer: Record<string, unknown> = {};
-  for (const [key, v] of values) {
-    const d = BY_KEY.get(key)!;
-    const r = d.check(v);
-    if (r instanceof Bad) throw new MetricsSettingsError(key, where, r.reason);
-    layer[d.name] = r;
-  }
-  return layer as SettingsLayer;
+  return SETTINGS.flatten(raw, where, prefix);
 }
 
 /**
@@ -382,23 +331,16 @@ function checkAll(values: Map<string, unknown>, where: string): SettingsLayer {
  * `warnings` lists unknown `tether.metrics.*` keys (a typo must not pass unnoticed).
  */
 export function parseSettingsFile(text: string, file: string): { layer: SettingsLayer; warnings: string[] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new MetricsSettingsError("(file)", file, `not valid JSON: ${(err as Error).message}`);
-  }
-  if (!isObject(raw)) throw new MetricsSettingsError("(file)", file, "expected a JSON object");
-  const { values, unknown } = flattenSettings(raw, file);
-  return {
-    layer: checkAll(values, file),
-    warnings: unknown.map((k) => `${file}: unknown setting ${k} (ignored)`),
-  };
+  return SETTINGS.parseFile(text, file);
+}
+
+/** The settings file, read (a file that cannot be read is a MetricsSettingsError), and parsed. */
+export function readSettingsFile(file: string | undefined, read: (path: string) => string) {
+  return SETTINGS.readFile(file, read);
 }
 
 /** `tether agent` flags; an error names the flag. */
 export function parseFlags(flags: MetricsFlags): SettingsLayer {
-  const layer: Record<string, unknown> = {};
   const byName: Record<keyof MetricsFlags, string> = {
     interval: "tether.metrics.interval",
     statsdPort: "tether.metrics.statsdPort",
@@ -409,15 +351,9 @@ export function parseFlags(flags: MetricsFlags): SettingsLayer {
     procRoot: "tether.metrics.procRoot",
     sysRoot: "tether.metrics.sysRoot",
   };
-  for (const [f, key] of Object.entries(byName) as [keyof MetricsFlags, string][]) {
-    const v = flags[f];
-    if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    const d = BY_KEY.get(key)!;
-    const r = d.check(v);
-    if (r instanceof Bad) throw new MetricsSettingsError(d.flag ?? key, "flag", r.reason);
-    layer[d.name] = r;
-  }
-  return layer as SettingsLayer;
+  return SETTINGS.parseFlags(
+    (Object.entries(byName) as [keyof MetricsFlags, string][]).map(([f, key]) => [key, flags[f]]),
+  );
 }
 
 /**
@@ -452,46 +388,21 @@ export function parseRemoteSettings(
   raw: unknown,
   allowScrape: readonly string[],
 ): { layer: SettingsLayer; refused: string[] } {
-  const refused: string[] = [];
-  if (raw === undefined || raw === null) return { layer: {}, refused };
-  if (!isObject(raw)) return { layer: {}, refused: ["remote settings: expected an object"] };
-  let flat: ReturnType<typeof flattenSettings>;
-  try {
-    const full = Object.keys(raw).some((k) => k === "tether" || k.startsWith("tether."));
-    flat = flattenSettings(raw, "remote", full ? "" : PREFIX);
-  } catch (err) {
-    return { layer: {}, refused: [(err as Error).message] };
-  }
-  for (const k of flat.unknown) refused.push(`remote: unknown setting ${k}`);
-  const layer: Record<string, unknown> = {};
-  for (const [key, v] of flat.values) {
-    const d = BY_KEY.get(key)!;
-    if (d.deviceOnly) {
-      refused.push(`remote: ${key} is set only by the device's own file or flags`);
-      continue;
-    }
-    const r = d.check(v);
-    if (r instanceof Bad) {
-      refused.push(`remote: ${key}: ${r.reason}`);
-      continue;
-    }
-    // Sub-second intervals are for the device's own tests; remotely, at least 1 s.
-    if (d.name === "intervalMs" && (r as number) < 1000) {
-      refused.push(`remote: ${key}: must be at least 1 second when set remotely`);
-      continue;
-    }
-    if (d.name === "scrape") {
-      const targets = (r as ScrapeTarget[]).filter((t) => {
-        const ok = scrapeAllowed(t.url, allowScrape);
-        if (!ok) refused.push(`remote: scrape target ${t.url} refused: not under tether.metrics.allowScrape`);
-        return ok;
-      });
-      layer[d.name] = targets;
-      continue;
-    }
-    layer[d.name] = r;
-  }
-  return { layer: layer as SettingsLayer, refused };
+  return SETTINGS.parseRemote(raw, {
+    after: (name, r, refused) => {
+      // Sub-second intervals are for the device's own tests; remotely, at least 1 s.
+      if (name === "intervalMs" && (r as number) < 1000)
+        return bad("must be at least 1 second when set remotely");
+      if (name === "scrape")
+        return (r as ScrapeTarget[]).filter((t) => {
+          const ok = scrapeAllowed(t.url, allowScrape);
+          if (!ok)
+            refused.push(`remote: scrape target ${t.url} refused: not under tether.metrics.allowScrape`);
+          return ok;
+        });
+      return r;
+    },
+  });
 }
 
 /** Precedence: remote > file > flags > defaults (remote layers are already filtered). */
@@ -500,22 +411,6 @@ export function resolveSettings(layers: {
   file?: SettingsLayer;
   remote?: SettingsLayer;
 }): ResolvedMetricsSettings {
-  const out = { ...DEFAULT_METRICS_SETTINGS } as MetricsSettingValues;
-  const from = {} as Record<SettingName, SettingSource>;
-  for (const name of Object.keys(DEFAULT_METRICS_SETTINGS) as SettingName[]) from[name] = "default";
-  const order: [SettingSource, SettingsLayer | undefined][] = [
-    ["flag", layers.flags],
-    ["file", layers.file],
-    ["remote", layers.remote],
-  ];
-  for (const [source, layer] of order) {
-    if (!layer) continue;
-    for (const [name, v] of Object.entries(layer) as [SettingName, never][]) {
-      if (v === undefined) continue;
-      if (source === "remote" && BY_NAME.get(name)?.deviceOnly) continue;
-      out[name] = v;
-      from[name] = source;
-    }
-  }
-  return { ...out, from };
+  const { values, from } = SETTINGS.resolve(layers);
+  return { ...values, from };
 }

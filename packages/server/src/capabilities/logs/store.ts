@@ -2,8 +2,9 @@
  * The log store (docs/protocol.md §15) over the telemetry database, SQLite or PostgreSQL.
  *
  * Ingest: the "logs" stream handler. One transaction per group of batches (group commit); per
- * batch the sequence claim, then its valid lines and its gap lines as multi-row inserts, and
- * the project's byte count, all in that transaction (exactly once). Lines that fail
+ * batch the sequence claim, then the group's valid lines and gap lines in few statements
+ * (SQLite: multi-row VALUES; PostgreSQL: one INSERT … SELECT FROM unnest(column arrays) per
+ * 10,000 rows), and the projects' byte counts, all in that transaction (exactly once). Lines that fail
  * validation are dropped and counted by reason; the batch is never refused for them.
  *
  * Search walks ids newest first in windows that grow ×4 (id ranges are cheap for the FTS
@@ -26,7 +27,13 @@ import {
 import { type Kysely, type RawBuilder, sql } from "kysely";
 import type { Logger } from "pino";
 import type { Dialect } from "../../store/db.js";
-import type { IncomingBatch, SeqClaim, StreamHandler, StreamIngestResult } from "../../telemetry/index.js";
+import {
+  type IncomingBatch,
+  Mutex,
+  type SeqClaim,
+  type StreamHandler,
+  type StreamIngestResult,
+} from "../../telemetry/index.js";
 import { ftsMatch, parseTerms, pgTsQuery, type Term } from "./terms.js";
 
 export const DAY = 86_400_000;
@@ -34,8 +41,10 @@ export const DEFAULT_LOG_RETENTION_MS = 7 * DAY;
 export const DEFAULT_LOG_MAX_BYTES = 1024 ** 3;
 /** Rows one retention transaction deletes. */
 export const RETAIN_BATCH = 5000;
-/** Rows one insert statement carries (16 parameters a row; SQLite allows 32,766). */
+/** Rows one SQLite insert statement carries (15 parameters a row; SQLite allows 32,766). */
 const INSERT_ROWS = 1000;
+/** Rows one PostgreSQL insert statement carries (15 array parameters, whatever the row count). */
+const PG_INSERT_ROWS = 10_000;
 const MAX_ABS_TIME = 4e15;
 /** Receipt times are not strictly increasing with ids (group commit): slack for id bounds by time. */
 const RECEIPT_SLACK_MS = 5 * 60_000;
@@ -108,15 +117,6 @@ export interface LogStoreOptions {
   retentionMs?: number;
   maxBytesPerProject?: number;
   now?: () => number;
-}
-
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const r = this.tail.then(fn);
-    this.tail = r.catch(() => {});
-    return r;
-  }
 }
 
 const count = (d: Record<string, number>, reason: string) => {
@@ -262,6 +262,74 @@ export function rowToStored(r: DbRow, deviceName: string): StoredRow {
   return out;
 }
 
+const COLUMNS = sql.raw(
+  "device_id, project_id, time, device_time, received_at, source, level, unit, message, kind, gap_count, gap_from, gap_to, gap_reason, bytes",
+);
+
+/** SQLite: a multi-row VALUES insert (16 parameters a row). */
+function sqliteInsert(part: Omit<StoredRow, "id">[]): RawBuilder<{ id: number | string }> {
+  const values = part.map(
+    (r) =>
+      sql`(${r.deviceId}, ${r.projectId}, ${r.time}, ${r.deviceTime}, ${r.receivedAt}, ${r.source}, ${levelRank(r.level)}, ${r.unit ?? null}, ${r.message}, ${r.kind}, ${r.gap?.count ?? null}, ${r.gap?.from ?? null}, ${r.gap?.to ?? null}, ${r.gap?.reason ?? null}, ${Buffer.byteLength(r.message)})`,
+  );
+  return sql<{
+    id: number | string;
+  }>`insert into log_lines (${COLUMNS}) values ${sql.join(values)} returning id`;
+}
+
+/**
+ * PostgreSQL: one statement of 15 array parameters (a column each) unnested into rows, in
+ * their order (ORDER BY the ordinality: the identity ids are drawn in that order). Far less
+ * for the server to parse and plan than a VALUES list of thousands of tuples.
+ */
+function pgInsert(part: Omit<StoredRow, "id">[]): RawBuilder<{ id: number | string }> {
+  const n = part.length;
+  const cols = {
+    device: new Array<string>(n),
+    project: new Array<number>(n),
+    time: new Array<number>(n),
+    deviceTime: new Array<number>(n),
+    received: new Array<number>(n),
+    source: new Array<string>(n),
+    level: new Array<number | null>(n),
+    unit: new Array<string | null>(n),
+    message: new Array<string>(n),
+    kind: new Array<string>(n),
+    gapCount: new Array<number | null>(n),
+    gapFrom: new Array<number | null>(n),
+    gapTo: new Array<number | null>(n),
+    gapReason: new Array<string | null>(n),
+    bytes: new Array<number>(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const r = part[i]!;
+    cols.device[i] = r.deviceId;
+    cols.project[i] = r.projectId;
+    cols.time[i] = r.time;
+    cols.deviceTime[i] = r.deviceTime;
+    cols.received[i] = r.receivedAt;
+    cols.source[i] = r.source;
+    cols.level[i] = levelRank(r.level);
+    cols.unit[i] = r.unit ?? null;
+    cols.message[i] = r.message;
+    cols.kind[i] = r.kind;
+    cols.gapCount[i] = r.gap?.count ?? null;
+    cols.gapFrom[i] = r.gap?.from ?? null;
+    cols.gapTo[i] = r.gap?.to ?? null;
+    cols.gapReason[i] = r.gap?.reason ?? null;
+    cols.bytes[i] = Buffer.byteLength(r.message);
+  }
+  return sql<{ id: number | string }>`insert into log_lines (${COLUMNS})
+    select d, p, t, dt, ra, s, l, u, m, k, gc, gf, gt, gr, b
+    from unnest(${cols.device}::text[], ${cols.project}::int4[], ${cols.time}::int8[], ${cols.deviceTime}::int8[],
+      ${cols.received}::int8[], ${cols.source}::text[], ${cols.level}::int2[], ${cols.unit}::text[],
+      ${cols.message}::text[], ${cols.kind}::text[], ${cols.gapCount}::int8[], ${cols.gapFrom}::int8[],
+      ${cols.gapTo}::int8[], ${cols.gapReason}::text[], ${cols.bytes}::int4[])
+      with ordinality as x(d, p, t, dt, ra, s, l, u, m, k, gc, gf, gt, gr, b, o)
+    order by o
+    returning id`;
+}
+
 /** A device list this long or shorter goes into the SQL; a longer one is checked on the rows. */
 const MAX_IN_LIST = 500;
 
@@ -343,16 +411,13 @@ export class LogStore implements StreamHandler {
 
   private async insert(trx: Kysely<any>, rows: Omit<StoredRow, "id">[]): Promise<number[]> {
     const ids: number[] = [];
-    for (let i = 0; i < rows.length; i += INSERT_ROWS) {
-      const part = rows.slice(i, i + INSERT_ROWS);
-      const values = part.map(
-        (r) =>
-          sql`(${r.deviceId}, ${r.projectId}, ${r.time}, ${r.deviceTime}, ${r.receivedAt}, ${r.source}, ${levelRank(r.level)}, ${r.unit ?? null}, ${r.message}, ${r.kind}, ${r.gap?.count ?? null}, ${r.gap?.from ?? null}, ${r.gap?.to ?? null}, ${r.gap?.reason ?? null}, ${Buffer.byteLength(r.message)})`,
+    const per = this.dialect === "postgres" ? PG_INSERT_ROWS : INSERT_ROWS;
+    for (let i = 0; i < rows.length; i += per) {
+      const part = rows.slice(i, i + per);
+      const { rows: got } = await (this.dialect === "postgres" ? pgInsert(part) : sqliteInsert(part)).execute(
+        trx,
       );
-      const { rows: got } = await sql<{ id: number | string }>`insert into log_lines
-        (device_id, project_id, time, device_time, received_at, source, level, unit, message, kind, gap_count, gap_from, gap_to, gap_reason, bytes)
-        values ${sql.join(values)} returning id`.execute(trx);
-      // One writer at a time: the ids of one statement are consecutive, in VALUES order.
+      // One writer at a time: the ids of one statement are consecutive, in the rows' order.
       const part_ids = got.map((g) => Number(g.id)).sort((a, b) => a - b);
       if (part_ids.length !== part.length) throw new Error("log insert returned a wrong number of ids");
       ids.push(...part_ids);

@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LogLine } from "@tether/protocol";
 import { levelAtLeast } from "@tether/protocol";
 import type { Logger } from "pino";
-import { openSse, type SseClient, type SseConnection, SseRegistry } from "./sse.js";
+import { openSse, type SseClient, type SseConnection, SseRegistry } from "../../http/sse.js";
 import { type DbRow, type LogFilter, type LogStore, rowToStored, type StoredRow } from "./store.js";
 
 export interface TailOptions {

@@ -7,8 +7,9 @@
  * holding its events without limit (it reconnects and reads the history with a range query).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type LiveSamples, TetherError } from "@tether/protocol";
+import type { LiveSamples } from "@tether/protocol";
 import type { Logger } from "pino";
+import { openSse, type SseClient, type SseConnection, SseRegistry } from "../../http/sse.js";
 import type { StoredSamples } from "./store/types.js";
 
 export interface LiveOptions {
@@ -23,17 +24,14 @@ export const DEFAULT_LIVE: LiveOptions = {
   maxBufferedBytes: 1024 * 1024,
 };
 
-interface Client {
-  userId: number;
-  projectId: number;
+interface Client extends SseClient {
   /** Watched devices: id → name. */
   devices: Map<string, string>;
   send(e: LiveSamples): void;
-  close(): void;
 }
 
 export class LiveHub {
-  private readonly clients = new Set<Client>();
+  private readonly registry: SseRegistry<Client>;
   private readonly byDevice = new Map<string, Set<Client>>();
   /** Clients dropped because they did not read (for the server's own metrics). */
   slowDropped = 0;
@@ -41,10 +39,12 @@ export class LiveHub {
   constructor(
     readonly o: LiveOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.registry = new SseRegistry(o.maxPerUser, "live metric streams");
+  }
 
   get size(): number {
-    return this.clients.size;
+    return this.registry.clients.size;
   }
 
   /** Fan a stored batch out to the clients watching its device. */
@@ -62,14 +62,7 @@ export class LiveHub {
   }
 
   private add(c: Client): () => void {
-    let n = 0;
-    for (const o of this.clients) if (o.userId === c.userId) n++;
-    if (n >= this.o.maxPerUser)
-      throw new TetherError(
-        "TETHER_ERR_TOO_MANY_STREAMS",
-        `you have ${n} live metric streams open, the most one user may have at once (server --max-event-streams); close one and try again`,
-      );
-    this.clients.add(c);
+    const remove = this.registry.add(c);
     for (const id of c.devices.keys()) {
       let set = this.byDevice.get(id);
       if (!set) {
@@ -79,7 +72,7 @@ export class LiveHub {
       set.add(c);
     }
     return () => {
-      this.clients.delete(c);
+      remove();
       for (const id of c.devices.keys()) {
         const set = this.byDevice.get(id);
         set?.delete(c);
@@ -99,72 +92,46 @@ export class LiveHub {
     res: ServerResponse,
     hijack: () => void,
   ): void {
-    let open = true;
-    let heartbeat: NodeJS.Timeout | undefined;
-    const write = (chunk: string) => {
-      if (!open) return;
+    let conn: SseConnection | null = null;
+    const write = (c: SseConnection, chunk: string) => {
+      if (!c.open) return;
       // The socket's own buffer is the send queue; past the bound the reader is too slow.
-      if (res.writableLength > this.o.maxBufferedBytes) {
+      if (c.buffered > this.o.maxBufferedBytes) {
         this.slowDropped++;
         this.log.warn(
-          { user: who.username, buffered: res.writableLength },
+          { user: who.username, buffered: c.buffered },
           "live metrics stream dropped: the client does not read",
         );
-        end();
-        res.destroy();
+        c.destroy();
         return;
       }
-      res.write(chunk);
+      c.write(chunk);
     };
     const client: Client = {
       userId: who.userId,
       projectId: who.projectId,
       devices,
-      send: (e) => write(`event: samples\ndata: ${JSON.stringify(e)}\n\n`),
-      close: () => end(),
+      send: (e) => {
+        if (conn) write(conn, `event: samples\ndata: ${JSON.stringify(e)}\n\n`);
+      },
+      close: () => conn?.end(),
     };
     const forget = this.add(client);
-    const end = () => {
-      if (!open) return;
-      open = false;
-      clearInterval(heartbeat);
-      forget();
-      res.end();
-    };
-    hijack();
-    req.on("close", end);
-    res.on("close", end);
-    // The client may have gone while the route resolved its devices: its close events have
-    // fired already, and nothing would ever forget this stream (it would count against the
-    // user's bound, and its heartbeat run, for ever).
-    if (req.destroyed || res.destroyed || res.socket?.destroyed) {
-      end();
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      connection: "keep-alive",
-      "x-content-type-options": "nosniff",
+    conn = openSse(req, res, hijack, {
+      heartbeatMs: this.o.heartbeatMs,
+      maxBufferedBytes: this.o.maxBufferedBytes,
+      onEnd: forget,
+      // A heartbeat to a client that does not read drops it too.
+      heartbeat: (c) => write(c, ": keepalive\n\n"),
     });
-    // A first comment flushes the head, so the client knows the stream is open.
-    res.write(": live\n\n");
-    heartbeat = setInterval(() => write(": keepalive\n\n"), this.o.heartbeatMs);
-    heartbeat.unref();
   }
 
   /** A user lost access: close their streams (in one project, or all). */
   closeStreamsOf(userId: number, projectId?: number): number {
-    let n = 0;
-    for (const c of [...this.clients]) {
-      if (c.userId !== userId || (projectId !== undefined && c.projectId !== projectId)) continue;
-      c.close();
-      n++;
-    }
-    return n;
+    return this.registry.closeStreamsOf(userId, projectId);
   }
 
   closeAll(): void {
-    for (const c of [...this.clients]) c.close();
+    this.registry.closeAll();
   }
 }

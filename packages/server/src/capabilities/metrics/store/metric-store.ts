@@ -17,7 +17,12 @@ import { KEY_FIGURES, type KeyFigure, TELEMETRY_LIMITS, TetherError } from "@tet
 import { type Kysely, sql } from "kysely";
 import type { Logger } from "pino";
 import type { Dialect } from "../../../store/db.js";
-import type { IncomingBatch, SeqClaim, StreamIngestResult } from "../../../telemetry/index.js";
+import {
+  type IncomingBatch,
+  Mutex,
+  type SeqClaim,
+  type StreamIngestResult,
+} from "../../../telemetry/index.js";
 import { ByteWriter } from "./bytes.js";
 import { MINUTE } from "./chunk-io.js";
 import { compactPage } from "./compaction.js";
@@ -66,15 +71,6 @@ export const MAX_RANGE_POINTS = 2_000_000;
 const FRESH_MS = 15 * MINUTE;
 const RECENT_INSERT_ROWS = 100;
 const SERIES_INSERT_ROWS = 200;
-
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const r = this.tail.then(fn);
-    this.tail = r.catch(() => {});
-    return r;
-  }
-}
 
 export function createMetricStore(o: MetricStoreOptions): MetricStore {
   const { db, log } = o;

@@ -1,9 +1,9 @@
 /**
- * Server-Sent Events plumbing shared by event streams: open a hijacked reply as
- * `text/event-stream` with a heartbeat comment, close it once, and a per-user registry that
- * bounds the streams a user holds (TETHER_ERR_TOO_MANY_STREAMS, thrown before anything is
- * written so the route answers 429 as JSON) and closes them when the user loses access.
- * (The metrics live stream, metrics/live.ts, does the same by hand and can move onto this.)
+ * Server-Sent Events plumbing for the event streams of capabilities (the logs tail, the live
+ * metrics stream): open a hijacked reply as `text/event-stream` with a first comment and a
+ * heartbeat comment, close it once whichever side goes, and a per-user registry that bounds
+ * the streams a user holds (TETHER_ERR_TOO_MANY_STREAMS, thrown before anything is written so
+ * the route answers 429 as JSON) and closes them when the user loses access.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TetherError } from "@tether/protocol";
@@ -17,6 +17,7 @@ export interface SseClient {
 export class SseRegistry<C extends SseClient> {
   readonly clients = new Set<C>();
 
+  /** `what`: the streams as the bound's error names them ("log streams"). */
   constructor(
     readonly maxPerUser: number,
     private readonly what: string,
@@ -58,17 +59,32 @@ export interface SseConnection {
   readonly buffered: number;
   readonly open: boolean;
   end(): void;
+  /** End the stream and drop the connection at once (a client that does not read). */
+  destroy(): void;
+}
+
+export interface SseOptions {
+  heartbeatMs: number;
+  /** The default heartbeat skips its comment while more than this waits in the connection. */
+  maxBufferedBytes: number;
+  /** Runs once, whichever side closes. */
+  onEnd(): void;
+  /** The connection's send queue drained. */
+  onDrain?(): void;
+  /** Replaces the default heartbeat (e.g. to write the comment through a write that checks the bound). */
+  heartbeat?(conn: SseConnection): void;
 }
 
 /**
- * Start the event stream on a reply the caller hijacks through `hijack`. `onEnd` runs once,
- * whichever side closes. Returns null when the client had already gone.
+ * Start the event stream on a reply the caller hijacks through `hijack`. Returns null when the
+ * client had already gone (its close events fired while the route resolved its query; `onEnd`
+ * has run, so nothing counts the stream against the user's bound or keeps its heartbeat).
  */
 export function openSse(
   req: IncomingMessage,
   res: ServerResponse,
   hijack: () => void,
-  o: { heartbeatMs: number; maxBufferedBytes: number; onEnd(): void; onDrain?(): void },
+  o: SseOptions,
 ): SseConnection | null {
   let open = true;
   let heartbeat: NodeJS.Timeout | undefined;
@@ -82,7 +98,6 @@ export function openSse(
   hijack();
   req.on("close", end);
   res.on("close", end);
-  // The client may have gone while the route resolved its query: its close events have fired.
   if (req.destroyed || res.destroyed || res.socket?.destroyed) {
     end();
     return null;
@@ -93,13 +108,10 @@ export function openSse(
     connection: "keep-alive",
     "x-content-type-options": "nosniff",
   });
+  // A first comment flushes the head, so the client knows the stream is open.
   res.write(": live\n\n");
   if (o.onDrain) res.on("drain", o.onDrain);
-  heartbeat = setInterval(() => {
-    if (res.writableLength <= o.maxBufferedBytes) res.write(": keepalive\n\n");
-  }, o.heartbeatMs);
-  heartbeat.unref();
-  return {
+  const conn: SseConnection = {
     write(chunk) {
       if (!open) return false;
       res.write(chunk);
@@ -112,5 +124,15 @@ export function openSse(
       return open;
     },
     end,
+    destroy() {
+      end();
+      res.destroy();
+    },
   };
+  heartbeat = setInterval(() => {
+    if (o.heartbeat) o.heartbeat(conn);
+    else if (res.writableLength <= o.maxBufferedBytes) res.write(": keepalive\n\n");
+  }, o.heartbeatMs);
+  heartbeat.unref();
+  return conn;
 }
