@@ -330,7 +330,8 @@ test("a viewer sees no admin actions, and is told why", { skip: SKIP }, async ()
 
     await p.goto(`${url}/#/settings/exec-users`);
     await p.getByText("Only admins of default can change this list; you are a viewer.").waitFor();
-    assert.ok((await textOf(p.locator("ul.exec-users"))).includes("deploy"));
+    // The list loads on its own: wait for it, do not read it the moment the notice shows.
+    await p.locator("ul.exec-users", { hasText: "deploy" }).waitFor();
     assert.equal(await p.getByRole("button", { name: "Save" }).count(), 0);
     assert.equal(await p.getByLabel("Remove deploy").count(), 0);
 

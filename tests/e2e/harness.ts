@@ -24,7 +24,13 @@ export function tempDir(prefix = "tether-test-"): string {
   tmpDirs.push(d);
   return d;
 }
+/**
+ * At the end of a test file (its `after`): kill every agent it started and left running (an
+ * agent outliving its test keeps retrying a server that is gone, and takes CPU from every test
+ * after it), stop its brokers, remove its temp dirs and databases.
+ */
 export async function cleanupTempDirs(): Promise<void> {
+  await Promise.all([...liveAgents].map((a) => a.kill()));
   await stopTestBrokers();
   for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
   await dropTestDatabases();
@@ -288,6 +294,9 @@ export interface AgentHandle {
   kill(): Promise<void>;
 }
 
+/** Agents started by this test process and not yet exited. */
+const liveAgents = new Set<AgentHandle>();
+
 export function startAgent(o: {
   dataDir: string;
   url?: string;
@@ -308,7 +317,7 @@ export function startAgent(o: {
     if (err.length > 2_000_000) err = err.slice(-1_000_000);
   });
   const exited = once(proc, "exit").then(([code]) => code as number | null);
-  return {
+  const handle: AgentHandle = {
     dataDir: o.dataDir,
     proc,
     stderr: () => err,
@@ -322,6 +331,9 @@ export function startAgent(o: {
       await exited;
     },
   };
+  liveAgents.add(handle);
+  void exited.then(() => liveAgents.delete(handle));
+  return handle;
 }
 
 export async function createToken(api: Api, body: Record<string, unknown> = {}): Promise<string> {
