@@ -1,9 +1,10 @@
-/** Every fuzz target (issue 9, finding 13; telemetry and metrics parsers, issue 11). Tunnel framing adds its own when built. */
+/** Every fuzz target (issue 9, finding 13; telemetry and metrics parsers, issue 11; log input, issue 12). Tunnel framing adds its own when built. */
 import type { Target } from "../lib.js";
 import { enrollment } from "./enrollment.js";
 import { frames } from "./frames.js";
 import { http } from "./http.js";
 import { influxLine } from "./influx-line.js";
+import { logLines } from "./log-lines.js";
 import { messages } from "./messages.js";
 import { metricCodec } from "./metric-codec.js";
 import { mqtt } from "./mqtt.js";
@@ -24,4 +25,5 @@ export const TARGETS: Target[] = [
   statsd,
   influxLine,
   prometheusText,
+  logLines,
 ];

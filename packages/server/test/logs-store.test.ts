@@ -175,6 +175,7 @@ describe("search", () => {
       "^",
       "'; drop table log_lines; --",
       "\u0000",
+      "over\u0000heat",
       "東京",
     ]) {
       const r = await s.viewer.request(

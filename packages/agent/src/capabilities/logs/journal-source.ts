@@ -68,7 +68,8 @@ export function parseJournalLine(
     line.lvl = levelFromPriority(pri);
   }
   const unit = fieldText(o._SYSTEMD_UNIT) ?? fieldText(o._SYSTEMD_USER_UNIT);
-  if (unit) line.unit = unit.slice(0, LOG_LIMITS.maxUnitChars);
+  // Cleaned like a message (no control characters, no lone surrogate from a cut pair).
+  if (unit) line.unit = cleanText(unit.slice(0, LOG_LIMITS.maxUnitChars), LOG_LIMITS.maxUnitChars * 4).msg;
   if (cut) line.cut = cut;
   const out: JournalEntry = { line };
   const cursor = fieldText(o.__CURSOR);

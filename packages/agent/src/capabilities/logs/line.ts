@@ -71,9 +71,15 @@ export function cleanLine(kept: Buffer, total: number, max = LOG_LIMITS.maxLineB
   return { msg: head + cutMark(cut), cut };
 }
 
-/** Decode a complete string message (journal MESSAGE, the agent's own log) the same way. */
+/** A UTF-16 surrogate without its pair (JSON's "\ud800" escape makes one). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Decode a complete string message (journal MESSAGE, the agent's own log) the same way; a
+ * lone surrogate becomes U+FFFD, as an invalid byte does.
+ */
 export function cleanText(s: string, max = LOG_LIMITS.maxLineBytes): CleanLine {
-  const text = escapeControl(s);
+  const text = escapeControl(s.replace(LONE_SURROGATE, "\ufffd"));
   const bytes = Buffer.byteLength(text);
   if (bytes <= max) return { msg: text };
   const head = fitUtf8(text, Math.max(0, max - MARK_ROOM));

@@ -18,7 +18,9 @@ export const MAX_TERMS = 16;
 const WORDY = /[\p{L}\p{N}]/u;
 const PLAIN_WORD = /^[\p{L}\p{N}_]+$/u;
 
-export function parseTerms(q: string): Term[] {
+export function parseTerms(query: string): Term[] {
+  // A NUL separates words: FTS5 ends a quoted string at one ("unterminated string"), PostgreSQL refuses it in text.
+  const q = query.replaceAll("\u0000", " ");
   const out: Term[] = [];
   let i = 0;
   while (i < q.length && out.length < MAX_TERMS) {
