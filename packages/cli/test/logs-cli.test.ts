@@ -197,7 +197,7 @@ test("-f: recent lines, then live ones; the stream drops and answers 503, the ta
       res.write(e4.slice(17) + event(mk(5)));
       setImmediate(() => res.destroy());
     } else if (n === 2) {
-      json(res, 503, { error: { code: "TETHER_ERR_UNAVAILABLE", message: "starting" } });
+      json(res, 503, { error: { code: "TETHER_ERR_STORE_UNAVAILABLE", message: "starting" } });
     } else {
       sse(res);
       // A line the client already has (must not print twice), a new one, a lag notice.

@@ -169,4 +169,6 @@ export type LogSearchResult = Static<typeof LogSearchResult>;
  * `{ "dropped": n }` when the client was too slow and lines were skipped.
  */
 export const LOG_STREAM_PATH = "/api/v1/logs/stream";
+/** The tail's SSE event names. */
+export const LOG_STREAM_EVENTS = { line: "line", lagged: "lagged" } as const;
 export const LOG_SEARCH_PATH = "/api/v1/logs";

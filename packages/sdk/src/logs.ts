@@ -6,6 +6,7 @@
  */
 import {
   LOG_SEARCH_PATH,
+  LOG_STREAM_EVENTS,
   LOG_STREAM_PATH,
   LogLine,
   type LogQuery,
@@ -103,13 +104,13 @@ export function logsApi(c: TetherClient): LogsApi {
                 o.onOpen?.(conn++);
               }
               for (const ev of parser.push(text)) {
-                if (ev.event === "line") {
+                if (ev.event === LOG_STREAM_EVENTS.line) {
                   const line = parseEvent(ev.data, (x) => checkLine().parse(x));
                   if (seen.has(line.id)) continue;
                   seen.add(line.id);
                   after = line.id;
                   on({ type: "line", line });
-                } else if (ev.event === "lagged") {
+                } else if (ev.event === LOG_STREAM_EVENTS.lagged) {
                   const d = parseEvent(ev.data, (x: any) => {
                     if (typeof x?.dropped !== "number") throw new Error("no dropped count");
                     return x.dropped as number;

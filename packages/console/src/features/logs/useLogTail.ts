@@ -5,6 +5,7 @@
  * hook reconnects by itself (1 s, 2 s, 4 s … 10 s apart), resuming after the last line seen.
  * Paused: new lines are held (counted) and shown on Resume. At most MAX_LINES are kept.
  */
+import { LOG_STREAM_EVENTS } from "@tether/protocol/logs";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { type LogLine, searchLogs, type TailFilters, tailUrl } from "./api";
 
@@ -155,7 +156,7 @@ export function useLogTail(filters: TailFilters): LogTail {
         setStatus("live");
         setLostAt(null);
       });
-      es.addEventListener("line", (ev) => {
+      es.addEventListener(LOG_STREAM_EVENTS.line, (ev) => {
         if (!live()) return;
         let line: LogLine;
         try {
@@ -170,7 +171,7 @@ export function useLogTail(filters: TailFilters): LogTail {
         noteSources([line]);
         enqueue(item(line));
       });
-      es.addEventListener("lagged", (ev) => {
+      es.addEventListener(LOG_STREAM_EVENTS.lagged, (ev) => {
         if (!live()) return;
         let dropped = 0;
         try {

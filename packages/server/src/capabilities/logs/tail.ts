@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LogLine } from "@tether/protocol";
-import { levelAtLeast } from "@tether/protocol";
+import { LOG_STREAM_EVENTS, levelAtLeast } from "@tether/protocol";
 import type { Logger } from "pino";
 import { openSse, type SseClient, type SseConnection, SseRegistry } from "../../http/sse.js";
 import { type DbRow, type LogFilter, type LogStore, rowToStored, type StoredRow } from "./store.js";
@@ -108,7 +108,8 @@ export class TailHub {
     let pendingDropped = 0;
     let slow = 0;
     let conn: SseConnection | null = null;
-    const lagged = (n: number) => conn?.write(`event: lagged\ndata: ${JSON.stringify({ dropped: n })}\n\n`);
+    const lagged = (n: number) =>
+      conn?.write(`event: ${LOG_STREAM_EVENTS.lagged}\ndata: ${JSON.stringify({ dropped: n })}\n\n`);
     const send = (r: StoredRow) => {
       const id = Number(r.id);
       if (id <= lastId || !conn?.open) return;
@@ -118,7 +119,7 @@ export class TailHub {
         this.slowDropped++;
         return;
       }
-      conn.write(`event: line\nid: ${r.id}\ndata: ${JSON.stringify(toLogLine(r))}\n\n`);
+      conn.write(`event: ${LOG_STREAM_EVENTS.line}\nid: ${r.id}\ndata: ${JSON.stringify(toLogLine(r))}\n\n`);
     };
     const client: Client = {
       userId: who.userId,
