@@ -44,14 +44,17 @@ export function AlertsPage() {
         <h1>Alerts</h1>
         {alerts.data && (
           <span className="summary">
-            {firing > 0 ? (
-              <b className="firing-count">
-                {firing} {firing === 1 ? "alert" : "alerts"} firing
-              </b>
-            ) : (
-              "nothing firing"
-            )}
-            {active.length - firing > 0 && `, ${active.length - firing} pending`}
+            {/* One inline run: the header's flex gap must not open before the comma. */}
+            <span>
+              {firing > 0 ? (
+                <b className="firing-count">
+                  {firing} {firing === 1 ? "alert" : "alerts"} firing
+                </b>
+              ) : (
+                "nothing firing"
+              )}
+              {active.length - firing > 0 && `, ${active.length - firing} pending`}
+            </span>
           </span>
         )}
       </header>

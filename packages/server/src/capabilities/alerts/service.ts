@@ -161,7 +161,7 @@ export class AlertsService {
     if (any.length === 0)
       throw new TetherError(
         "TETHER_ERR_RULE_INVALID",
-        `no device of this project has reported the metric ${metric}; check its name (GET /api/v1/devices/{device}/metrics lists a device's metrics)`,
+        `no device of this project has reported the metric ${metric}; check its name (a device's page, or "tether metrics names DEVICE", lists the metrics it reports)`,
       );
     const want = labels ? parseRuleLabels(labels) : undefined;
     if (want && !any.some((s) => Object.entries(want).every(([k, v]) => s.labels[k] === v)))
