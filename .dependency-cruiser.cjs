@@ -178,8 +178,8 @@ module.exports = {
       severity: "error",
       comment:
         "The SDK's main entry runs in the browser (the console uses it): Node built-ins only in " +
-        "src/node.ts, the @tether/sdk/node entry point.",
-      from: { path: "^packages/sdk/src/", pathNot: "^packages/sdk/src/node[.]ts$" },
+        "src/node.ts, the @tether/sdk/node entry point, and src/tunnel-socket.ts, which only it exports.",
+      from: { path: "^packages/sdk/src/", pathNot: "^packages/sdk/src/(node|tunnel-socket)[.]ts$" },
       to: { dependencyTypes: ["core"] },
     },
     {

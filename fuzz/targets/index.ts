@@ -1,4 +1,4 @@
-/** Every fuzz target (issue 9, finding 13; telemetry and metrics parsers, issue 11; log input, issue 12). Tunnel framing adds its own when built. */
+/** Every fuzz target (issue 9, finding 13; telemetry and metrics parsers, issue 11; log input, issue 12; tunnel framing, issue 13). */
 import type { Target } from "../lib.js";
 import { enrollment } from "./enrollment.js";
 import { frames } from "./frames.js";
@@ -12,6 +12,7 @@ import { prometheusText } from "./prometheus-text.js";
 import { signedFrames } from "./signed-frames.js";
 import { statsd } from "./statsd.js";
 import { telemetryBatch } from "./telemetry-batch.js";
+import { tunnelFrames } from "./tunnel-frames.js";
 
 export const TARGETS: Target[] = [
   frames,
@@ -26,4 +27,5 @@ export const TARGETS: Target[] = [
   influxLine,
   prometheusText,
   logLines,
+  tunnelFrames,
 ];

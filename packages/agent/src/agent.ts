@@ -12,6 +12,7 @@ import { EnrollError, enroll, pendingLine, poll } from "./enroll.js";
 import { collectFacts } from "./facts.js";
 import { HttpError } from "./https-json.js";
 import { ensureDataDir, type Identity, loadIdentity, loadOrCreateKeys, saveIdentity } from "./identity.js";
+import { createAgentTunnels } from "./tunnels/index.js";
 import { Journal } from "./journal.js";
 import {
   loadMetricsSettings,
@@ -186,6 +187,13 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     quotas: { metrics: 0.5, logs: 0.5 },
     log,
   });
+  // Tunnels are dialled on request (docs/protocol.md §17); terminal and forward serve them.
+  const tunnels = createAgentTunnels({
+    apiUrl: identity.apiUrl,
+    caCert: identity.caCert,
+    deviceId: identity.deviceId,
+    log: log.child({ part: "tunnels" }),
+  });
   let fatal: Error | null = null;
   const client = new ControlClient({
     identity,
@@ -204,6 +212,9 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     telemetry: { telemetry },
     metrics: { telemetry, settings: metricsSettings },
     logs: { telemetry, settings: logsSettings, dataDir: o.dataDir, agentLog },
+    tunnel: { tunnels },
+    terminal: { tunnels, dataDir: o.dataDir },
+    forward: { tunnels },
   });
   const ac = new AbortController();
   o.signal?.addEventListener("abort", () => ac.abort());

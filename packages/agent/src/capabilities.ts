@@ -5,15 +5,28 @@
  */
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
+import { forward } from "./capabilities/forward/index.js";
 import { logs } from "./capabilities/logs/index.js";
 import { metrics } from "./capabilities/metrics/index.js";
 import { ping } from "./capabilities/ping/index.js";
 import { telemetry } from "./capabilities/telemetry/index.js";
+import { terminal } from "./capabilities/terminal/index.js";
+import { tunnel } from "./capabilities/tunnel/index.js";
 import type { CapabilityOptions, HandledOnce } from "./capability.js";
 import type { CoreDownType } from "./control/core-handlers.js";
 import type { JournalSlice } from "./control/journal-slice.js";
 
-export const capabilities = [ping, credential, exec, telemetry, metrics, logs] as const;
+export const capabilities = [
+  ping,
+  credential,
+  exec,
+  telemetry,
+  metrics,
+  logs,
+  tunnel,
+  terminal,
+  forward,
+] as const;
 
 /**
  * Every downstream message type (DownType) has exactly one handler, in a module or in the

@@ -9,11 +9,15 @@ import { registerAudit } from "./commands/audit.js";
 import { registerCommands } from "./commands/commands.js";
 import { registerDevices } from "./commands/devices.js";
 import { registerExec } from "./commands/exec.js";
+import { registerForward } from "./commands/forward.js";
 import { registerLogin } from "./commands/login.js";
 import { registerLogs } from "./commands/logs.js";
 import { registerMetrics } from "./commands/metrics.js";
 import { registerPing } from "./commands/ping.js";
 import { registerServer } from "./commands/server.js";
+import { registerSessions } from "./commands/sessions.js";
+import { registerShell } from "./commands/shell.js";
+import { registerSshKeys } from "./commands/ssh-keys.js";
 import { registerToken } from "./commands/token.js";
 import { registerWebhooks } from "./commands/webhooks.js";
 import type { Ctx } from "./context.js";
@@ -48,7 +52,8 @@ Credentials: TETHER_URL + TETHER_TOKEN (+ TETHER_CA_CERT=path), else the file wr
 \`tether login\`, else (on the server machine) the server's data dir admin.token.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 not authenticated/forbidden, 4 not found,
-255 device or server unreachable (or timed out). \`tether exec\` has its own (see tether exec --help).`,
+255 device or server unreachable (or timed out). \`tether exec\`, \`shell\` and \`forward\` have
+their own (see their --help).`,
     );
   // Only the group the command line names (a quicker start); all of them for top-level help,
   // `help`, or a word that names none (commander then suggests the nearest).
@@ -74,6 +79,9 @@ export const COMMAND_GROUPS: {
   { names: ["ping"], register: (p, ctx) => registerPing(p, ctx) },
   { names: ["exec"], register: (p, ctx, argv) => registerExec(p, ctx, argv) },
   { names: ["commands", "cmds"], register: (p, ctx) => registerCommands(p, ctx) },
+  { names: ["shell"], register: (p, ctx, argv) => registerShell(p, ctx, argv) },
+  { names: ["forward"], register: (p, ctx) => registerForward(p, ctx) },
+  { names: ["sessions", "session"], register: (p, ctx) => registerSessions(p, ctx) },
   { names: ["metrics"], register: (p, ctx) => registerMetrics(p, ctx) },
   { names: ["logs", "log"], register: (p, ctx) => registerLogs(p, ctx) },
   { names: ["alerts", "alert"], register: (p, ctx) => registerAlerts(p, ctx) },
@@ -81,6 +89,7 @@ export const COMMAND_GROUPS: {
   { names: ["audit"], register: (p, ctx) => registerAudit(p, ctx) },
   { names: ["users", "user"], register: (p, ctx) => registerUsers(p, ctx) },
   { names: ["api-tokens", "api-token"], register: (p, ctx) => registerApiTokens(p, ctx) },
+  { names: ["ssh-keys", "ssh-key"], register: (p, ctx) => registerSshKeys(p, ctx) },
   { names: ["projects", "project"], register: (p, ctx) => registerProjects(p, ctx) },
   { names: ["login", "logout", "whoami"], register: (p, ctx) => registerLogin(p, ctx) },
 ];

@@ -9,6 +9,7 @@ import { exec } from "./features/exec";
 import { logs } from "./features/logs";
 import { metrics } from "./features/metrics";
 import { overview } from "./features/overview";
+import { terminal } from "./features/terminal";
 import type { DevicePanel, Feature, FeatureRoute } from "./features/feature";
 
 /** In top-bar order. */
@@ -19,6 +20,7 @@ export const FEATURES: readonly Feature[] = [
   logs,
   alerts,
   exec,
+  terminal,
   enrollment,
   audit,
   admin,

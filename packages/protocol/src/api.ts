@@ -408,3 +408,32 @@ export const ProjectSettings = Type.Object({
   execUsers: Type.Array(Type.String({ pattern: "^[a-z_][a-z0-9_.-]{0,31}$" }), { maxItems: 256 }),
 });
 export type ProjectSettings = Static<typeof ProjectSettings>;
+
+// SSH keys (docs/protocol.md §17.6): a user's public keys for the SSH gateway.
+
+/** Keys one user may register. */
+export const MAX_SSH_KEYS_PER_USER = 50;
+/** An SSH key fingerprint as OpenSSH prints it: `SHA256:` and 43 base64 characters (no padding). */
+export const SSH_FINGERPRINT_PATTERN = "^SHA256:[A-Za-z0-9+/]{43}$";
+
+export const SshKey = Type.Object({
+  fingerprint: Type.String({ pattern: SSH_FINGERPRINT_PATTERN }),
+  /** OpenSSH key type: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa. */
+  type: Type.String(),
+  /** Key size in bits (256 for ed25519). */
+  bits: Type.Integer(),
+  /** The public key as one OpenSSH line without its comment: `ssh-ed25519 AAAA…`. */
+  publicKey: Type.String(),
+  comment: Type.String(),
+  createdAt: Type.String(),
+  /** The last time it signed in to the SSH gateway (null: never). */
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+});
+export type SshKey = Static<typeof SshKey>;
+
+/** POST /ssh-keys body: one public-key line as in authorized_keys or id_ed25519.pub (no options). */
+export const AddSshKey = Type.Object(
+  { key: Type.String({ minLength: 1, maxLength: 16384 }) },
+  { additionalProperties: false },
+);
+export type AddSshKey = Static<typeof AddSshKey>;

@@ -97,6 +97,48 @@ export const ERRORS = {
   },
   TETHER_ERR_WEBHOOK_NOT_FOUND: { status: 404, when: "no webhook with that name exists in the project" },
   TETHER_ERR_WEBHOOK_EXISTS: { status: 409, when: "a webhook with that name already exists in the project" },
+  TETHER_ERR_TUNNEL_TIMEOUT: {
+    status: 504,
+    when: "the device did not dial back for a tunnel (terminal, SSH, port forward) within the timeout",
+  },
+  TETHER_ERR_TUNNEL_LIMIT: {
+    status: 429,
+    when: "the device or the user already has the most open sessions allowed (--tunnel-per-device, --tunnel-per-user)",
+  },
+  TETHER_ERR_TUNNEL_TOKEN: {
+    status: 401,
+    when: "a tunnel dial-back presented a token that is unknown, used, expired, or for another device or session",
+  },
+  TETHER_ERR_TUNNEL_CLOSED: {
+    status: 410,
+    when: "the session ended (exited, closed, timed out, or revoked)",
+  },
+  TETHER_ERR_SESSION_NOT_FOUND: { status: 404, when: "no session with that id exists in the project" },
+  TETHER_ERR_RECORDING_NOT_FOUND: {
+    status: 404,
+    when: "the session was not recorded (recording off for the project) or its recording was deleted",
+  },
+  TETHER_ERR_SPAWN_FAILED: {
+    status: 502,
+    when: "the device could not start the shell or command (no such user, program not found)",
+  },
+  TETHER_ERR_FORWARD_NOT_ALLOWED: {
+    status: 403,
+    when: "a port forward names a destination not on the project's allow-list (tether projects tunnels --forward-allow)",
+  },
+  TETHER_ERR_FORWARD_FAILED: {
+    status: 502,
+    when: "the device could not connect to the forward's destination (refused, unreachable, timed out)",
+  },
+  TETHER_ERR_SSH_KEY_INVALID: {
+    status: 400,
+    when: "an SSH public key is not one OpenSSH line of a supported type",
+  },
+  TETHER_ERR_SSH_KEY_EXISTS: {
+    status: 409,
+    when: "that SSH key is already registered (to you or another user)",
+  },
+  TETHER_ERR_SSH_KEY_NOT_FOUND: { status: 404, when: "you have no SSH key with that fingerprint" },
   TETHER_ERR_ALERT_LIMIT: {
     status: 409,
     when: "the project already has the most alert rules (500) or webhooks (50) it may have",

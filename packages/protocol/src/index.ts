@@ -13,3 +13,4 @@ export * from "./telemetry.js";
 export * from "./metrics.js";
 export * from "./logs.js";
 export * from "./alerts.js";
+export * from "./tunnel.js";

@@ -14,6 +14,7 @@ import { execMessages } from "./messages/exec.js";
 import type { CapabilityMessages, MessageSpec } from "./messages/message.js";
 import { pingMessages } from "./messages/ping.js";
 import { telemetryMessages } from "./messages/telemetry.js";
+import { tunnelMessages } from "./messages/tunnel.js";
 import { validator } from "./validate.js";
 
 export { Facts, MAX_ACK_IDS } from "./messages/core.js";
@@ -23,13 +24,21 @@ export { type CapabilityMessages, durable, type MessageSpec, plain } from "./mes
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
-const REGISTRY = [coreMessages, pingMessages, credentialMessages, execMessages, telemetryMessages] as const;
+const REGISTRY = [
+  coreMessages,
+  pingMessages,
+  credentialMessages,
+  execMessages,
+  telemetryMessages,
+  tunnelMessages,
+] as const;
 
 type Merge<D extends "up" | "down"> = (typeof coreMessages)[D] &
   (typeof pingMessages)[D] &
   (typeof credentialMessages)[D] &
   (typeof execMessages)[D] &
-  (typeof telemetryMessages)[D];
+  (typeof telemetryMessages)[D] &
+  (typeof tunnelMessages)[D];
 
 function merge<D extends "up" | "down">(dir: D): Merge<D> {
   const out: Record<string, MessageSpec> = {};

@@ -5,7 +5,7 @@
  * one gets a generic sentence.
  */
 import type { AuditEntry } from "@tether/protocol/api";
-import { commandText, plural } from "./format.js";
+import { commandText, fmtSpan, plural } from "./format.js";
 
 /** A piece of a sentence: plain text, code (a command line), a device, or a command. */
 export type AuditPart =
@@ -234,6 +234,63 @@ export function auditSentence(e: Entry, o: AuditTextOptions = {}): AuditSentence
       const name = str("name");
       return done(t(`revoked the API token ${name ? `“${name}”` : `#${num("id") ?? "?"}`}`));
     }
+    case "ssh-key.add":
+    case "ssh-key.remove": {
+      const comment = str("comment");
+      return done(
+        t(
+          `${e.action === "ssh-key.add" ? "added" : "removed"} the SSH key ${fingerprint ?? "?"}${comment ? ` (${comment})` : ""}`,
+        ),
+      );
+    }
+    case "session.start":
+    case "session.end": {
+      // Tunnel sessions (docs/protocol.md §17): a shell, a command in a terminal, a port forward.
+      const kind = str("kind");
+      const target = str("target");
+      const runAs = str("runAs");
+      const via = str("via");
+      const what =
+        kind === "forward"
+          ? [t("a port forward to "), { code: target ?? "?" }, t(" on "), device]
+          : kind === "command"
+            ? [t("a terminal running "), { code: clip(target ?? "?") }, t(" on "), device]
+            : [t("a shell on "), device];
+      if (e.action === "session.start")
+        return done(
+          t("opened "),
+          ...what,
+          ...(runAs ? [t(` as ${runAs}`)] : []),
+          ...(via ? [t(` (${via === "console" ? "web terminal" : via})`)] : []),
+        );
+      const reason = str("endReason");
+      const code = num("exitCode");
+      const ms = num("durationMs");
+      const how =
+        reason === "exited"
+          ? code !== undefined
+            ? `exited with code ${code}`
+            : `killed by SIG${str("signal") ?? "?"}`
+          : reason
+            ? (SESSION_END_WORDS[reason] ?? reason)
+            : "";
+      const parts = [how, ms !== undefined ? `after ${fmtSpan(ms / 1000)}` : ""].filter(Boolean);
+      return done(
+        t("ended "),
+        ...(kind === "forward"
+          ? [t("a port forward on "), device]
+          : [t(kind === "command" ? "a terminal on " : "a shell on "), device]),
+        ...(parts.length ? [t(` (${parts.join(", ")})`)] : []),
+      );
+    }
+    case "project.tunnels": {
+      const allow = Array.isArray(d.forwardAllow) ? d.forwardAllow.map(String) : [];
+      return done(
+        t(
+          `set tunnel settings: recording ${d.record === true ? "on" : "off"}, port forwards to ${allow.length ? allow.join(", ") : "nowhere"}`,
+        ),
+      );
+    }
     default:
       return done(t(`did ${e.action}`), ...(e.deviceId ? [t(" on "), device] : []));
   }
@@ -262,6 +319,17 @@ export function partsText(parts: AuditPart[]): string {
     .join("");
 }
 
+/** How a tunnel session ended, in words (the session.end sentence). */
+const SESSION_END_WORDS: Record<string, string> = {
+  closed: "closed",
+  "device-gone": "the device went away",
+  revoked: "access revoked",
+  idle: "idle timeout",
+  "max-length": "maximum length reached",
+  "server-stopped": "the server stopped",
+  failed: "failed",
+};
+
 /** The action names the server writes today, by topic (for filters). */
 export const AUDIT_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   devices: [
@@ -278,8 +346,10 @@ export const AUDIT_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   commands: ["command.run", "command.cancel"],
   "enrollment tokens": ["enrollment-token.create", "enrollment-token.delete"],
   users: ["user.grant", "user.remove", "user.revoke-access"],
-  projects: ["project.create", "project.delete", "project.exec-users"],
+  projects: ["project.create", "project.delete", "project.exec-users", "project.tunnels"],
+  sessions: ["session.start", "session.end"],
   "API tokens": ["api-token.create", "api-token.revoke"],
+  "SSH keys": ["ssh-key.add", "ssh-key.remove"],
   alerts: ["alert.rule.create", "alert.rule.delete", "alert.silence.create", "alert.silence.end"],
   webhooks: ["webhook.create", "webhook.delete", "webhook.test"],
 };

@@ -11,11 +11,15 @@ export * from "./format.js";
 export * from "./logs.js";
 export * from "./metric-format.js";
 export * from "./metrics.js";
+export * from "./ssh-keys.js";
+export * from "./sessions.js";
 export * from "./transport.js";
+export * from "./tunnel-error.js";
 export * from "@tether/protocol/api";
 export * from "@tether/protocol/metrics";
 export * from "@tether/protocol/logs";
 export * from "@tether/protocol/alerts";
+export * from "@tether/protocol/tunnel";
 export {
   base64ToBytes,
   bytesToBase64,

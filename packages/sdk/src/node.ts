@@ -7,6 +7,8 @@ import https from "node:https";
 import tls from "node:tls";
 import type { HttpResponse, Transport } from "./transport.js";
 
+export * from "./tunnel-socket.js";
+
 export interface NodeTransportOptions {
   /** Per-request timeout in ms (default 75 s: longer than the server's longest device wait). */
   timeoutMs?: number;

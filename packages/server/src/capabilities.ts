@@ -8,14 +8,28 @@ import type { CapabilityContext, ServerCapability, UpTypesOf } from "./capabilit
 import { alerts } from "./capabilities/alerts/index.js";
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
+import { forward } from "./capabilities/forward/index.js";
 import { logs } from "./capabilities/logs/index.js";
 import { metrics } from "./capabilities/metrics/index.js";
 import { ping } from "./capabilities/ping/index.js";
+import { ssh } from "./capabilities/ssh/index.js";
 import { telemetry } from "./capabilities/telemetry/index.js";
+import { terminal } from "./capabilities/terminal/index.js";
 import type { CapabilityUpHandlers, CoreUpType, DeliveredHandlers } from "./control/index.js";
 import type { MigrationSet } from "./store/db.js";
 
-export const CAPABILITIES = [ping, credential, exec, telemetry, metrics, logs, alerts] as const;
+export const CAPABILITIES = [
+  ping,
+  credential,
+  exec,
+  telemetry,
+  metrics,
+  logs,
+  alerts,
+  terminal,
+  ssh,
+  forward,
+] as const;
 
 type Modules = typeof CAPABILITIES;
 
@@ -49,6 +63,9 @@ export interface RunningCapabilities {
   metrics: ReturnType<(typeof metrics)["create"]>["api"];
   logs: ReturnType<(typeof logs)["create"]>["api"];
   alerts: ReturnType<(typeof alerts)["create"]>["api"];
+  terminal: ReturnType<(typeof terminal)["create"]>["api"];
+  ssh: ReturnType<(typeof ssh)["create"]>["api"];
+  forward: ReturnType<(typeof forward)["create"]>["api"];
 }
 
 export interface Assembled {

@@ -17,6 +17,7 @@ import type { DeviceRow, Devices } from "./devices.js";
 import type { Dialect, MigrationSet } from "./store/db.js";
 import type { DB } from "./store/schema.js";
 import type { TelemetryLayer } from "./telemetry/index.js";
+import type { TunnelLayer } from "./tunnels/index.js";
 
 /** What the server gives each capability when it creates it. */
 export interface CapabilityContext {
@@ -29,6 +30,8 @@ export interface CapabilityContext {
   link: ControlLink;
   /** The telemetry channel (docs/protocol.md §14): tokens, ingest, the telemetry database. */
   telemetry: TelemetryLayer;
+  /** The tunnel layer (docs/protocol.md §17): sessions for terminals, SSH and port forwarding. */
+  tunnels: TunnelLayer;
   /** Broker-side operations a capability may need (today: apply a rotated broker secret). */
   broker: BrokerPort;
   log: Logger;
@@ -74,6 +77,8 @@ export interface ServerCapability<U extends UpType = never> {
   deviceDeleted?(deviceId: string): Promise<void> | void;
   /** Its step when a user loses access (close what the user holds open). */
   userChanged?(change: UserChange): Promise<void> | void;
+  /** Once the HTTPS port listens: start the capability's own listeners; fields merged into server.json. */
+  listen?(): Promise<{ sshPort?: number; sshFingerprint?: string } | undefined>;
   /** After the broker is attached: resume work (runs after a restart too). */
   start?(): Promise<void>;
   /** Server shutdown: stop timers, flush, release files. */

@@ -80,6 +80,27 @@ export interface ServerConfig {
     /** Live tail: bytes waiting in one connection before lines are dropped (default 1 MiB). */
     tailBufferBytes?: number;
   };
+  /** Tunnels: terminals, SSH, port forwarding (docs/protocol.md §17); defaults in DEFAULT_TUNNEL_LIMITS (tunnels/). */
+  tunnels?: {
+    /** Open sessions per device (default 8). */
+    perDevice?: number;
+    /** Open sessions per user (default 16). */
+    perUser?: number;
+    /** A session with no data either way for this long is closed (default 30 min). */
+    idleMs?: number;
+    /** A session is closed this long after it opened (default 12 h). */
+    maxMs?: number;
+    /** How long the device has to dial back (default 10 s). */
+    dialTimeoutMs?: number;
+    /** Bytes of one session's recording; past it the recording stops with a note (default 64 MiB). */
+    recordingMaxBytes?: number;
+    /** Recording bytes kept per project; the oldest go first past it (default 1 GiB). */
+    recordingsPerProjectBytes?: number;
+  };
+  /** The SSH gateway (docs/protocol.md §17.6); off unless listen is set. */
+  ssh?: {
+    listen?: { host: string; port: number };
+  };
   /** Alerts and webhooks (docs/protocol.md §16); defaults in DEFAULT_ALERTS (capabilities/alerts). */
   alerts?: {
     /** Ms between evaluations of every rule (default 1000). */

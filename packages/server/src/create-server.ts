@@ -16,7 +16,7 @@ import { Audit } from "./audit.js";
 import type { BrokerLink } from "./broker/broker-link.js";
 import { startEmbeddedBroker } from "./broker/embedded.js";
 import { type ExternalBroker, loadReconcileDevices, startExternalBroker } from "./broker/external.js";
-import type { UpType } from "@tether/protocol";
+import { TUNNEL_AGENT_PATH, type UpType } from "@tether/protocol";
 import type { CapabilityContext, ServerCapability } from "./capability.js";
 import {
   capabilityMigrations,
@@ -38,6 +38,7 @@ import { loadOrCreateServerKeys, type ServerKeys } from "./security/server-keys.
 import { loadOrCreateTls, type TlsMaterial } from "./security/tls.js";
 import { openStore, type Store } from "./store/db.js";
 import { coreMigrations } from "./store/migrations.js";
+import { createTunnelLayer, type TunnelLayer, tunnelMigrations } from "./tunnels/index.js";
 import { createTelemetryLayer, openTelemetryDb, type TelemetryLayer } from "./telemetry/index.js";
 import { VERSION } from "./version.js";
 
@@ -52,6 +53,9 @@ export interface ServerInfoFile {
   consoleUrl: string;
   pid: number;
   version: string;
+  /** The SSH gateway's port (tether server --ssh-listen), and its host key's SHA256 fingerprint. */
+  sshPort?: number;
+  sshFingerprint?: string;
 }
 
 export interface TetherServer {
@@ -63,6 +67,8 @@ export interface TetherServer {
   revocation: Revocation;
   /** The telemetry channel layer (docs/protocol.md §14): tokens, ingest, the telemetry database. */
   telemetry: TelemetryLayer;
+  /** The tunnel layer (docs/protocol.md §17): tests and benchmarks open sessions through it. */
+  tunnels: TunnelLayer;
   /** The control channel (tests and benchmarks read its counters). */
   control: Control;
   /** What each capability exposes (e.g. `capabilities.ping.ping(device)`). */
@@ -84,7 +90,7 @@ const hostForUrl = (h: string) => (h.includes(":") ? `[${h}]` : h);
 
 /** The store with the core's and every capability's migrations. */
 export function openServerStore(url: string): Promise<Store> {
-  return openStore(url, [coreMigrations, ...capabilityMigrations]);
+  return openStore(url, [coreMigrations, tunnelMigrations, ...capabilityMigrations]);
 }
 
 export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
@@ -195,6 +201,20 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     config: cfg,
   });
   revocation.join("telemetry: revoke the device token", (d) => telemetry.revoke(d));
+  // Tunnels (docs/protocol.md §17): terminals, SSH and forwards open sessions through this layer.
+  const tunnels: TunnelLayer = createTunnelLayer({
+    db,
+    dialect: store.dialect,
+    devices,
+    accounts,
+    audit,
+    link: control.link,
+    log: log.child({ part: "tunnels" }),
+    dataDir,
+    limits: Object.fromEntries(Object.entries(cfg.tunnels ?? {}).filter(([, v]) => v !== undefined)),
+    execUsers: (projectId) => capabilities.api.exec.api.execUsers(projectId),
+  });
+  revocation.join("tunnels: close terminals, SSH sessions and forwards", (d) => tunnels.revokeDevice(d));
   const ctx: CapabilityContext = {
     db,
     dialect: store.dialect,
@@ -203,6 +223,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     audit,
     link: control.link,
     telemetry,
+    tunnels,
     broker: {
       async applySecret(device, password) {
         if (external) await external.setCredential(device, password);
@@ -236,6 +257,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
   for (const c of capabilities.list)
     if (c.revokeDevice) revocation.join(c.revokeDevice.step, c.revokeDevice.run);
   const websockets = new Map(capabilities.list.flatMap((c) => Object.entries(c.websockets ?? {})));
+  websockets.set(TUNNEL_AGENT_PATH, tunnels.websocket);
 
   const services: Services = {
     store,
@@ -246,6 +268,9 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     enrollment,
     presence: control.presence,
     async userChanged(change) {
+      await tunnels
+        .userChanged(change)
+        .catch((err) => log.error({ err }, "tunnels: user change step failed"));
       for (const c of capabilities.list) {
         try {
           await c.userChanged?.(change);
@@ -288,6 +313,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     store,
     revocation,
     telemetry,
+    tunnels,
     control,
     capabilities: capabilities.api,
     log,
@@ -373,6 +399,8 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
         pid: process.pid,
         version: VERSION,
       };
+      // Listeners of capabilities (the SSH gateway) start once the HTTPS port is known.
+      for (const c of capabilities.list) Object.assign(info, (await c.listen?.()) ?? {});
       writeFileSync(join(dataDir, "server.json"), `${JSON.stringify(info, null, 2)}\n`);
       return info;
     },
@@ -393,6 +421,7 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
       };
       await bounded("closing the broker", broker?.close() ?? Promise.resolve());
       closeGate();
+      await bounded("ending tunnel sessions", tunnels.close());
       await bounded("closing HTTP", app.close());
       await bounded("flushing control state", control.close());
       // Uploads already queued get their answer while the stream modules are still open.

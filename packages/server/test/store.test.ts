@@ -31,7 +31,10 @@ const TABLES = [
   "outbox",
   "projects",
   "sessions",
+  "ssh_keys",
   "telemetry_tokens",
+  "tunnel_sessions",
+  "tunnel_settings",
   "users",
   "webhook_deliveries",
   "webhooks",
@@ -46,6 +49,8 @@ const MIGRATIONS = [
   "0005_online_since",
   "0006_telemetry_tokens",
   "0007_alerts",
+  "0008_tunnels",
+  "0009_ssh_keys",
 ];
 
 test("openStore on a new file (in a new directory) runs the migrations", async () => {

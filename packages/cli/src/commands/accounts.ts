@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { parseDuration, parseIntArg, parseRole, ROLES } from "../args.js";
 import { type Ctx, client, printJson, printList } from "../context.js";
+import { registerProjectTunnels } from "./project-tunnels.js";
 
 export function registerUsers(program: Command, ctx: Ctx): void {
   const users = program
@@ -202,6 +203,8 @@ export function registerProjects(program: Command, ctx: Ctx): void {
           : "commands run as the agent's own user only\n",
       );
     });
+
+  registerProjectTunnels(p, ctx);
 
   p.command("delete")
     .alias("rm")

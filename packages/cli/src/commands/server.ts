@@ -38,6 +38,11 @@ interface ServerOpts {
   metricsRetention?: string;
   logsRetention?: string;
   logsMaxBytes?: string;
+  sshListen?: string;
+  tunnelPerDevice?: string;
+  tunnelPerUser?: string;
+  tunnelIdle?: string;
+  tunnelMaxLength?: string;
   tokenRotateDays?: string;
   logFormat?: string;
   logLevel?: string;
@@ -114,6 +119,14 @@ export function registerServer(program: Command, ctx: Ctx): void {
       "--logs-max-bytes <size>",
       "log text kept per project; past it the oldest lines go first (default 1G; e.g. 512M)",
     )
+    .option(
+      "--ssh-listen <host:port>",
+      "run the SSH gateway here (ssh -p PORT DEVICE@server; port 0 picks one, written to server.json as sshPort)",
+    )
+    .option("--tunnel-per-device <n>", "open terminal, SSH and forward sessions per device (default 8)")
+    .option("--tunnel-per-user <n>", "open sessions per user (default 16)")
+    .option("--tunnel-idle <duration>", "close a session idle this long (default 30m)")
+    .option("--tunnel-max-length <duration>", "close a session this long after it opened (default 12h)")
     .option("--token-rotate-days <n>", "days between device telemetry-token rotations (default 30; 0: never)")
     .option("--log-format <text|json>", LOG_FORMAT_HELP)
     .option("--log-level <level>", LOG_LEVEL_HELP)
@@ -184,6 +197,13 @@ export function registerServer(program: Command, ctx: Ctx): void {
           retentionMs: o.logsRetention ? Math.round(parseDuration(o.logsRetention) * 1000) : undefined,
           maxBytesPerProject: o.logsMaxBytes ? parseSize(o.logsMaxBytes, "--logs-max-bytes") : undefined,
         },
+        tunnels: {
+          perDevice: optInt(o.tunnelPerDevice, "--tunnel-per-device"),
+          perUser: optInt(o.tunnelPerUser, "--tunnel-per-user"),
+          idleMs: o.tunnelIdle ? Math.round(parseDuration(o.tunnelIdle) * 1000) : undefined,
+          maxMs: o.tunnelMaxLength ? Math.round(parseDuration(o.tunnelMaxLength) * 1000) : undefined,
+        },
+        ssh: o.sshListen ? { listen: parseHostPort(o.sshListen, "--ssh-listen") } : undefined,
         broker: o.broker
           ? {
               url: o.broker,
@@ -207,6 +227,13 @@ export function registerServer(program: Command, ctx: Ctx): void {
         `  API:      ${info.url}`,
         `  MQTT:     ${info.mqttUrl}`,
         `  MQTT/WS:  ${info.wsUrl}`,
+        // The SSH gateway (--ssh-listen): its port, and the host key users compare on first connect.
+        ...(info.sshPort
+          ? [
+              `  SSH:      ssh -p ${info.sshPort} DEVICE@${new URL(info.url).hostname.replace(/^\[|\]$/g, "")}`,
+              `  ${"SSH host key:".padEnd(16)}${info.sshFingerprint} (ED25519)`,
+            ]
+          : []),
         ...paths(dataDir, info.caCert).map(([k, v]) => `  ${`${k}:`.padEnd(16)}${v}`),
       ];
       if (firstStart) {

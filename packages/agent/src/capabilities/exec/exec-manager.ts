@@ -12,7 +12,7 @@
  *   stored output is complete when the result arrives.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import {
   type DownBody,
@@ -35,7 +35,8 @@ import {
   execStarted,
 } from "./exec-journal.js";
 import { OutStream } from "./out-stream.js";
-import { agentUser, type LocalUser, lookupUser } from "./users.js";
+import { agentUser, type LocalUser, lookupUser } from "../../local-users.js";
+import { processStartTime } from "../../proc-stat.js";
 
 /** What the manager needs of the control channel's link (kept narrow so tests can fake it). */
 export type ExecLink = Pick<Link, "sendNow" | "outgoing" | "commit">;
@@ -437,14 +438,4 @@ function describeSpawnError(file: string, err: NodeJS.ErrnoException): string {
   if (err.code === "ENOENT") return `${file}: command not found`;
   if (err.code === "EACCES") return `${file}: permission denied`;
   return `${file}: ${err.message}`;
-}
-
-/** Field 22 of /proc/PID/stat: the process start time, to tell a pid from its reuse. */
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
 }

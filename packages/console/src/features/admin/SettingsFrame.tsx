@@ -15,6 +15,7 @@ const SECTIONS: readonly Section[] = [
   { id: "tokens", label: "API tokens", minRole: "viewer" },
   { id: "projects", label: "Projects", minRole: "viewer" },
   { id: "exec-users", label: "Exec users", minRole: "viewer" },
+  { id: "sessions", label: "Sessions", minRole: "admin" },
 ];
 
 export function SettingsFrame({ current, children }: { current: string; children: ReactNode }) {

@@ -5,6 +5,7 @@
 import type { ReactNode } from "react";
 import { useSession } from "../../session";
 import type { Feature } from "../feature";
+import { SessionSettingsPage } from "../terminal/SessionSettingsPage";
 import { ExecUsersPage } from "./ExecUsersPage";
 import { ProjectsPage } from "./ProjectsPage";
 import { SettingsFrame } from "./SettingsFrame";
@@ -16,6 +17,7 @@ const PAGES: Record<string, () => ReactNode> = {
   tokens: () => <TokensPage />,
   projects: () => <ProjectsPage />,
   "exec-users": () => <ExecUsersPage />,
+  sessions: () => <SessionSettingsPage />,
 };
 
 /** #/settings: admins land on users, everyone else on their API tokens. */
