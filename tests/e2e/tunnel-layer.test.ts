@@ -89,6 +89,10 @@ function readN(r: NodeJS.ReadableStream, n: number): Promise<Buffer> {
 const ended = (s: Session): Promise<End> =>
   s.ended ? Promise.resolve(s.ended) : (once(s, "end") as Promise<[End]>).then(([e]) => e);
 
+/** The socket's close, whether it already happened (the server may close it before we look) or not. */
+const wsClosed = (ws: WebSocket): Promise<unknown> =>
+  ws.readyState === WebSocket.CLOSED ? Promise.resolve() : once(ws, "close");
+
 describe("the tunnel layer with a real server and real agents", { concurrency: 1 }, () => {
   let srv: TetherServer;
   let api: Api;
@@ -385,7 +389,7 @@ describe("the tunnel layer with a real server and real agents", { concurrency: 1
       assert.equal(e.reason, "exited");
       assert.equal(e.exitCode, 5);
       assert.equal(e.code, undefined);
-      await once(agent.ws, "close");
+      await wsClosed(agent.ws);
     } finally {
       swallow = false;
     }
@@ -408,7 +412,7 @@ describe("the tunnel layer with a real server and real agents", { concurrency: 1
         assert.equal(e.message, "/nonexistent: no such file or directory");
         return true;
       });
-      await once(agent.ws, "close");
+      await wsClosed(agent.ws);
     } finally {
       swallow = false;
     }

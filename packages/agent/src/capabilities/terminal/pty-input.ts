@@ -4,7 +4,7 @@
  * itself and calls back only once the bytes are in the kernel, so a channel piped into it
  * stops being read, its window is not granted, and a paste flood waits at the user's end.
  */
-import { write } from "node:fs";
+import { write, writeSync } from "node:fs";
 import { Writable } from "node:stream";
 
 const MAX_RETRY_MS = 50;
@@ -15,6 +15,23 @@ export function ptyInput(fd: number, isOpen: () => boolean): Writable {
     if (!isOpen() || off >= buf.length) {
       done();
       return;
+    }
+    // A keystroke fits the kernel's buffer at once: write it now (the master fd is
+    // non-blocking), saving a thread-pool round trip on every key (bench:terminal, echo).
+    if (delay === 1) {
+      try {
+        const n = writeSync(fd, buf, off, buf.length - off);
+        if (off + n >= buf.length) {
+          done();
+          return;
+        }
+        off += n;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") {
+          done(); // EIO: the slave side closed; nobody reads input any more
+          return;
+        }
+      }
     }
     write(fd, buf, off, buf.length - off, null, (err, n) => {
       if (err?.code === "EAGAIN") {
