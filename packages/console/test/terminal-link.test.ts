@@ -63,6 +63,7 @@ function setup() {
   const out: { bytes: Uint8Array; done: () => void }[] = [];
   const ends: LinkEnd[] = [];
   const notices: string[] = [];
+  const sizes: [number, number][] = [];
   let ready = 0;
   const link = new TerminalLink(
     ws,
@@ -72,10 +73,11 @@ function setup() {
       onParticipants: () => {},
       onOutput: (bytes, done) => out.push({ bytes, done }),
       onNotice: (m) => notices.push(m),
+      onSize: (cols, rows) => sizes.push([cols, rows]),
       onEnd: (e) => ends.push(e),
     },
   );
-  return { ws, link, out, ends, notices, ready: () => ready };
+  return { ws, link, out, ends, notices, sizes, ready: () => ready };
 }
 
 test("sends the open message first, then input as DATA on channel 0 once ready", () => {
@@ -203,4 +205,15 @@ test("frames on other channels and after the end are ignored", () => {
   ws.end(1006);
   ws.frame(encodeFrame({ type: FRAME.DATA, ch: 0, data: new Uint8Array(3) }));
   assert.equal(out.length, 0);
+});
+
+test("a size message (someone else resized the PTY) reaches onSize; the link knows whether it owns the session", () => {
+  const { ws, link, sizes } = setup();
+  ws.open();
+  assert.equal(link.owner, false, "not before ready");
+  ws.text(READY);
+  assert.equal(link.owner, true);
+  ws.text({ type: "size", cols: 100, rows: 30 });
+  ws.text({ type: "size", cols: "wide", rows: 30 });
+  assert.deepEqual(sizes, [[100, 30]]);
 });

@@ -342,6 +342,8 @@ export type TerminalServerMessage =
       pty: { cols: number; rows: number } | null;
     }
   | { type: "participants"; list: Participant[] }
+  /** The PTY was resized by the owner or a writer: the others show the session at this size. */
+  | { type: "size"; cols: number; rows: number }
   /** The process ended; the server closes the socket (code 1000) after this. */
   | { type: "exit"; code: number | null; signal: string | null }
   /** The session could not open, or ended without an exit (device gone, revoked, idle timeout…). */

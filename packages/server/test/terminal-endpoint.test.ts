@@ -410,6 +410,15 @@ describe("several participants", () => {
     assert.equal(input.text(), "owner-typed\n", "nothing from the viewer reached the device");
     assert.equal(v.messages.filter((m) => m.type === "notice").length, 1);
     assert.deepEqual(s.pty, { cols: 80, rows: 24 });
+    assert.equal(
+      owner.messages.filter((m) => m.type === "size").length,
+      0,
+      "a refused resize is not announced",
+    );
+    // The owner resizes: the viewer is told the size, so it draws the same screen; the owner is not.
+    owner.ch.resize(100, 30);
+    assert.deepEqual(await v.next("size"), { type: "size", cols: 100, rows: 30 });
+    assert.equal(owner.messages.filter((m) => m.type === "size").length, 0);
     // Only the owner grants.
     v.json({ type: "grant", user: "ops2", write: true });
     await v.next("notice", (m) => /only the session's owner/.test(m.message));

@@ -39,6 +39,8 @@ export interface LinkHandlers {
   /** Device output; call `done` once it is on screen (grants the server more window). */
   onOutput(bytes: Uint8Array, done: () => void): void;
   onNotice(message: string): void;
+  /** Someone else resized the session's PTY (watchers follow it). */
+  onSize?(cols: number, rows: number): void;
   onEnd(end: LinkEnd): void;
 }
 
@@ -62,6 +64,8 @@ const enc = new TextEncoder();
 
 export class TerminalLink {
   private ready = false;
+  /** This connection opened the session (it sets the PTY size; the others follow `size`). */
+  owner = false;
   private ended = false;
   /** What the server said before closing (error or exit) wins over the close code. */
   private said: LinkEnd | null = null;
@@ -189,6 +193,7 @@ export class TerminalLink {
     switch (m.type) {
       case "ready":
         this.ready = true;
+        this.owner = m.role === "owner";
         this.h.onReady(m);
         break;
       case "participants":
@@ -196,6 +201,9 @@ export class TerminalLink {
         break;
       case "notice":
         this.h.onNotice(String(m.message ?? ""));
+        break;
+      case "size":
+        if (Number.isInteger(m.cols) && Number.isInteger(m.rows)) this.h.onSize?.(m.cols, m.rows);
         break;
       case "exit":
         this.said = { kind: "exit", code: m.code ?? null, signal: m.signal ?? null };

@@ -195,6 +195,11 @@ export function useTerminalSession(target: TerminalTarget) {
         wrote.current = true;
         term.write(bytes, done);
       },
+      onSize(cols, rows) {
+        // Watchers show the session at the size its typist chose; the owner keeps fitting its window.
+        if (link.current !== l || l.owner) return;
+        term.resize(cols, rows);
+      },
       onNotice(message) {
         if (link.current !== l) return;
         setView((v) => ({ ...v, notice: message }));

@@ -192,6 +192,8 @@ export class Room {
     ch.on("resize", (cols: number, rows: number) => {
       if (!this.canWrite(link)) return this.refused(link);
       this.main.resize(cols, rows);
+      // The others draw the same screen: tell them the size (docs/protocol.md §17.3).
+      for (const s of this.seats.values()) if (s.link !== link) s.link.send({ type: "size", cols, rows });
     });
     ch.on("signal", (name) => {
       if (!this.canWrite(link)) return this.refused(link);
