@@ -16,7 +16,7 @@ export const TUNNEL_LIMITS = {
    * grants more with WINDOW frames (like SSH's window). Small enough that Ctrl-C's echo is
    * not stuck behind seconds of output; large enough for ≥ 50 MB/s on loopback.
    */
-  window: 256 * 1024,
+  window: 512 * 1024,
   /** Channels open at once in one tunnel (port forwarding opens one per TCP connection). */
   maxChannels: 256,
   /** Terminal size bounds; a RESIZE outside them is clamped. */

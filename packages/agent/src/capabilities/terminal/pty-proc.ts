@@ -14,6 +14,12 @@ import { ptyInput } from "./pty-input.js";
 import { keepPtyTail } from "./pty-tail.js";
 import type { SpawnPlan } from "./spawn-plan.js";
 
+/** A read this long means more output is waiting (Linux hands out at most 4095 bytes a read). */
+const FULL_READ = 4000;
+/** Output held into one frame at most (under TUNNEL_LIMITS.maxDataBytes), and for at most this long. */
+const HOLD_BYTES = 28 * 1024;
+const HOLD_MS = 1;
+
 /** What EOF from the user becomes: VEOF (Ctrl-D), which ends a shell or `cat` reading a line. */
 const EOT = Buffer.from([4]);
 
@@ -39,7 +45,7 @@ export function startPty(
   );
   let open = true;
   let paused = false;
-  const out = (b: Buffer) => {
+  const send = (b: Buffer) => {
     if (ch.destroyed) return;
     if (!ch.write(b) && !paused) {
       paused = true;
@@ -50,11 +56,41 @@ export function startPty(
       });
     }
   };
+  // Bulk output comes in full reads (the PTY hands out at most ~4 KiB a read): hold those
+  // briefly and send them as one frame of up to HOLD_BYTES, a fifth of the frames and of the
+  // relays' work (bench:terminal, cat). A short read (a keystroke's echo, a prompt) flushes at
+  // once, so interactive latency is untouched; a held read waits at most HOLD_MS.
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (heldBytes === 0) return;
+    const b = held.length === 1 ? held[0] : Buffer.concat(held, heldBytes);
+    held = [];
+    heldBytes = 0;
+    send(b);
+  };
+  const out = (b: Buffer) => {
+    if (!open || (b.length < FULL_READ && heldBytes === 0)) {
+      flush();
+      send(b);
+      return;
+    }
+    held.push(b);
+    heldBytes += b.length;
+    if (b.length < FULL_READ || heldBytes >= HOLD_BYTES) flush();
+    else timer ??= setTimeout(flush, HOLD_MS);
+  };
   // With `encoding: null` node-pty hands out Buffers (its typings say string).
   p.onData(out as unknown as (s: string) => void);
   const since = processStartTime(p.pid);
   keepPtyTail(p, {
-    onTail: out,
+    onTail: (b: Buffer) => {
+      flush();
+      send(b);
+    },
     onClosing: () => {
       open = false;
     },
@@ -106,6 +142,7 @@ export function startPty(
   const exited = new Promise<ExitStatus>((resolve) => {
     p.onExit(({ exitCode, signal }) => {
       open = false;
+      flush();
       resolve(signal ? { code: null, signal: signalName(signal) } : { code: exitCode, signal: null });
     });
   });
