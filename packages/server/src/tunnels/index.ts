@@ -14,3 +14,4 @@ export { createTunnelLayer, type TunnelLayerDeps, tunnelMigrations } from "./lay
 export { authenticateUpgrade, refuseUpgrade } from "./upgrade-auth.js";
 export { type LinkError, UserLinkBase } from "./user-link.js";
 export { type UserSocketLimits, type UserSocketOptions, UserSockets } from "./user-socket.js";
+export { endClose, refusalClose } from "./close-codes.js";

@@ -8,6 +8,7 @@ import { EventEmitter } from "node:events";
 import { FrameError, TetherError, TUNNEL_CLOSE } from "@tether/protocol";
 import { TunnelMux } from "@tether/protocol/tunnel-mux";
 import type { Logger } from "pino";
+import { refusalClose } from "./close-codes.js";
 import type { WebSocket } from "ws";
 import type { Principal } from "../accounts.js";
 
@@ -85,10 +86,10 @@ export abstract class UserLinkBase<M extends { type: string }> extends EventEmit
    * The session could not open: a TetherError is told as it is, with the close code `closeFor`
    * picks for its code; anything else is logged (as "`what`: open failed") and told as internal.
    */
-  refuse(err: unknown, closeFor: (code: string) => number, log: Logger, what: string): void {
+  refuse(err: unknown, log: Logger, what: string): void {
     const e = err instanceof TetherError ? err : new TetherError("TETHER_ERR_INTERNAL", "internal error");
     if (!(err instanceof TetherError)) log.error({ err }, `${what}: open failed`);
-    this.end(closeFor(e.code), { type: "error", code: e.code, message: e.message });
+    this.end(refusalClose(e.code), { type: "error", code: e.code, message: e.message });
   }
 
   send(m: M | LinkError): void {

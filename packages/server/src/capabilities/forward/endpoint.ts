@@ -9,9 +9,8 @@ import { ForwardOpen, TUNNEL_CLOSE, validator } from "@tether/protocol";
 import type { MuxChannel } from "@tether/protocol/tunnel-mux";
 import type { Logger } from "pino";
 import type { CapabilityContext, UserChange } from "../../capability.js";
-import { type SessionEnd, type UserSocketLimits, UserSockets } from "../../tunnels/index.js";
+import { endClose, type SessionEnd, type UserSocketLimits, UserSockets } from "../../tunnels/index.js";
 import { serveChannel } from "./channel.js";
-import { endClose, refusalClose } from "./close-codes.js";
 import { ForwardLink } from "./user-link.js";
 
 /**
@@ -105,7 +104,7 @@ export class ForwardEndpoint {
       link.send({ type: "ready", session: session.id, device: session.device });
     } catch (err) {
       this.pending.delete(link);
-      link.refuse(err, refusalClose, this.log, "forward");
+      link.refuse(err, this.log, "forward");
     }
   }
 

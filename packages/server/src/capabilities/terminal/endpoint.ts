@@ -19,7 +19,6 @@ import type { Logger } from "pino";
 import { hasRole } from "../../accounts.js";
 import type { CapabilityContext, UserChange } from "../../capability.js";
 import { type UserSocketLimits, UserSockets } from "../../tunnels/index.js";
-import { refusalClose } from "./close-codes.js";
 import { DEFAULT_ROOM_LIMITS, Room, type RoomLimits, readyMessage } from "./room.js";
 import { UserLink } from "./user-link.js";
 
@@ -136,7 +135,7 @@ export class TerminalEndpoint {
       this.rooms.set(session.id, room);
       return room;
     } catch (err) {
-      link.refuse(err, refusalClose, this.log, "terminal");
+      link.refuse(err, this.log, "terminal");
       return null;
     }
   }
@@ -154,7 +153,6 @@ export class TerminalEndpoint {
             ? `session ${m.session} is not a terminal of the console or the CLI; it cannot be watched`
             : `no live session ${m.session} in project ${p.project}`,
         ),
-        refusalClose,
         this.log,
         "terminal",
       );
