@@ -667,3 +667,45 @@ export function FormCard({
     </div>
   );
 }
+
+/**
+ * Save / Undo changes / "Not saved yet." or what the last save said: the row under a settings
+ * form. Without `onSave` the Save button submits the form it sits in.
+ */
+export function SaveRow({
+  changed,
+  busy,
+  said,
+  onSave,
+  onUndo,
+}: {
+  changed: boolean;
+  busy: boolean;
+  said: string | null;
+  onSave?: () => void;
+  onUndo: () => void;
+}) {
+  return (
+    <div className="buttons save-row">
+      <button
+        type={onSave ? "button" : "submit"}
+        className="primary"
+        disabled={!changed || busy}
+        onClick={onSave}
+      >
+        {busy ? "Saving…" : "Save"}
+      </button>
+      {changed && (
+        <button type="button" onClick={onUndo}>
+          Undo changes
+        </button>
+      )}
+      {changed && <span className="muted">Not saved yet.</span>}
+      {!changed && said && (
+        <span className="ok" role="status">
+          {said}
+        </span>
+      )}
+    </div>
+  );
+}

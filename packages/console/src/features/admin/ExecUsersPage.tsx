@@ -5,7 +5,7 @@
 import { type FormEvent, useEffect, useState } from "react";
 import { client } from "../../client";
 import { useSession } from "../../session";
-import { ErrorNotice, useAction, usePoll } from "../../ui";
+import { ErrorNotice, SaveRow, useAction, usePoll } from "../../ui";
 import { LoadStatus } from "./shared";
 
 /** The server's rule (packages/protocol ProjectSettings): a POSIX user name. */
@@ -112,27 +112,13 @@ export function ExecUsersPage() {
                 {bad}
               </div>
             )}
-            <div className="buttons save-row">
-              <button
-                type="button"
-                className="primary"
-                disabled={!changed || act.busy}
-                onClick={() => void save()}
-              >
-                {act.busy ? "Saving…" : "Save"}
-              </button>
-              {changed && (
-                <button type="button" onClick={() => setList(saved)}>
-                  Undo changes
-                </button>
-              )}
-              {changed && <span className="muted">Not saved yet.</span>}
-              {!changed && said && (
-                <span className="ok" role="status">
-                  {said}
-                </span>
-              )}
-            </div>
+            <SaveRow
+              changed={changed}
+              busy={act.busy}
+              said={said}
+              onSave={() => void save()}
+              onUndo={() => setList(saved)}
+            />
             {act.error !== null && <ErrorNotice error={act.error} />}
           </>
         )}

@@ -5,7 +5,7 @@
 import { DEFAULT_FORWARD_ALLOW, DESTINATION_PATTERN, type TunnelSettings } from "@tether/protocol/tunnel";
 import { type FormEvent, useEffect, useState } from "react";
 import { useSession } from "../../session";
-import { ErrorNotice, PollStatus, useAction, usePoll } from "../../ui";
+import { ErrorNotice, PollStatus, SaveRow, useAction, usePoll } from "../../ui";
 import { getTunnelSettings, setTunnelSettings } from "./api";
 
 const DESTINATION = new RegExp(DESTINATION_PATTERN);
@@ -121,22 +121,7 @@ function Settings() {
                 the device's own loopback: {DEFAULT_FORWARD_ALLOW.join(", ")}.
               </small>
             </label>
-            <div className="buttons save-row">
-              <button type="submit" className="primary" disabled={!changed || act.busy}>
-                {act.busy ? "Saving…" : "Save"}
-              </button>
-              {changed && (
-                <button type="button" onClick={() => saved && reset(saved)}>
-                  Undo changes
-                </button>
-              )}
-              {changed && <span className="muted">Not saved yet.</span>}
-              {!changed && said && (
-                <span className="ok" role="status">
-                  {said}
-                </span>
-              )}
-            </div>
+            <SaveRow changed={changed} busy={act.busy} said={said} onUndo={() => saved && reset(saved)} />
             <ErrorNotice error={act.error} compact />
           </form>
         )}
