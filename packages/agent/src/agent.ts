@@ -26,6 +26,7 @@ import {
   type LogsSources,
 } from "./capabilities/logs/index.js";
 import { createTelemetry } from "./telemetry/index.js";
+import { ConfigSettingsError, type ConfigSources, loadConfigSettings } from "./capabilities/config/index.js";
 
 export interface AgentOptions {
   dataDir: string;
@@ -47,6 +48,8 @@ export interface AgentOptions {
   metrics?: MetricsAgentSettings;
   /** Settings of the logs capability (`tether.logs.*`); the settings file defaults to metrics.settingsFile. */
   logs?: LogsAgentSettings;
+  /** Settings of the config capability (`tether.config.*`); the settings file defaults to metrics.settingsFile. */
+  config?: ConfigSources;
 }
 
 /** Where the logs settings come from: the device's settings file and flags (docs/protocol.md §15). */
@@ -161,14 +164,23 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   // A bad settings file stops the agent before it enrolls, naming the file and the key.
   let metricsSettings: ReturnType<typeof loadMetricsSettings>;
   let logsSettings: ReturnType<typeof loadLogsSettings>;
+  let configSettings: ReturnType<typeof loadConfigSettings>;
   try {
     metricsSettings = loadMetricsSettings(o.metrics);
     logsSettings = loadLogsSettings({
       settingsFile: o.logs?.settingsFile ?? o.metrics?.settingsFile,
       flags: o.logs?.flags,
     });
+    configSettings = loadConfigSettings({
+      settingsFile: o.config?.settingsFile ?? o.metrics?.settingsFile,
+      flags: o.config?.flags,
+    });
   } catch (err) {
-    if (err instanceof MetricsSettingsError || err instanceof LogsSettingsError)
+    if (
+      err instanceof MetricsSettingsError ||
+      err instanceof LogsSettingsError ||
+      err instanceof ConfigSettingsError
+    )
       throw new AgentError(err.message, 2);
     throw err;
   }
@@ -215,6 +227,8 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     tunnel: { tunnels },
     terminal: { tunnels, dataDir: o.dataDir },
     forward: { tunnels },
+    // Remote configuration (docs/protocol.md §18.5): files fetched with the telemetry token, secret files opened with the static key.
+    config: { dataDir: o.dataDir, noiseKey: keys.noise, telemetry, settings: configSettings },
   });
   const ac = new AbortController();
   o.signal?.addEventListener("abort", () => ac.abort());

@@ -3,6 +3,7 @@
  * journal slice, lifecycle hooks and options (ControlClientOptions[name]) wired; nothing
  * else lists them.
  */
+import { config } from "./capabilities/config/index.js";
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
 import { forward } from "./capabilities/forward/index.js";
@@ -26,6 +27,7 @@ export const capabilities = [
   tunnel,
   terminal,
   forward,
+  config,
 ] as const;
 
 /**

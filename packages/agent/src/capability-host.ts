@@ -6,7 +6,7 @@
 import { type DownType, DownMessages } from "@tether/protocol";
 import type { AnyCapability, CapabilityPorts } from "./capability.js";
 import { CORE_DOWN_TYPES } from "./control/core-handlers.js";
-import type { ChannelExtension } from "./control/extension.js";
+import type { ChannelExtension, ChannelPorts } from "./control/extension.js";
 import type { DownHandler } from "./control/handler.js";
 
 export interface CapabilityHost extends ChannelExtension {
@@ -16,11 +16,16 @@ export interface CapabilityHost extends ChannelExtension {
 
 export function hostCapabilities(
   modules: readonly AnyCapability[],
-  ports: CapabilityPorts,
+  channelPorts: ChannelPorts,
   options: object = {},
 ): CapabilityHost {
   const byName = options as Readonly<Record<string, unknown>>;
-  const running = modules.map((m) => ({ m, rt: m.create(ports, byName[m.name]) }));
+  const applySettings = (settings: Record<string, unknown>) => {
+    for (const { m, rt } of running) if (m.name in settings) m.applySettings?.(rt, settings[m.name]);
+  };
+  const ports: CapabilityPorts = { ...channelPorts, applySettings };
+  const running: { m: AnyCapability; rt: unknown }[] = [];
+  for (const m of modules) running.push({ m, rt: m.create(ports, byName[m.name]) });
   const handlers: Record<string, DownHandler<DownType>> = {};
   const owner = new Map<string, string>(CORE_DOWN_TYPES.map((t) => [t, "the transport"]));
   for (const { m, rt } of running) {
@@ -47,8 +52,6 @@ export function hostCapabilities(
     onStopping() {
       for (const { m, rt } of running) m.onStopping?.(rt);
     },
-    applySettings(settings) {
-      for (const { m, rt } of running) if (m.name in settings) m.applySettings?.(rt, settings[m.name]);
-    },
+    applySettings,
   };
 }

@@ -11,8 +11,14 @@ import type { ChannelPorts } from "./control/extension.js";
 import type { HandlerResult } from "./control/handler.js";
 import type { JournalSlice } from "./control/journal-slice.js";
 
-/** The ports a module may use: link, journal (its slice), broker secrets, log. */
-export type CapabilityPorts = ChannelPorts;
+/**
+ * The ports a module may use: link, journal (its slice), broker secrets, log, and the other
+ * modules' settings (remote configuration hands each module its `tether.<module>.*` member).
+ */
+export interface CapabilityPorts extends ChannelPorts {
+  /** Hand each module its member of `settings` (by module name: `{metrics: {...}, logs: {...}}`). */
+  applySettings(settings: Record<string, unknown>): void;
+}
 
 export type CapabilityHandler<K extends DownType, R> = (
   rt: R,
@@ -45,7 +51,7 @@ export interface CapabilityModule<
   onConnected?(rt: R): void;
   /** At a clean stop, before the goodbye. */
   onStopping?(rt: R): void;
-  /** Remote settings for this module; the server sends none yet. */
+  /** Remote settings for this module (`tether.<name>.*` from remote configuration, docs/protocol.md §18.5). */
   applySettings?(rt: R, settings: unknown): void;
 }
 

@@ -20,7 +20,7 @@ export class ControlClient extends ControlChannel {
     this.host = host as CapabilityHost;
   }
 
-  /** Remote settings, by module name (a hook for later: the server sends none yet). */
+  /** Remote settings, by module name (what the config capability does with `tether.*` keys; tests). */
   applySettings(settings: Record<string, unknown>): void {
     this.host.applySettings(settings);
   }

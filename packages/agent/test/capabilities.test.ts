@@ -98,6 +98,7 @@ test("a module handling a type twice, or none handling one, is refused when host
 test("durability comes from the protocol registry, not from the modules", () => {
   const durable = Object.keys(DownMessages).filter((t) => isDurableDown(t as DownType));
   assert.deepEqual(durable.sort(), [
+    "config.apply",
     "credential.rotate",
     "echo",
     "exec.cancel",

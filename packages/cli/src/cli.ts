@@ -7,6 +7,7 @@ import { registerAgent } from "./commands/agent.js";
 import { registerAlerts } from "./commands/alerts.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerCommands } from "./commands/commands.js";
+import { registerConfig } from "./commands/config.js";
 import { registerDevices } from "./commands/devices.js";
 import { registerExec } from "./commands/exec.js";
 import { registerForward } from "./commands/forward.js";
@@ -86,6 +87,7 @@ export const COMMAND_GROUPS: {
   { names: ["logs", "log"], register: (p, ctx) => registerLogs(p, ctx) },
   { names: ["alerts", "alert"], register: (p, ctx) => registerAlerts(p, ctx) },
   { names: ["webhooks", "webhook"], register: (p, ctx) => registerWebhooks(p, ctx) },
+  { names: ["config"], register: (p, ctx) => registerConfig(p, ctx) },
   { names: ["audit"], register: (p, ctx) => registerAudit(p, ctx) },
   { names: ["users", "user"], register: (p, ctx) => registerUsers(p, ctx) },
   { names: ["api-tokens", "api-token"], register: (p, ctx) => registerApiTokens(p, ctx) },

@@ -3,6 +3,7 @@ import type { Role } from "@tether/sdk";
 import { admin } from "./features/admin";
 import { alerts } from "./features/alerts";
 import { audit } from "./features/audit";
+import { config } from "./features/config";
 import { devices } from "./features/devices";
 import { enrollment } from "./features/enrollment";
 import { exec } from "./features/exec";
@@ -21,6 +22,7 @@ export const FEATURES: readonly Feature[] = [
   alerts,
   exec,
   terminal,
+  config,
   enrollment,
   audit,
   admin,

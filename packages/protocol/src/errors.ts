@@ -143,6 +143,53 @@ export const ERRORS = {
     status: 409,
     when: "the project already has the most alert rules (500) or webhooks (50) it may have",
   },
+  TETHER_ERR_CONFIG_CONFLICT: {
+    status: 409,
+    when: "the configuration layer changed since the revision the edit was based on (someone else saved first)",
+  },
+  TETHER_ERR_CONFIG_INVALID: {
+    status: 400,
+    when: "a configuration value or file is not valid (bad JSON or YAML, a tether.* setting refused)",
+  },
+  TETHER_ERR_CONFIG_KEY: { status: 400, when: "a configuration key or file path breaks the naming rule" },
+  TETHER_ERR_CONFIG_SCHEMA: {
+    status: 422,
+    when: "the change would make a device's configuration violate the project's JSON Schema (path and reason given)",
+  },
+  TETHER_ERR_CONFIG_TOO_LARGE: {
+    status: 413,
+    when: "a configuration value, layer, device's merged configuration or file is over its size limit",
+  },
+  TETHER_ERR_CONFIG_GROUP_EXISTS: { status: 409, when: "a configuration group of that name exists" },
+  TETHER_ERR_CONFIG_GROUP_NOT_FOUND: {
+    status: 404,
+    when: "no configuration group of that name in the project",
+  },
+  TETHER_ERR_CONFIG_PRIORITY: {
+    status: 409,
+    when: "another group of the same priority already matches a device this group matches",
+  },
+  TETHER_ERR_CONFIG_REVISION_NOT_FOUND: {
+    status: 404,
+    when: "no such configuration revision in the project (or not of that layer)",
+  },
+  TETHER_ERR_CONFIG_LIMIT: {
+    status: 409,
+    when: "the project already has the most configuration groups or unfinished rollouts it may have",
+  },
+  TETHER_ERR_CONFIG_BLOB_NOT_FOUND: {
+    status: 404,
+    when: "(device) no file with that hash in the device's desired configuration",
+  },
+  TETHER_ERR_ROLLOUT_NOT_FOUND: { status: 404, when: "no such rollout in the project" },
+  TETHER_ERR_ROLLOUT_ACTIVE: {
+    status: 409,
+    when: "the layer has an unfinished rollout; resume, wait for or abort it first",
+  },
+  TETHER_ERR_ROLLOUT_STATE: {
+    status: 409,
+    when: "the rollout cannot do that in its state (e.g. resume a finished one)",
+  },
   TETHER_ERR_STORE_UNAVAILABLE: { status: 503, when: "the database cannot be reached right now; retry" },
   TETHER_ERR_INTERNAL: { status: 500, when: "an unexpected server error" },
   // Raised by clients (SDK, CLI), never sent by the server.

@@ -14,3 +14,5 @@ export * from "./metrics.js";
 export * from "./logs.js";
 export * from "./alerts.js";
 export * from "./tunnel.js";
+export * from "./config.js";
+export * from "./config-node.js";

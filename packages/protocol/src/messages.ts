@@ -8,6 +8,7 @@
  * messages (body schema and durability) in ./messages/<capability>.ts and is listed here once.
  */
 import { type Static, Type } from "typebox";
+import { configMessages } from "./messages/config.js";
 import { coreMessages } from "./messages/core.js";
 import { credentialMessages } from "./messages/credential.js";
 import { execMessages } from "./messages/exec.js";
@@ -31,6 +32,7 @@ const REGISTRY = [
   execMessages,
   telemetryMessages,
   tunnelMessages,
+  configMessages,
 ] as const;
 
 type Merge<D extends "up" | "down"> = (typeof coreMessages)[D] &
@@ -38,7 +40,8 @@ type Merge<D extends "up" | "down"> = (typeof coreMessages)[D] &
   (typeof credentialMessages)[D] &
   (typeof execMessages)[D] &
   (typeof telemetryMessages)[D] &
-  (typeof tunnelMessages)[D];
+  (typeof tunnelMessages)[D] &
+  (typeof configMessages)[D];
 
 function merge<D extends "up" | "down">(dir: D): Merge<D> {
   const out: Record<string, MessageSpec> = {};

@@ -291,6 +291,74 @@ export function auditSentence(e: Entry, o: AuditTextOptions = {}): AuditSentence
         ),
       );
     }
+    case "config.change": {
+      const changed = Array.isArray(d.changed) ? d.changed.map(String) : [];
+      const message = str("message");
+      return done(
+        t(`changed the configuration of ${layerWords(d)}${revWords(num("revision"))}`),
+        ...(changed.length ? [t(`: ${listWords(changed)}`)] : []),
+        ...(message ? [t(` (“${clip(message)}”)`)] : []),
+      );
+    }
+    case "config.rollback": {
+      const restored = num("restored");
+      return done(
+        t(
+          `rolled back the configuration of ${layerWords(d)}${restored !== undefined ? ` to revision ${restored}` : ""}${revWords(num("revision"), "as revision")}`,
+        ),
+      );
+    }
+    case "config.group.create":
+    case "config.group.update":
+    case "config.group.delete": {
+      const group = str("group") ?? str("name") ?? "?";
+      const selector = str("selector");
+      const priority = num("priority");
+      const what = [
+        selector ? `selector ${selector}` : "",
+        priority !== undefined ? `priority ${priority}` : "",
+      ]
+        .filter(Boolean)
+        .join(", ");
+      const verb =
+        e.action === "config.group.create"
+          ? "created"
+          : e.action === "config.group.update"
+            ? "changed"
+            : "deleted";
+      return done(
+        t(
+          `${verb} the configuration group ${group}${what && verb !== "deleted" ? ` (${what})` : ""}${revWords(num("revision"))}`,
+        ),
+      );
+    }
+    case "config.schema.set":
+      return done(t("set the project's configuration schema"));
+    case "config.schema.clear":
+      return done(t("removed the project's configuration schema"));
+    case "config.rollout.pause":
+    case "config.rollout.resume":
+    case "config.rollout.abort": {
+      const verb = e.action.slice("config.rollout.".length);
+      const past = verb === "pause" ? "paused" : verb === "resume" ? "resumed" : "aborted";
+      const id = str("rollout");
+      const layer = str("layer") ?? str("layerLabel");
+      return done(
+        t(
+          `${past} the configuration rollout${id ? ` ${id}` : ""}${layer ? ` of ${layerWords(d)}` : ""}${revWords(num("revision"))}`,
+        ),
+      );
+    }
+    case "config.report-refused": {
+      const rev = num("rev") ?? num("revision");
+      const hash = str("hash");
+      return done(
+        t(
+          `reported configuration revision ${rev ?? "?"}${hash ? ` (hash ${hash.slice(0, 12)})` : ""}, which it was never sent; the report was refused`,
+        ),
+        ...(e.deviceId && !actorDevice ? [t(" for "), device] : []),
+      );
+    }
     default:
       return done(t(`did ${e.action}`), ...(e.deviceId ? [t(" on "), device] : []));
   }
@@ -352,7 +420,41 @@ export const AUDIT_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   "SSH keys": ["ssh-key.add", "ssh-key.remove"],
   alerts: ["alert.rule.create", "alert.rule.delete", "alert.silence.create", "alert.silence.end"],
   webhooks: ["webhook.create", "webhook.delete", "webhook.test"],
+  configuration: [
+    "config.change",
+    "config.rollback",
+    "config.group.create",
+    "config.group.update",
+    "config.group.delete",
+    "config.schema.set",
+    "config.schema.clear",
+    "config.rollout.pause",
+    "config.rollout.resume",
+    "config.rollout.abort",
+    "config.report-refused",
+  ],
 };
+
+/** A configuration layer in words: "the project defaults", "group site-tokyo", "device robot-7". */
+function layerWords(d: Record<string, unknown>): string {
+  if (typeof d.layerLabel === "string" && d.layerLabel) return d.layerLabel;
+  const ref = typeof d.layer === "string" ? d.layer : "";
+  if (ref === "defaults") return "the project defaults";
+  const m = /^(group|device):(.+)$/.exec(ref);
+  if (m) return `${m[1]} ${m[2]}`;
+  return ref || "a layer";
+}
+
+function revWords(rev: number | undefined, lead = "revision"): string {
+  return rev !== undefined ? ` (${lead} ${rev})` : "";
+}
+
+/** "a, b and 3 more". */
+function listWords(items: string[], max = 6): string {
+  return items.length > max
+    ? `${items.slice(0, max).join(", ")} and ${items.length - max} more`
+    : items.join(", ");
+}
 
 function merge(parts: AuditPart[]): AuditPart[] {
   const out: AuditPart[] = [];

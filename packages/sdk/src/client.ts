@@ -167,16 +167,57 @@ export class TetherClient {
     return headers;
   }
 
-  /** Low-level call: JSON in, JSON out, ApiError on failure. */
+  /**
+   * Low-level call: JSON in, JSON out, ApiError on failure. A Uint8Array body is sent as it is
+   * (application/octet-stream: a file upload).
+   */
   async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    const res = await this.exchange(method, path, body, query);
+    let json: any;
+    try {
+      json = res.body ? JSON.parse(res.body) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (res.status >= 400) throw this.failed(method, path, res.status, json, res.headers["retry-after"]);
+    if (json === undefined && res.body) {
+      throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: the server did not answer JSON`);
+    }
+    return json as T;
+  }
+
+  /** A GET whose answer is text (a file's content), ApiError on failure. */
+  async requestText(path: string, query?: Query): Promise<string> {
+    const res = await this.exchange("GET", path, undefined, query, "*/*");
+    if (res.status >= 400) {
+      let json: any;
+      try {
+        json = res.body ? JSON.parse(res.body) : undefined;
+      } catch {
+        json = undefined;
+      }
+      throw this.failed("GET", path, res.status, json, res.headers["retry-after"]);
+    }
+    return res.body;
+  }
+
+  private async exchange(
+    method: string,
+    path: string,
+    body: unknown,
+    query: Query | undefined,
+    accept = "application/json",
+  ): Promise<HttpResponse> {
     const url = this.buildUrl(path, query);
-    const headers = this.headers(url, "application/json", body !== undefined);
+    const bytes = body instanceof Uint8Array;
+    const headers = this.headers(url, accept, body !== undefined);
+    if (bytes) headers["content-type"] = "application/octet-stream";
     let res: HttpResponse;
     const signal = this.signal;
     try {
       signal?.throwIfAborted();
       const t = await this.transport;
-      const data = body === undefined ? undefined : JSON.stringify(body);
+      const data = body === undefined ? undefined : bytes ? body : JSON.stringify(body);
       res = await untilAborted(
         t({ method, url, headers, body: data, ...(signal ? { signal } : {}) }),
         signal,
@@ -189,17 +230,7 @@ export class TetherClient {
       const m = new RegExp(`^${SESSION_COOKIE}=([^;]*)`).exec(c);
       if (m) this.session = m[1] || undefined;
     }
-    let json: any;
-    try {
-      json = res.body ? JSON.parse(res.body) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (res.status >= 400) throw this.failed(method, path, res.status, json, res.headers["retry-after"]);
-    if (json === undefined && res.body) {
-      throw new ApiError(res.status, "TETHER_ERR_HTTP", `${method} ${path}: the server did not answer JSON`);
-    }
-    return json as T;
+    return res;
   }
 
   /** request() whose answer is checked against its protocol schema. */

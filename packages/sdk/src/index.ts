@@ -6,6 +6,7 @@
 export * from "./alerts.js";
 export * from "./audit-text.js";
 export * from "./client.js";
+export * from "./config.js";
 export * from "./errors.js";
 export * from "./format.js";
 export * from "./logs.js";
@@ -19,6 +20,7 @@ export * from "@tether/protocol/api";
 export * from "@tether/protocol/metrics";
 export * from "@tether/protocol/logs";
 export * from "@tether/protocol/alerts";
+export * from "@tether/protocol/config";
 export * from "@tether/protocol/tunnel";
 export {
   base64ToBytes,

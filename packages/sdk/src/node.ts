@@ -42,7 +42,12 @@ export function nodeTransport(caCert?: string, o: NodeTransportOptions = {}): Tr
         rejectOuter(e);
       };
       const u = new URL(r.url);
-      const data = r.body === undefined ? undefined : Buffer.from(r.body, "utf8");
+      const data =
+        r.body === undefined
+          ? undefined
+          : typeof r.body === "string"
+            ? Buffer.from(r.body, "utf8")
+            : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
       const mod = u.protocol === "http:" ? http : https;
       const req = mod.request(
         u,

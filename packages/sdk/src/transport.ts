@@ -8,7 +8,8 @@ export interface HttpRequest {
   method: string;
   url: string;
   headers: Record<string, string>;
-  body?: string;
+  /** JSON text, or bytes (a file upload, application/octet-stream). */
+  body?: string | Uint8Array;
   /**
    * Abort the request (the client's `signal`). A transport that honours it stops the I/O; the
    * client rejects at the abort either way. A transport must remove any listener it adds to it

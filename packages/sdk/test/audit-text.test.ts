@@ -175,3 +175,58 @@ test("every action the server writes has its own sentence and a filter entry", (
     assert.ok(!text.startsWith(`alice did ${action}`), `${action} has no sentence of its own: ${text}`);
   }
 });
+
+test("sentences for remote configuration: layers in words, keys named, never values", () => {
+  const cases: [AuditEntry, string][] = [
+    [
+      entry("config.change", {
+        layer: "group:site-tokyo",
+        revision: 14,
+        changed: ["nav.hz", "nav.max_speed"],
+        message: "raise speed",
+      }),
+      "alice changed the configuration of group site-tokyo (revision 14): nav.hz, nav.max_speed (“raise speed”)",
+    ],
+    [
+      entry("config.change", { layer: "defaults", revision: 2, changed: ["a"] }),
+      "alice changed the configuration of the project defaults (revision 2): a",
+    ],
+    [
+      entry("config.rollback", { layer: "device:robot-7", revision: 15, restored: 12 }),
+      "alice rolled back the configuration of device robot-7 to revision 12 (as revision 15)",
+    ],
+    [
+      entry("config.group.create", {
+        group: "site-tokyo",
+        selector: "site=tokyo",
+        priority: 10,
+        revision: 3,
+      }),
+      "alice created the configuration group site-tokyo (selector site=tokyo, priority 10) (revision 3)",
+    ],
+    [
+      entry("config.group.delete", {
+        group: "site-tokyo",
+        selector: "site=tokyo",
+        priority: 10,
+        revision: 9,
+      }),
+      "alice deleted the configuration group site-tokyo (revision 9)",
+    ],
+    [entry("config.schema.set", {}), "alice set the project's configuration schema"],
+    [entry("config.schema.clear", {}), "alice removed the project's configuration schema"],
+    [
+      entry("config.rollout.pause", { rollout: "rol_abc", layer: "group:amr2", revision: 20 }),
+      "alice paused the configuration rollout rol_abc of group amr2 (revision 20)",
+    ],
+    [
+      onDevice(
+        "config.report-refused",
+        { rev: 99, hash: "0123456789abcdef0123" },
+        { actor: `device:${DEV}` },
+      ),
+      "robot-7 reported configuration revision 99 (hash 0123456789ab), which it was never sent; the report was refused",
+    ],
+  ];
+  for (const [e, want] of cases) assert.equal(auditText(e), want);
+});

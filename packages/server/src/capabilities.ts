@@ -6,6 +6,7 @@
 import type { UpType } from "@tether/protocol";
 import type { CapabilityContext, ServerCapability, UpTypesOf } from "./capability.js";
 import { alerts } from "./capabilities/alerts/index.js";
+import { config } from "./capabilities/config/index.js";
 import { credential } from "./capabilities/credential/index.js";
 import { exec } from "./capabilities/exec/index.js";
 import { forward } from "./capabilities/forward/index.js";
@@ -29,6 +30,7 @@ export const CAPABILITIES = [
   terminal,
   ssh,
   forward,
+  config,
 ] as const;
 
 type Modules = typeof CAPABILITIES;
@@ -66,6 +68,7 @@ export interface RunningCapabilities {
   terminal: ReturnType<(typeof terminal)["create"]>["api"];
   ssh: ReturnType<(typeof ssh)["create"]>["api"];
   forward: ReturnType<(typeof forward)["create"]>["api"];
+  config: ReturnType<(typeof config)["create"]>["api"];
 }
 
 export interface Assembled {

@@ -73,6 +73,8 @@ export interface ServerCapability<U extends UpType = never> {
   revokeDevice?: { step: string; run(device: DeviceRow): Promise<void> };
   /** A device was accepted (by an operator, or at its first credential when auto-accepted); may run more than once. */
   deviceAccepted?(device: DeviceRow): Promise<void> | void;
+  /** A device's labels changed (by `actor`): re-target what selects devices by label (configuration groups). */
+  deviceLabelsChanged?(device: DeviceRow, actor: string): Promise<void> | void;
   /** A device was deleted: forget what the capability keeps about it outside the main database. */
   deviceDeleted?(deviceId: string): Promise<void> | void;
   /** Its step when a user loses access (close what the user holds open). */

@@ -184,6 +184,8 @@ export async function createServer(cfg: ServerConfig): Promise<TetherServer> {
     {
       onAccepted: deviceAccepted,
       onDeleted: (id) => tellCapabilities("device deleted", (c) => c.deviceDeleted?.(id)),
+      onLabelsChanged: (d, actor) =>
+        tellCapabilities("device labels changed", (c) => c.deviceLabelsChanged?.(d, actor)),
     },
   );
   // Revocation steps (docs/architecture.md §3): the transport's first, then each capability's.

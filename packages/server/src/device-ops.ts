@@ -20,6 +20,8 @@ export class DeviceOps {
     private readonly hooks: {
       onAccepted?: (device: DeviceRow) => Promise<void>;
       onDeleted?: (deviceId: string) => Promise<void>;
+      /** After a label change (capabilities' deviceLabelsChanged: configuration groups re-target it). */
+      onLabelsChanged?: (device: DeviceRow, actor: string) => Promise<void>;
     } = {},
   ) {}
 
@@ -111,6 +113,8 @@ export class DeviceOps {
     const d = await this.devices.find(p.projectId, ref);
     const labels = await this.devices.setLabels(d, changes);
     await this.log(p, "device.label", d, { changes });
-    return { ...d, labels: JSON.stringify(labels) };
+    const changed = { ...d, labels: JSON.stringify(labels) };
+    await this.hooks.onLabelsChanged?.(changed, p.username);
+    return changed;
   }
 }

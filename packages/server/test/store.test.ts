@@ -22,6 +22,14 @@ const TABLES = [
   "blocked_keys",
   "command_runs",
   "commands",
+  "config_blobs",
+  "config_device_floors",
+  "config_device_state",
+  "config_layers",
+  "config_projects",
+  "config_revisions",
+  "config_rollout_devices",
+  "config_rollouts",
   "connections",
   "devices",
   "echo_replies",
@@ -51,6 +59,8 @@ const MIGRATIONS = [
   "0007_alerts",
   "0008_tunnels",
   "0009_ssh_keys",
+  "0010_config_layers",
+  "0011_config_delivery",
 ];
 
 test("openStore on a new file (in a new directory) runs the migrations", async () => {

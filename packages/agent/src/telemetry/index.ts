@@ -5,3 +5,4 @@
  */
 export type * from "./types.js";
 export { createTelemetry, DEFAULT_BUFFER_BYTES, ingestUrl } from "./telemetry-layer.js";
+export { DownloadError } from "./blob-download.js";

@@ -7,6 +7,7 @@ import { TELEMETRY_STREAMS, type TelemetryStream } from "@tether/protocol";
 import { Backoff } from "../backoff.js";
 import { defaultIo } from "./durable-file.js";
 import type { AgentTelemetry, StreamWriter, TelemetryLayerOptions, TelemetryStatus } from "./types.js";
+import { BlobDownloader } from "./blob-download.js";
 import { BatchPoster } from "./post-batch.js";
 import { StreamBuffer } from "./stream-buffer.js";
 import { StreamUploader } from "./stream-uploader.js";
@@ -35,6 +36,7 @@ export function createTelemetry(o: TelemetryLayerOptions): AgentTelemetry {
   const quotaOf = (s: TelemetryStream) => Math.floor(limit * (shares[s] ?? 0));
   const tokens = new TokenStore(o.dataDir, ingestUrl(o.apiUrl), now, log);
   const poster = new BatchPoster(o.caCert, o.requestTimeoutMs ?? 30_000);
+  const downloader = new BlobDownloader(o.caCert, o.apiUrl, tokens, o.requestTimeoutMs ?? 30_000);
   const dropped: Record<string, number> = {};
   let lastUploadAt: number | null = null;
   let lastError: string | null = null;
@@ -113,9 +115,11 @@ export function createTelemetry(o: TelemetryLayerOptions): AgentTelemetry {
         hasToken: tokens.hasToken,
       };
     },
+    download: (path, dest, maxBytes) => downloader.download(path, dest, maxBytes),
     async stop() {
       await Promise.all([...uploaders.values()].map((u) => u.stop()));
       poster.close();
+      downloader.close();
     },
   };
 }

@@ -69,5 +69,13 @@ export interface AgentTelemetry {
   /** Change the buffer size (remote settings). */
   resize(bufferBytes: number): void;
   status(): TelemetryStatus;
+  /**
+   * GET `path` (under the API URL) over HTTPS with the pinned CA and the device token (current,
+   * then next on 401), streamed to `dest` (0600); more than `maxBytes` is refused. `sealed`: the
+   * answer carried `x-tether-sealed: 1` (a configuration secret file, docs/protocol.md §18.4).
+   * Rejects with a DownloadError (`status` 0 for network errors). Optional only so that test
+   * fakes of the layer need not implement it; createTelemetry always does.
+   */
+  download?(path: string, dest: string, maxBytes: number): Promise<{ sealed: boolean; bytes: number }>;
   stop(): Promise<void>;
 }

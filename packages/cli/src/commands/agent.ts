@@ -22,7 +22,7 @@ export function registerAgent(program: Command, ctx: Ctx): void {
     .option("--websocket", "reach the broker over WebSocket (wss://.../mqtt) instead of MQTT/TLS")
     .option(
       "--settings <file>",
-      "agent settings, JSON: tether.metrics.* and tether.logs.* keys, flat or nested (docs/protocol.md §14, §15); the file wins over the flags below",
+      "agent settings, JSON: tether.metrics.*, tether.logs.* and tether.config.* keys, flat or nested (docs/protocol.md §14, §15, §18); the file wins over the flags below, remote configuration over both (except device-only keys)",
     )
     .option("--metrics-interval <seconds>", "collection interval (tether.metrics.interval, default 10)")
     .option(
@@ -61,6 +61,10 @@ export function registerAgent(program: Command, ctx: Ctx): void {
       "--device-log-rate <n>",
       "log lines per second, all sources (tether.logs.deviceRate, default 1000)",
     )
+    .option(
+      "--config-hook <command>",
+      "run this (/bin/sh -c) after each remote configuration is applied (tether.config.applyHook; device only)",
+    )
     .option("--log-format <text|json>", LOG_FORMAT_HELP)
     .option("--log-level <level>", LOG_LEVEL_HELP)
     .action(
@@ -85,6 +89,7 @@ export function registerAgent(program: Command, ctx: Ctx): void {
         logRate?: string;
         logBurst?: string;
         deviceLogRate?: string;
+        configHook?: string;
         logFormat?: string;
         logLevel?: string;
       }) => {
@@ -124,6 +129,7 @@ export function registerAgent(program: Command, ctx: Ctx): void {
                 deviceRate: o.deviceLogRate,
               },
             },
+            config: { flags: { applyHook: o.configHook } },
             log,
             signal: ctx.io.stopSignal(),
           });

@@ -19,6 +19,9 @@ const PUBLIC = new Set([
   "/api/v1/telemetry/batches",
 ]);
 
+/** Configuration blobs: a device token, checked by the config capability (docs/protocol.md §18). */
+const DEVICE_TOKEN_PREFIX = "/api/v1/config/blobs/";
+
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   if (!h) return undefined;
@@ -52,7 +55,7 @@ export function registerAuth(app: FastifyInstance, s: Services): void {
   // wait for (or buffer) a body it will refuse anyway (docs/security.md "Listeners").
   app.addHook("onRequest", async (req) => {
     const path = req.url.split("?")[0];
-    if (!path.startsWith("/api/v1/") || PUBLIC.has(path)) return;
+    if (!path.startsWith("/api/v1/") || PUBLIC.has(path) || path.startsWith(DEVICE_TOKEN_PREFIX)) return;
     const token = bearer(req);
     const session = token ? undefined : req.cookies?.[SESSION_COOKIE];
     if (session) checkOrigin(req, s);

@@ -116,6 +116,10 @@ export function createTelemetryLayer(d: TelemetryLayerDeps): TelemetryLayerImpl 
       }),
     gaps: (q) => readGaps(tdb, q),
     uploadState: (ids) => readUploadState(tdb, ids),
+    async authenticateDevice(authorization: string | undefined) {
+      const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? "");
+      return m?.[1] ? tokens.authenticate(m[1]) : null;
+    },
     rotateToken: (device: DeviceRow) => tokens.rotate(device),
     ensureToken: (device: DeviceRow) => tokens.ensure(device),
     async tokenDelivered(device: DeviceRow, token: string) {

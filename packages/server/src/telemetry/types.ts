@@ -67,6 +67,11 @@ export interface TelemetryLayer {
   }): Promise<StoredGap[]>;
   /** Per device: last upload time (server ms) and clock skew (ms), null before the first upload. */
   uploadState(deviceIds: string[]): Promise<Map<string, { lastUploadAt: number; skewMs: number }>>;
+  /**
+   * The device an `Authorization: Bearer TOKEN` header's telemetry token belongs to, or null
+   * (missing, wrong, revoked). For other device-token endpoints (configuration blobs).
+   */
+  authenticateDevice(authorization: string | undefined): Promise<string | null>;
   /** Issue a new token to the device (first one, schedule, `rotate-credential`); resolves with the message id. */
   rotateToken(device: DeviceRow): Promise<number>;
   /** Issue the first token unless the device has one (accept, first credential); the message id or null. */
