@@ -30,7 +30,8 @@
  * Prints a markdown table (row, figure, anchor, ratio, goal, met?) and notes (the machine's
  * load average at the start, CPU of the server and agent processes per run) on stdout; writes
  * bench/results/config.json.
- * Env: BENCH_ROWS (key,file: which rows to run), BENCH_DEVICES (1000), BENCH_AGENT_PROCS (4), BENCH_KEY_RUNS (5), BENCH_FILE_DEVICES
+ * Env: BENCH_ROWS (key,file: which rows to run), BENCH_DEVICES (1000), BENCH_AGENT_PROCS (4),
+ * BENCH_KEY_RUNS (5), BENCH_FILE_DEVICES
  * (min(100, N)), BENCH_FILE_MB (10), BENCH_FILE_RUNS (3), BENCH_POLL_MS (1000: a status poll of
  * 1,000 devices costs the server ~50–90 ms of CPU, so polling faster disturbs what is measured),
  * BENCH_TIMEOUT_S (120: per wait for the fleet to report), BENCH_CPU_PROF=DIR (V8 CPU profiles

@@ -92,7 +92,7 @@ function agent(dataDir: string, server: FakeServer, o: Partial<ConfigOptions> = 
   m.start();
   /** Deliver like the control channel: records with "seen", then `after`, then wait for the work. */
   const deliver = async (b: ConfigApply) => {
-    const r = m.handle(b);
+    const r = await m.handle(b);
     if (Array.isArray(r)) take(r);
     else if (r) {
       take(r.records);
@@ -311,9 +311,9 @@ test("an apply interrupted by a crash is finished at the next start; an older pe
   const srv = new FakeServer();
   const a = agent(dir, srv);
   // Recorded (the handler ran and "seen" was written) but the agent died before the work.
-  const r = a.m.handle(srv.apply(4, { n: 4 }));
+  const r = await a.m.handle(srv.apply(4, { n: 4 }));
   assert.ok(r && !Array.isArray(r) && r.records.length === 0);
-  const r2 = a.m.handle(srv.apply(6, { n: 6 }));
+  const r2 = await a.m.handle(srv.apply(6, { n: 6 }));
   assert.ok(r2 && !Array.isArray(r2));
   const superseded = (r2.records[0] as { b: Report }).b;
   assert.equal(superseded.status, "ignored");

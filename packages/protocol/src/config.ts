@@ -261,6 +261,16 @@ const Rev = Type.Integer({ minimum: 1 });
 const NullableRev = Type.Union([Rev, Type.Null()]);
 const Json = Type.Unknown();
 const When = Type.String({ description: "ISO 8601" });
+const NullableWhen = Type.Union([When, Type.Null()]);
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+const Message = Type.Optional(Type.String({ maxLength: 1000 }));
+const Selector = Type.String({ minLength: 1, maxLength: 1024 });
+const Priority = Type.Integer({ minimum: -1000000, maximum: 1000000 });
+const DeviceRef = Type.Object({ id: Type.String(), name: Type.String() });
+const LayerKind = Type.Union([Type.Literal("defaults"), Type.Literal("group"), Type.Literal("device")]);
+const DiffOp = Type.Union([Type.Literal("added"), Type.Literal("removed"), Type.Literal("changed")]);
+/** A layer by its ref and its label for people ("group site-tokyo"). */
+const LayerNamed = { layer: Type.String(), layerLabel: Type.String() };
 
 export const ConfigFileEntry = Type.Object(
   {
@@ -307,7 +317,7 @@ export const ConfigPatch = Type.Object(
     unset: Type.Optional(Type.Array(Type.String({ maxLength: 512 }), { maxItems: 1000 })),
     /** Replace the layer's non-secret values with this tree (the console's editor); secrets stay. */
     values: Type.Optional(Type.Record(Type.String(), Json)),
-    message: Type.Optional(Type.String({ maxLength: 1000 })),
+    message: Message,
     rollout: Type.Optional(RolloutSpec),
   },
   { additionalProperties: false },
@@ -335,12 +345,12 @@ export const ConfigRollout = Type.Object({
   baseRevision: NullableRev,
   state: ConfigRolloutState,
   /** Why it is paused (automatic pause) or how it ended. */
-  reason: Type.Union([Type.String(), Type.Null()]),
+  reason: NullableString,
   canary: Type.String(),
   waitMs: Type.Union([Type.Integer(), Type.Null()]),
   maxFailures: Type.Integer(),
   /** When the rest is released (state waiting with waitMs), ISO. */
-  releaseAt: Type.Union([When, Type.Null()]),
+  releaseAt: NullableWhen,
   counts: Type.Object({
     total: Type.Integer(),
     canary: Type.Integer(),
@@ -364,7 +374,7 @@ export const ConfigRolloutDetail = Type.Object({
       stage: Type.Union([Type.Literal("canary"), Type.Literal("rest")]),
       released: Type.Boolean(),
       status: Type.String(),
-      error: Type.Union([Type.String(), Type.Null()]),
+      error: NullableString,
     }),
   ),
 });
@@ -373,8 +383,7 @@ export type ConfigRolloutDetail = Static<typeof ConfigRolloutDetail>;
 /** What a write answers. */
 export const ConfigChange = Type.Object({
   revision: Rev,
-  layer: Type.String(),
-  layerLabel: Type.String(),
+  ...LayerNamed,
   /** Devices whose effective configuration changed (now or when the rollout releases them). */
   affected: Type.Integer(),
   rollout: Type.Union([ConfigRollout, Type.Null()]),
@@ -397,9 +406,9 @@ export const ConfigGroupCreate = Type.Object(
   {
     name: Type.String({ pattern: CONFIG_GROUP_NAME }),
     /** Label selector (labels only: `fact.` keys are refused). */
-    selector: Type.String({ minLength: 1, maxLength: 1024 }),
-    priority: Type.Integer({ minimum: -1000000, maximum: 1000000 }),
-    message: Type.Optional(Type.String({ maxLength: 1000 })),
+    selector: Selector,
+    priority: Priority,
+    message: Message,
   },
   { additionalProperties: false },
 );
@@ -407,10 +416,10 @@ export type ConfigGroupCreate = Static<typeof ConfigGroupCreate>;
 
 export const ConfigGroupUpdate = Type.Object(
   {
-    selector: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-    priority: Type.Optional(Type.Integer({ minimum: -1000000, maximum: 1000000 })),
+    selector: Type.Optional(Selector),
+    priority: Type.Optional(Priority),
     baseRevision: Type.Optional(NullableRev),
-    message: Type.Optional(Type.String({ maxLength: 1000 })),
+    message: Message,
   },
   { additionalProperties: false },
 );
@@ -419,15 +428,15 @@ export type ConfigGroupUpdate = Static<typeof ConfigGroupUpdate>;
 /** One layer as stored (GET /api/v1/config/layers/:layer); secret values are SECRET_MASK. */
 export const ConfigLayerView = Type.Object({
   layer: Type.String(),
-  kind: Type.Union([Type.Literal("defaults"), Type.Literal("group"), Type.Literal("device")]),
+  kind: LayerKind,
   layerLabel: Type.String(),
   /** Device layers: the device. */
-  device: Type.Optional(Type.Object({ id: Type.String(), name: Type.String() })),
+  device: Type.Optional(DeviceRef),
   group: Type.Optional(Type.Object({ selector: Type.String(), priority: Type.Integer() })),
   /** The layer's current revision, null when it has never been written. */
   revision: NullableRev,
-  updatedAt: Type.Union([When, Type.Null()]),
-  updatedBy: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: NullableWhen,
+  updatedBy: NullableString,
   values: Type.Record(Type.String(), Json),
   /** Dotted keys whose values are secret (shown as SECRET_MASK in `values`). */
   secretKeys: Type.Array(Type.String()),
@@ -439,10 +448,10 @@ export type ConfigLayerView = Static<typeof ConfigLayerView>;
 
 export const ConfigLayerSummary = Type.Object({
   layer: Type.String(),
-  kind: Type.Union([Type.Literal("defaults"), Type.Literal("group"), Type.Literal("device")]),
+  kind: LayerKind,
   layerLabel: Type.String(),
   revision: NullableRev,
-  updatedAt: Type.Union([When, Type.Null()]),
+  updatedAt: NullableWhen,
   keys: Type.Integer(),
   files: Type.Integer(),
   /** Devices it applies to now. */
@@ -464,7 +473,7 @@ export const ConfigRevisionKind = Type.Union([
 export const ConfigRevision = Type.Object({
   revision: Rev,
   /** Null for a retarget. */
-  layer: Type.Union([Type.String(), Type.Null()]),
+  layer: NullableString,
   layerLabel: Type.String(),
   kind: ConfigRevisionKind,
   author: Type.String(),
@@ -473,13 +482,13 @@ export const ConfigRevision = Type.Object({
   /** Dotted keys and `file:PATH` entries the revision changed (secret keys named, never their values). */
   changed: Type.Array(Type.String()),
   /** For a rollback: the revision restored. */
-  restored: Type.Union([Rev, Type.Null()]),
+  restored: NullableRev,
 });
 export type ConfigRevision = Static<typeof ConfigRevision>;
 
 export const ConfigDiffEntry = Type.Object({
   key: Type.String(),
-  op: Type.Union([Type.Literal("added"), Type.Literal("removed"), Type.Literal("changed")]),
+  op: DiffOp,
   /** Absent for secrets and for the side that has no value. */
   from: Type.Optional(Json),
   to: Type.Optional(Json),
@@ -488,18 +497,17 @@ export const ConfigDiffEntry = Type.Object({
 export type ConfigDiffEntry = Static<typeof ConfigDiffEntry>;
 
 export const ConfigDiff = Type.Object({
-  layer: Type.String(),
-  layerLabel: Type.String(),
+  ...LayerNamed,
   from: Rev,
   to: Rev,
   entries: Type.Array(ConfigDiffEntry),
   files: Type.Array(
     Type.Object({
       path: Type.String(),
-      op: Type.Union([Type.Literal("added"), Type.Literal("removed"), Type.Literal("changed")]),
+      op: DiffOp,
       secret: Type.Boolean(),
       /** A unified diff of a non-secret text file under 64 KiB, else null. */
-      text: Type.Union([Type.String(), Type.Null()]),
+      text: NullableString,
     }),
   ),
 });
@@ -520,19 +528,19 @@ export const ConfigStatus = Type.Union([
 export type ConfigStatus = Static<typeof ConfigStatus>;
 
 export const ConfigDeviceStatus = Type.Object({
-  device: Type.Object({ id: Type.String(), name: Type.String() }),
+  device: DeviceRef,
   online: Type.Boolean(),
   status: ConfigStatus,
   desired: NullableRev,
   reported: NullableRev,
-  reportedAt: Type.Union([When, Type.Null()]),
-  error: Type.Union([Type.String(), Type.Null()]),
+  reportedAt: NullableWhen,
+  error: NullableString,
   /** The hook's output tail with the failure, else null. */
-  hookOutput: Type.Union([Type.String(), Type.Null()]),
+  hookOutput: NullableString,
   /** Managed files changed by hand on the device (paths under the agent's config/), as last reported. */
   drift: Type.Array(Type.String()),
   /** The rollout holding this device back, if any. */
-  heldBy: Type.Union([Type.String(), Type.Null()]),
+  heldBy: NullableString,
 });
 export type ConfigDeviceStatus = Static<typeof ConfigDeviceStatus>;
 
@@ -550,11 +558,10 @@ export const ConfigExplainEntry = Type.Object({
   value: Json,
   secret: Type.Boolean(),
   /** The layer that set it (the most specific that has it). */
-  layer: Type.String(),
-  layerLabel: Type.String(),
+  ...LayerNamed,
   revision: Rev,
   /** Less specific layers whose value it overrides, most specific first. */
-  overrides: Type.Array(Type.Object({ layer: Type.String(), layerLabel: Type.String(), value: Json })),
+  overrides: Type.Array(Type.Object({ ...LayerNamed, value: Json })),
 });
 export type ConfigExplainEntry = Static<typeof ConfigExplainEntry>;
 
@@ -563,11 +570,9 @@ export const ConfigDeviceView = Type.Object({
   ...ConfigDeviceStatus.properties,
   /** The merged values (secrets masked). */
   values: Type.Record(Type.String(), Json),
-  files: Type.Array(
-    Type.Object({ ...ConfigFileEntry.properties, layer: Type.String(), layerLabel: Type.String() }),
-  ),
+  files: Type.Array(Type.Object({ ...ConfigFileEntry.properties, ...LayerNamed })),
   /** The layers that apply, in merge order (least specific first). */
-  layers: Type.Array(Type.Object({ layer: Type.String(), layerLabel: Type.String(), revision: NullableRev })),
+  layers: Type.Array(Type.Object({ ...LayerNamed, revision: NullableRev })),
   explain: Type.Array(ConfigExplainEntry),
   warnings: Type.Array(Type.String()),
 });
@@ -576,8 +581,8 @@ export type ConfigDeviceView = Static<typeof ConfigDeviceView>;
 export const ConfigSchemaView = Type.Object({
   /** The project's JSON Schema for effective values, or null. */
   schema: Type.Union([Type.Record(Type.String(), Json), Type.Null()]),
-  updatedAt: Type.Union([When, Type.Null()]),
-  updatedBy: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: NullableWhen,
+  updatedBy: NullableString,
 });
 export type ConfigSchemaView = Static<typeof ConfigSchemaView>;
 

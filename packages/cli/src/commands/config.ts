@@ -14,6 +14,7 @@ import {
   type ConfigDeviceStatus,
   type ConfigDeviceView,
   type ConfigDiff,
+  type ConfigGroup,
   type ConfigLayerView,
   type ConfigRollout,
   type ConfigRolloutDetail,
@@ -166,6 +167,20 @@ function checkMessage(m: string | undefined): string | undefined {
   if (m !== undefined && m.length > MESSAGE_CHARS) throw usage(`-m: at most ${MESSAGE_CHARS} characters`);
   return m;
 }
+
+/** -m and --canary/--wait/--max-failures, checked, as the optional fields of a write. */
+function messageAndRollout(o: RolloutOpts & { message?: string }): {
+  message?: string;
+  rollout?: RolloutSpec;
+} {
+  const rollout = rolloutSpec(o);
+  const message = checkMessage(o.message);
+  return { ...(message !== undefined ? { message } : {}), ...(rollout ? { rollout } : {}) };
+}
+
+/** "created group site-tokyo (selector site=tokyo, priority 10); it matches 3 devices" */
+const groupText = (did: string, g: ConfigGroup): string =>
+  `${did} group ${g.name} (selector ${g.selector}, priority ${g.priority}); it matches ${plural(g.devices, "device")}\n`;
 
 /** A value as it reads in a table: JSON (strings quoted), secrets as the mask, long ones clipped. */
 export function valueText(v: unknown, secret = false, max = 80): string {
@@ -395,6 +410,21 @@ export function registerConfig(program: Command, ctx: Ctx): void {
     .addHelpText("after", CONFIG_HELP);
   const api = (cmd: Command): ConfigApi => configApi(client(ctx, cmd));
   const out = (s: string) => ctx.io.stdout(s);
+  /** set / unset: a PATCH based on the layer's current revision (a concurrent edit is a conflict). */
+  const patchLayer = async (
+    cmd: Command,
+    ref: string,
+    o: RolloutOpts & { message?: string; json?: boolean },
+    change: { set: ReturnType<typeof parseAssignments> } | { unset: string[] },
+    did: string,
+  ) => {
+    const extra = messageAndRollout(o);
+    const a = api(cmd);
+    const base = await a.layer(ref);
+    const c = await a.patch(ref, { baseRevision: base.revision, ...change, ...extra });
+    if (o.json) return printJson(ctx, c);
+    out(changeText(did, c));
+  };
 
   // --- set / unset / show ----------------------------------------------------------------------
   rolloutOptions(
@@ -418,18 +448,7 @@ export function registerConfig(program: Command, ctx: Ctx): void {
       ) => {
         const ref = layerRef(o);
         const set = parseAssignments(args, o);
-        const rollout = rolloutSpec(o);
-        const message = checkMessage(o.message);
-        const a = api(cmd);
-        const base = await a.layer(ref);
-        const c = await a.patch(ref, {
-          baseRevision: base.revision,
-          set,
-          ...(message !== undefined ? { message } : {}),
-          ...(rollout ? { rollout } : {}),
-        });
-        if (o.json) return printJson(ctx, c);
-        out(changeText(`set ${set.map((s) => s.key).join(", ")} in`, c));
+        await patchLayer(cmd, ref, o, { set }, `set ${set.map((s) => s.key).join(", ")} in`);
       },
     );
 
@@ -447,18 +466,7 @@ export function registerConfig(program: Command, ctx: Ctx): void {
       async (args: string[], o: LayerOpts & RolloutOpts & { message?: string; json?: boolean }, cmd) => {
         const ref = layerRef(o);
         const unset = parseUnsetArgs(args);
-        const rollout = rolloutSpec(o);
-        const message = checkMessage(o.message);
-        const a = api(cmd);
-        const base = await a.layer(ref);
-        const c = await a.patch(ref, {
-          baseRevision: base.revision,
-          unset,
-          ...(message !== undefined ? { message } : {}),
-          ...(rollout ? { rollout } : {}),
-        });
-        if (o.json) return printJson(ctx, c);
-        out(changeText(`removed ${unset.join(", ")} from`, c));
+        await patchLayer(cmd, ref, o, { unset }, `removed ${unset.join(", ")} from`);
       },
     );
 
@@ -503,8 +511,7 @@ the line and column); other files are replaced by the most specific layer's.`,
         } catch (err) {
           throw usage((err as Error).message);
         }
-        const rollout = rolloutSpec(o);
-        const message = checkMessage(o.message);
+        const extra = messageAndRollout(o);
         let size: number;
         try {
           const st = statSync(o.from);
@@ -530,8 +537,7 @@ the line and column); other files are replaced by the most specific layer's.`,
           {
             baseRevision: base.revision,
             ...(o.secret ? { secret: true } : {}),
-            ...(message !== undefined ? { message } : {}),
-            ...(rollout ? { rollout } : {}),
+            ...extra,
           },
         );
         if (o.json) return printJson(ctx, c);
@@ -626,8 +632,7 @@ the line and column); other files are replaced by the most specific layer's.`,
     .option("--json", "print the change as JSON")
     .action(async (revArg: string, o: RolloutOpts & { message?: string; json?: boolean }, cmd: Command) => {
       const revision = parseRev(revArg, "REV");
-      const rollout = rolloutSpec(o);
-      const message = checkMessage(o.message);
+      const extra = messageAndRollout(o);
       const a = api(cmd);
       const r = await a.revision(revision);
       if (r.layer === null)
@@ -640,8 +645,7 @@ the line and column); other files are replaced by the most specific layer's.`,
       const c = await a.rollback({
         revision,
         ...(base ? { baseRevision: base.revision } : {}),
-        ...(message !== undefined ? { message } : {}),
-        ...(rollout ? { rollout } : {}),
+        ...extra,
       });
       if (o.json) return printJson(ctx, c);
       out(changeText(`restored revision ${revision} of`, c));
@@ -680,9 +684,7 @@ the line and column); other files are replaced by the most specific layer's.`,
           ...(checkMessage(o.message) !== undefined ? { message: o.message } : {}),
         });
         if (o.json) return printJson(ctx, g);
-        out(
-          `created group ${g.name} (selector ${g.selector}, priority ${g.priority}); it matches ${plural(g.devices, "device")}\n`,
-        );
+        out(groupText("created", g));
       },
     );
 
@@ -710,9 +712,7 @@ the line and column); other files are replaced by the most specific layer's.`,
           ...(checkMessage(o.message) !== undefined ? { message: o.message } : {}),
         });
         if (o.json) return printJson(ctx, g);
-        out(
-          `updated group ${g.name} (selector ${g.selector}, priority ${g.priority}); it matches ${plural(g.devices, "device")}\n`,
-        );
+        out(groupText("updated", g));
       },
     );
 

@@ -19,7 +19,7 @@
  * - Drift: at start, after each apply and every 60 s, effective.json and the managed files
  *   are compared with what was written; a changed set of drifted paths is reported.
  */
-import { readFileSync, unlinkSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
   CONFIG_LIMITS,
@@ -35,7 +35,6 @@ import {
 import type { Logger } from "pino";
 import type { HandlerResult } from "../../control/handler.js";
 import type { Link } from "../../control/link.js";
-import { writeSecretFile } from "../../identity.js";
 import { type ConfigFs, nodeConfigFs } from "./fs-port.js";
 import { type HookResult, type HookRun, runHook } from "./hook.js";
 import {
@@ -213,8 +212,21 @@ export class ConfigManager {
 
   // ---- the handler ----
 
-  /** Durable `config.apply`: record it, ack, work after "seen" is on disk. */
-  handle(b: ConfigApply): HandlerResult {
+  /** Messages are recorded one at a time, in arrival order (the writes are asynchronous). */
+  private recording: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Durable `config.apply`: record it, ack, work after "seen" is on disk. The record is written
+   * with asynchronous file calls, so a slow disk (or many agents on one disk) never holds the
+   * event loop.
+   */
+  handle(b: ConfigApply): Promise<HandlerResult> {
+    const run = this.recording.then(() => this.record(b));
+    this.recording = run.catch(() => {});
+    return run;
+  }
+
+  private async record(b: ConfigApply): Promise<HandlerResult> {
     const ignored = (error: string) => [
       this.link.outgoing("config.report", this.report(b, "ignored", error, null)),
     ];
@@ -232,7 +244,9 @@ export class ConfigManager {
         ),
       );
     try {
-      writeSecretFile(this.pendingPath, JSON.stringify(b));
+      const tmp = `${this.pendingPath}.tmp`;
+      await this.fs.writeFile(tmp, JSON.stringify(b));
+      await this.fs.rename(tmp, this.pendingPath);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       this.log.error({ rev: b.rev, err: e.message }, "config: cannot record the apply");
@@ -275,9 +289,12 @@ export class ConfigManager {
       if (this.stopped) return;
       if (this.pending === p) {
         this.pending = null;
-        try {
-          unlinkSync(this.pendingPath);
-        } catch {}
+        // In the recording chain: a newer apply recorded meanwhile keeps its file.
+        const removed = this.recording.then(async () => {
+          if (this.pending === null) await this.fs.rm(this.pendingPath).catch(() => {});
+        });
+        this.recording = removed.catch(() => {});
+        await removed;
       }
     }
   }

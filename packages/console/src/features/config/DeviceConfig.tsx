@@ -7,7 +7,17 @@ import type { Device } from "@tether/sdk";
 import { fmtBytes, fmtTime } from "../../format";
 import { PollStatus, usePoll, useStaleAsOf } from "../../ui";
 import { configApi } from "./api";
-import { LayerLink, layerHref, SyncBadge, statusSentence, tail, Value, valueText } from "./shared";
+import {
+  LayerLink,
+  layerHref,
+  Named,
+  rolloutHref,
+  SyncBadge,
+  statusSentence,
+  tail,
+  Value,
+  valueText,
+} from "./shared";
 
 export function DeviceConfig({ device }: { device: Device }) {
   const poll = usePoll(() => configApi.device(device.id), 3000, [device.id]);
@@ -41,7 +51,7 @@ export function DeviceConfig({ device }: { device: Device }) {
               <>
                 <dt>Held by</dt>
                 <dd>
-                  <a href={`#/config/rollouts/${encodeURIComponent(c.heldBy)}`}>a staged rollout</a>
+                  <a href={rolloutHref(c.heldBy)}>a staged rollout</a>
                 </dd>
               </>
             )}
@@ -129,8 +139,7 @@ export function DeviceConfig({ device }: { device: Device }) {
                 {c.files.map((f) => (
                   <tr key={f.path}>
                     <td className="wrap">
-                      <code>{f.path}</code>
-                      {f.secret && <span className="badge secret-badge">secret</span>}
+                      <Named name={f.path} secret={f.secret} />
                     </td>
                     <td className="nowrap">{fmtBytes(f.size)}</td>
                     <td>

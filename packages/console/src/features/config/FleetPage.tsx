@@ -23,9 +23,9 @@ import { type ConfigGroup, type ConfigLayerSummary, type ConfigRollout, configAp
 import {
   LayerLink,
   layerHref,
-  ROLLOUT_STATE,
   RolloutActions,
   RolloutProgress,
+  RolloutStateBadge,
   rolloutHref,
   rolloutSentence,
   STATUS_LABEL,
@@ -176,9 +176,7 @@ function Rollouts({ rollouts, onDone }: { rollouts: ConfigRollout[]; onDone: () 
                 <a href={rolloutHref(r.id)}>revision {r.revision}</a>
               </td>
               <td>
-                <span className={`badge rollout-state rollout-${r.state}`}>
-                  {ROLLOUT_STATE[r.state] ?? r.state}
-                </span>
+                <RolloutStateBadge state={r.state} />
               </td>
               <td className="wrap">
                 <RolloutProgress r={r} />

@@ -38,7 +38,16 @@ import {
   type RolloutSpec,
 } from "./api";
 import { DiffLines, RevisionDiff } from "./Diff";
-import { RolloutActions, RolloutProgress, rolloutHref, rolloutSentence, since, Value } from "./shared";
+import {
+  BackToConfig,
+  Named,
+  RolloutActions,
+  RolloutProgress,
+  rolloutHref,
+  rolloutSentence,
+  since,
+  Value,
+} from "./shared";
 
 const REFRESH_MS = 5000;
 
@@ -85,9 +94,7 @@ export function LayerPage({ layerRef }: { layerRef: string }) {
 
   return (
     <section className="config-page layer-page">
-      <p className="crumbs">
-        <a href="#/config">← Configuration</a>
-      </p>
+      <BackToConfig />
       <PollStatus poll={view} />
       {!v && !view.failure && <p className="muted">Loading…</p>}
       {v && (
@@ -107,7 +114,7 @@ export function LayerPage({ layerRef }: { layerRef: string }) {
               <RolloutActions r={v.rollout} onDone={reloadAll} />
             </div>
           )}
-          <Editor key={layerRef} layerRef={layerRef} view={v} onSaved={reloadAll} />
+          <Editor key={layerRef} layerRef={layerRef} view={v} onChanged={reloadAll} />
           <Keys layerRef={layerRef} view={v} onChanged={reloadAll} />
           <Files layerRef={layerRef} view={v} onChanged={reloadAll} />
           <History view={v} poll={history} onChanged={reloadAll} />
@@ -155,6 +162,38 @@ function LayerHead({ v }: { v: ConfigLayerView }) {
         </span>
       )}
     </header>
+  );
+}
+
+/** What the parts of a layer's page get: the layer, as last loaded, and what to call after a change. */
+interface LayerPartProps {
+  layerRef: string;
+  view: ConfigLayerView;
+  onChanged: () => void;
+}
+
+/** Remove a key or a file (`file:PATH`) from the layer, after a question. */
+function RemoveFromLayer({
+  layerRef,
+  view,
+  onChanged,
+  unset,
+  question,
+  yes,
+  message,
+}: LayerPartProps & { unset: string; question: string; yes: string; message: string }) {
+  const stale = useStaleAsOf() !== null;
+  return (
+    <ConfirmButton
+      label="Remove"
+      question={question}
+      yes={yes}
+      busy={stale}
+      onConfirm={async () => {
+        await configApi.patch(layerRef, { unset: [unset], baseRevision: view.revision, message });
+        onChanged();
+      }}
+    />
   );
 }
 
@@ -256,15 +295,7 @@ function changeSaid(c: ConfigChange): string {
 
 const isConflict = (e: unknown) => e instanceof ApiError && e.code === "TETHER_ERR_CONFIG_CONFLICT";
 
-function Editor({
-  layerRef,
-  view,
-  onSaved,
-}: {
-  layerRef: string;
-  view: ConfigLayerView;
-  onSaved: () => void;
-}) {
+function Editor({ layerRef, view, onChanged: onSaved }: LayerPartProps) {
   const canOperate = useSession().can("operator");
   const stale = useStaleAsOf() !== null;
   const [base, setBase] = useState<Base>(() => ({ revision: view.revision, tree: plainTree(view) }));
@@ -451,15 +482,7 @@ function ConflictNotice({ error, onReload }: { error: ApiError; onReload: () => 
 
 // --- keys and secrets ------------------------------------------------------------------------
 
-function Keys({
-  layerRef,
-  view,
-  onChanged,
-}: {
-  layerRef: string;
-  view: ConfigLayerView;
-  onChanged: () => void;
-}) {
+function Keys({ layerRef, view, onChanged }: LayerPartProps) {
   const canOperate = useSession().can("operator");
   const secret = new Set(view.secretKeys);
   // A secret key's masked value is a leaf in `values`.
@@ -484,8 +507,7 @@ function Keys({
             {rows.map(([k, val]) => (
               <tr key={k} data-key={k} data-secret={secret.has(k) || undefined}>
                 <td className="key-cell">
-                  <code>{k}</code>
-                  {secret.has(k) && <span className="badge secret-badge">secret</span>}
+                  <Named name={k} secret={secret.has(k)} />
                 </td>
                 <td className="wrap">
                   <Value value={val} secret={secret.has(k)} />
@@ -514,17 +536,15 @@ const secretValue = (s: string): unknown => {
   }
 };
 
-function SecretActions({
-  layerRef,
-  view,
-  k,
-  onChanged,
-}: {
-  layerRef: string;
-  view: ConfigLayerView;
-  k: string;
-  onChanged: () => void;
-}) {
+/** Set one secret key of the layer to the value as typed. */
+const setSecret = (layerRef: string, view: ConfigLayerView, key: string, value: string, message: string) =>
+  configApi.patch(layerRef, {
+    set: [{ key, value: secretValue(value), secret: true }],
+    baseRevision: view.revision,
+    message,
+  });
+
+function SecretActions({ layerRef, view, k, onChanged }: LayerPartProps & { k: string }) {
   const [replacing, setReplacing] = useState(false);
   const [value, setValue] = useState("");
   const act = useAction();
@@ -536,11 +556,7 @@ function SecretActions({
         onSubmit={(e) => {
           e.preventDefault();
           void act.run(async () => {
-            await configApi.patch(layerRef, {
-              set: [{ key: k, value: secretValue(value), secret: true }],
-              baseRevision: view.revision,
-              message: `replace secret ${k}`,
-            });
+            await setSecret(layerRef, view, k, value, `replace secret ${k}`);
             setReplacing(false);
             setValue("");
             onChanged();
@@ -568,33 +584,20 @@ function SecretActions({
       <button type="button" className="small" disabled={stale} onClick={() => setReplacing(true)}>
         Replace
       </button>
-      <ConfirmButton
-        label="Remove"
+      <RemoveFromLayer
+        layerRef={layerRef}
+        view={view}
+        onChanged={onChanged}
+        unset={k}
         question={`Remove secret ${k} from this layer?`}
         yes="Remove"
-        busy={stale}
-        onConfirm={async () => {
-          await configApi.patch(layerRef, {
-            unset: [k],
-            baseRevision: view.revision,
-            message: `remove secret ${k}`,
-          });
-          onChanged();
-        }}
+        message={`remove secret ${k}`}
       />
     </div>
   );
 }
 
-function AddSecret({
-  layerRef,
-  view,
-  onChanged,
-}: {
-  layerRef: string;
-  view: ConfigLayerView;
-  onChanged: () => void;
-}) {
+function AddSecret({ layerRef, view, onChanged }: LayerPartProps) {
   const [open, setOpen] = useState(false);
   const [key, setKey] = useState("");
   const [value, setValue] = useState("");
@@ -615,11 +618,7 @@ function AddSecret({
         e.preventDefault();
         void act.run(async () => {
           parseKeyPath(key.trim());
-          await configApi.patch(layerRef, {
-            set: [{ key: key.trim(), value: secretValue(value), secret: true }],
-            baseRevision: view.revision,
-            message: `set secret ${key.trim()}`,
-          });
+          await setSecret(layerRef, view, key.trim(), value, `set secret ${key.trim()}`);
           setOpen(false);
           setKey("");
           setValue("");
@@ -654,15 +653,7 @@ function AddSecret({
 
 // --- files -----------------------------------------------------------------------------------
 
-function Files({
-  layerRef,
-  view,
-  onChanged,
-}: {
-  layerRef: string;
-  view: ConfigLayerView;
-  onChanged: () => void;
-}) {
+function Files({ layerRef, view, onChanged }: LayerPartProps) {
   const canOperate = useSession().can("operator");
   const stale = useStaleAsOf() !== null;
   const [file, setFile] = useState<File | null>(null);
@@ -713,26 +704,20 @@ function Files({
             {view.files.map((f) => (
               <tr key={f.path} data-file={f.path}>
                 <td className="wrap">
-                  <code>{f.path}</code>
-                  {f.secret && <span className="badge secret-badge">secret</span>}
+                  <Named name={f.path} secret={f.secret} />
                 </td>
                 <td className="nowrap">{fmtBytes(f.size)}</td>
                 <td>{f.kind === "raw" ? "replaced whole" : `${f.kind}, merged`}</td>
                 <td>
                   {canOperate && (
-                    <ConfirmButton
-                      label="Remove"
+                    <RemoveFromLayer
+                      layerRef={layerRef}
+                      view={view}
+                      onChanged={onChanged}
+                      unset={`file:${f.path}`}
                       question={`Remove ${f.path} from this layer?`}
                       yes="Remove file"
-                      busy={stale}
-                      onConfirm={async () => {
-                        await configApi.patch(layerRef, {
-                          unset: [`file:${f.path}`],
-                          baseRevision: view.revision,
-                          message: `remove file ${f.path}`,
-                        });
-                        onChanged();
-                      }}
+                      message={`remove file ${f.path}`}
                     />
                   )}
                 </td>

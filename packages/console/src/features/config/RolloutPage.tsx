@@ -3,10 +3,11 @@ import { fmtSpan, fmtTime } from "../../format";
 import { PollStatus, StaleScope, usePoll } from "../../ui";
 import { type ConfigRolloutDetail, configApi } from "./api";
 import {
+  BackToConfig,
   LayerLink,
-  ROLLOUT_STATE,
   RolloutActions,
   RolloutProgress,
+  RolloutStateBadge,
   rolloutSentence,
   SyncBadge,
 } from "./shared";
@@ -16,9 +17,7 @@ export function RolloutPage({ id }: { id: string }) {
   const r = poll.data;
   return (
     <section className="config-page rollout-page">
-      <p className="crumbs">
-        <a href="#/config">← Configuration</a>
-      </p>
+      <BackToConfig />
       <PollStatus poll={poll} />
       {!r && !poll.failure && <p className="muted">Loading…</p>}
       {r && (
@@ -27,9 +26,7 @@ export function RolloutPage({ id }: { id: string }) {
             <h1>
               Rollout of <LayerLink layer={r.layer} label={r.layerLabel} /> revision {r.revision}
             </h1>
-            <span className={`badge rollout-state rollout-${r.state}`}>
-              {ROLLOUT_STATE[r.state] ?? r.state}
-            </span>
+            <RolloutStateBadge state={r.state} />
           </header>
           <div className="card">
             <RolloutProgress r={r} />

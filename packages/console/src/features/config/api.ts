@@ -4,20 +4,7 @@
  * @tether/protocol/config schema, so a server that answers something else is reported, not
  * drawn wrong.
  */
-import type {
-  ConfigChange,
-  ConfigDeviceView,
-  ConfigDiff,
-  ConfigGroup,
-  ConfigLayerSummary,
-  ConfigLayerView,
-  ConfigRevision,
-  ConfigRevisionDetail,
-  ConfigRollout,
-  ConfigRolloutDetail,
-  ConfigStatusView,
-  RolloutSpec,
-} from "@tether/sdk";
+import type { ConfigChange, ConfigRevisionDetail, ConfigRollout } from "@tether/sdk";
 import { configApi as sdkConfigApi } from "@tether/sdk";
 import { client } from "../../client";
 
@@ -71,4 +58,4 @@ export type {
   ConfigRolloutDetail,
   ConfigStatusView,
   RolloutSpec,
-};
+} from "@tether/sdk";

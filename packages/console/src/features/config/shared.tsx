@@ -13,6 +13,15 @@ export const since = (iso: string | null, now: number): string => ago(iso, Math.
 export const layerHref = (ref: string): string => `#/config/layers/${encodeURIComponent(ref)}`;
 export const rolloutHref = (id: string): string => `#/config/rollouts/${encodeURIComponent(id)}`;
 
+/** The crumbs back to the fleet view. */
+export function BackToConfig() {
+  return (
+    <p className="crumbs">
+      <a href="#/config">← Configuration</a>
+    </p>
+  );
+}
+
 /** A layer by its label ("group site-tokyo"), linking to its page. */
 export function LayerLink({ layer, label }: { layer: string | null; label: string }) {
   if (!layer) return <span>{label}</span>;
@@ -38,6 +47,16 @@ export function Value({ value, secret }: { value: unknown; secret?: boolean }) {
       </span>
     );
   return <code className="config-value">{valueText(value)}</code>;
+}
+
+/** A key or a file path, marked when it is secret. */
+export function Named({ name, secret }: { name: string; secret: boolean }) {
+  return (
+    <>
+      <code>{name}</code>
+      {secret && <span className="badge secret-badge">secret</span>}
+    </>
+  );
 }
 
 export const STATUS_LABEL: Record<string, string> = {
@@ -100,6 +119,10 @@ export const ROLLOUT_STATE: Record<string, string> = {
   done: "done",
   aborted: "aborted",
 };
+
+export function RolloutStateBadge({ state }: { state: string }) {
+  return <span className={`badge rollout-state rollout-${state}`}>{ROLLOUT_STATE[state] ?? state}</span>;
+}
 
 /** "Canary: 2 of 3 applied", "Waiting until 15:20 to release the rest" … */
 export function rolloutSentence(r: ConfigRollout): string {

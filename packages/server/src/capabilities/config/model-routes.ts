@@ -23,7 +23,13 @@ import {
   RolloutSpec,
   TetherError,
 } from "@tether/protocol";
-import type { FastifyError, FastifyInstance } from "fastify";
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyRequest,
+  FastifySchema,
+  RouteHandlerMethod,
+} from "fastify";
 import { Type } from "typebox";
 import type { Audit } from "../../audit.js";
 import type { Devices } from "../../devices.js";
@@ -82,6 +88,8 @@ type FileQuery = {
   maxFailures?: number;
 };
 
+const layerOf = (req: FastifyRequest): string => (req.params as { layer: string }).layer;
+
 /** The body limit of a file upload: the file limit and some slack (the model names the exact limit). */
 const UPLOAD_LIMIT = CONFIG_LIMITS.fileBytes + 64 * 1024;
 
@@ -92,88 +100,75 @@ export async function configModelRoutes(
 ): Promise<void> {
   const v = new ConfigViews(model);
   const tags = ["config"];
+  /** One route of this API: its schema (tagged "config") and its handler. */
+  const route = (
+    method: "get" | "post" | "patch" | "put" | "delete",
+    url: string,
+    schema: Omit<FastifySchema, "tags">,
+    handler: RouteHandlerMethod,
+  ) => app[method](url, { schema: { tags, ...schema } }, handler);
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/layers",
     {
-      schema: {
-        tags,
-        summary: "The project's configuration layers: defaults, groups (by priority) and device layers",
-        response: { 200: Type.Array(ConfigLayerSummary) },
-      },
+      summary: "The project's configuration layers: defaults, groups (by priority) and device layers",
+      response: { 200: Type.Array(ConfigLayerSummary) },
     },
     async (req) => v.summaries(who(req).projectId),
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/layers/:layer",
     {
-      schema: {
-        tags,
-        summary:
-          "One layer (defaults, group:NAME, device:DEVICE) as stored: values with secrets masked, files, revision, unfinished rollout",
-        params: LayerParam,
-        response: { 200: ConfigLayerView },
-      },
+      summary:
+        "One layer (defaults, group:NAME, device:DEVICE) as stored: values with secrets masked, files, revision, unfinished rollout",
+      params: LayerParam,
+      response: { 200: ConfigLayerView },
     },
-    async (req) => v.layer(who(req).projectId, (req.params as { layer: string }).layer),
+    async (req) => v.layer(who(req).projectId, layerOf(req)),
   );
 
-  app.patch(
+  route(
+    "patch",
     "/api/v1/config/layers/:layer",
     {
-      schema: {
-        tags,
-        summary:
-          "Change a layer (operator): set keys (optionally secret), unset keys or files (file:PATH), or replace its non-secret values; baseRevision checks for a concurrent edit; rollout stages it",
-        params: LayerParam,
-        body: ConfigPatch,
-        response: { 200: ConfigChange },
-      },
+      summary:
+        "Change a layer (operator): set keys (optionally secret), unset keys or files (file:PATH), or replace its non-secret values; baseRevision checks for a concurrent edit; rollout stages it",
+      params: LayerParam,
+      body: ConfigPatch,
+      response: { 200: ConfigChange },
     },
-    async (req) =>
-      model.patch(who(req, "operator"), (req.params as { layer: string }).layer, req.body as ConfigPatch),
+    async (req) => model.patch(who(req, "operator"), layerOf(req), req.body as ConfigPatch),
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/layers/:layer/history",
     {
-      schema: {
-        tags,
-        summary: `A layer's revisions, newest first (limit default ${CONFIG_LIMITS.historyDefault}, at most ${CONFIG_LIMITS.historyMax})`,
-        params: LayerParam,
-        querystring: Type.Object({
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: CONFIG_LIMITS.historyMax })),
-        }),
-        response: { 200: Type.Array(ConfigRevision) },
-      },
+      summary: `A layer's revisions, newest first (limit default ${CONFIG_LIMITS.historyDefault}, at most ${CONFIG_LIMITS.historyMax})`,
+      params: LayerParam,
+      querystring: Type.Object({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: CONFIG_LIMITS.historyMax })),
+      }),
+      response: { 200: Type.Array(ConfigRevision) },
     },
-    async (req) =>
-      v.history(
-        who(req).projectId,
-        (req.params as { layer: string }).layer,
-        (req.query as { limit?: number }).limit,
-      ),
+    async (req) => v.history(who(req).projectId, layerOf(req), (req.query as { limit?: number }).limit),
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/layers/:layer/files",
     {
-      schema: {
-        tags,
-        summary: "A layer's file, its bytes (a secret file is write-only: 403)",
-        params: LayerParam,
-        querystring: Type.Object({
-          path: Type.String({ minLength: 1, maxLength: CONFIG_LIMITS.filePathChars }),
-        }),
-      },
+      summary: "A layer's file, its bytes (a secret file is write-only: 403)",
+      params: LayerParam,
+      querystring: Type.Object({
+        path: Type.String({ minLength: 1, maxLength: CONFIG_LIMITS.filePathChars }),
+      }),
     },
     async (req, reply) => {
-      const b = await v.file(
-        who(req).projectId,
-        (req.params as { layer: string }).layer,
-        (req.query as { path: string }).path,
-      );
+      const b = await v.file(who(req).projectId, layerOf(req), (req.query as { path: string }).path);
       reply.header("content-type", "application/octet-stream");
       return reply.send(b);
     },
@@ -227,7 +222,7 @@ export async function configModelRoutes(
               ...(q.maxFailures !== undefined ? { maxFailures: q.maxFailures } : {}),
             }
           : undefined;
-        return model.putFile(p, (req.params as { layer: string }).layer, q.path, req.body, {
+        return model.putFile(p, layerOf(req), q.path, req.body, {
           secret: q.secret === "1" || q.secret === "true",
           ...(q.baseRevision !== undefined
             ? { baseRevision: q.baseRevision === "null" ? null : Number(q.baseRevision) }
@@ -239,28 +234,24 @@ export async function configModelRoutes(
     );
   });
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/revisions/:rev",
     {
-      schema: {
-        tags,
-        summary: "One revision, with the layer as it was then (secrets masked)",
-        params: RevParam,
-        response: { 200: RevisionDetail },
-      },
+      summary: "One revision, with the layer as it was then (secrets masked)",
+      params: RevParam,
+      response: { 200: RevisionDetail },
     },
     async (req) => v.revision(who(req).projectId, (req.params as { rev: number }).rev),
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/diff",
     {
-      schema: {
-        tags,
-        summary: "The difference between two revisions of one layer (secret values never shown)",
-        querystring: Type.Object({ from: Type.Integer({ minimum: 1 }), to: Type.Integer({ minimum: 1 }) }),
-        response: { 200: ConfigDiff },
-      },
+      summary: "The difference between two revisions of one layer (secret values never shown)",
+      querystring: Type.Object({ from: Type.Integer({ minimum: 1 }), to: Type.Integer({ minimum: 1 }) }),
+      response: { 200: ConfigDiff },
     },
     async (req) => {
       const q = req.query as { from: number; to: number };
@@ -268,15 +259,13 @@ export async function configModelRoutes(
     },
   );
 
-  app.post(
+  route(
+    "post",
     "/api/v1/config/rollback",
     {
-      schema: {
-        tags,
-        summary: "Restore a layer as it was at a revision, as a new revision (operator)",
-        body: Rollback,
-        response: { 200: ConfigChange },
-      },
+      summary: "Restore a layer as it was at a revision, as a new revision (operator)",
+      body: Rollback,
+      response: { 200: ConfigChange },
     },
     async (req) => {
       const b = req.body as {
@@ -293,28 +282,24 @@ export async function configModelRoutes(
     },
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/groups",
     {
-      schema: {
-        tags,
-        summary: "The project's configuration groups, by priority",
-        response: { 200: Type.Array(ConfigGroup) },
-      },
+      summary: "The project's configuration groups, by priority",
+      response: { 200: Type.Array(ConfigGroup) },
     },
     async (req) => v.groups(who(req).projectId),
   );
 
-  app.post(
+  route(
+    "post",
     "/api/v1/config/groups",
     {
-      schema: {
-        tags,
-        summary:
-          "Create a configuration group (operator): a label selector and a priority; refused when a group of the same priority matches a device it matches",
-        body: ConfigGroupCreate,
-        response: { 201: ConfigGroup },
-      },
+      summary:
+        "Create a configuration group (operator): a label selector and a priority; refused when a group of the same priority matches a device it matches",
+      body: ConfigGroupCreate,
+      response: { 201: ConfigGroup },
     },
     async (req, reply) => {
       const p = who(req, "operator");
@@ -325,17 +310,15 @@ export async function configModelRoutes(
     },
   );
 
-  app.patch(
+  route(
+    "patch",
     "/api/v1/config/groups/:name",
     {
-      schema: {
-        tags,
-        summary:
-          "Change a group's selector or priority (operator); the devices it gains or loses are re-targeted",
-        params: GroupParam,
-        body: ConfigGroupUpdate,
-        response: { 200: ConfigGroup },
-      },
+      summary:
+        "Change a group's selector or priority (operator); the devices it gains or loses are re-targeted",
+      params: GroupParam,
+      body: ConfigGroupUpdate,
+      response: { 200: ConfigGroup },
     },
     async (req) => {
       const p = who(req, "operator");
@@ -345,17 +328,15 @@ export async function configModelRoutes(
     },
   );
 
-  app.delete(
+  route(
+    "delete",
     "/api/v1/config/groups/:name",
     {
-      schema: {
-        tags,
-        summary: "Delete a group (operator): a revision; its devices lose its values; its history stays",
-        params: GroupParam,
-        querystring: Type.Object({
-          message: Type.Optional(Type.String({ maxLength: CONFIG_LIMITS.messageChars })),
-        }),
-      },
+      summary: "Delete a group (operator): a revision; its devices lose its values; its history stays",
+      params: GroupParam,
+      querystring: Type.Object({
+        message: Type.Optional(Type.String({ maxLength: CONFIG_LIMITS.messageChars })),
+      }),
     },
     async (req, reply) => {
       await model.deleteGroup(
@@ -367,62 +348,54 @@ export async function configModelRoutes(
     },
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/devices/:device",
     {
-      schema: {
-        tags,
-        summary:
-          "A device's effective configuration (secrets masked), the layers that apply, where each key comes from, and its desired/reported status",
-        params: DeviceParam,
-        response: { 200: ConfigDeviceView },
-      },
+      summary:
+        "A device's effective configuration (secrets masked), the layers that apply, where each key comes from, and its desired/reported status",
+      params: DeviceParam,
+      response: { 200: ConfigDeviceView },
     },
     async (req) => v.device(who(req).projectId, (req.params as { device: string }).device),
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/status",
     {
-      schema: {
-        tags,
-        summary:
-          "Desired vs reported configuration of the project's accepted devices (or a selector's, or one device)",
-        querystring: Type.Object({
-          selector: Type.Optional(Type.String({ maxLength: 1024 })),
-          device: Type.Optional(Type.String({ maxLength: 128 })),
-        }),
-        response: { 200: ConfigStatusView },
-      },
+      summary:
+        "Desired vs reported configuration of the project's accepted devices (or a selector's, or one device)",
+      querystring: Type.Object({
+        selector: Type.Optional(Type.String({ maxLength: 1024 })),
+        device: Type.Optional(Type.String({ maxLength: 128 })),
+      }),
+      response: { 200: ConfigStatusView },
     },
     async (req) => v.status(who(req).projectId, req.query as { selector?: string; device?: string }),
   );
 
-  app.get(
+  route(
+    "get",
     "/api/v1/config/schema",
     {
-      schema: {
-        tags,
-        summary: "The project's JSON Schema for effective values",
-        response: { 200: ConfigSchemaView },
-      },
+      summary: "The project's JSON Schema for effective values",
+      response: { 200: ConfigSchemaView },
     },
     async (req) => model.getSchema(who(req).projectId),
   );
 
-  app.put(
+  route(
+    "put",
     "/api/v1/config/schema",
     {
-      schema: {
-        tags,
-        summary:
-          "Set the project's JSON Schema (admin): every device's current effective values must pass it; every later write is checked against it",
-        body: Type.Object(
-          { schema: Type.Record(Type.String(), Type.Unknown()) },
-          { additionalProperties: false },
-        ),
-        response: { 200: ConfigSchemaView },
-      },
+      summary:
+        "Set the project's JSON Schema (admin): every device's current effective values must pass it; every later write is checked against it",
+      body: Type.Object(
+        { schema: Type.Record(Type.String(), Type.Unknown()) },
+        { additionalProperties: false },
+      ),
+      response: { 200: ConfigSchemaView },
     },
     async (req) => {
       const p = who(req, "admin");
@@ -431,14 +404,12 @@ export async function configModelRoutes(
     },
   );
 
-  app.delete(
+  route(
+    "delete",
     "/api/v1/config/schema",
     {
-      schema: {
-        tags,
-        summary: "Remove the project's JSON Schema (admin)",
-        response: { 200: ConfigSchemaView },
-      },
+      summary: "Remove the project's JSON Schema (admin)",
+      response: { 200: ConfigSchemaView },
     },
     async (req) => {
       const p = who(req, "admin");

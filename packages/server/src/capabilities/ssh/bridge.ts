@@ -52,6 +52,8 @@ export interface Bridge {
   /** End the session from the gateway's side (revoked, server stopping) with a message for the user. */
   abort(message: string): Promise<void>;
   readonly done: Promise<void>;
+  /** The client closed the channel (it has read everything we sent on it). */
+  readonly closed: Promise<void>;
 }
 
 /** Carry `session.main` over `ch` until the process exits or either side goes away. */
@@ -112,8 +114,13 @@ export function bridgeShell(ch: ServerChannel, session: TunnelSession, pty: bool
   };
   if (session.ended) onEnd(session.ended);
   else session.once("end", onEnd);
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => {
+    resolveClosed = r;
+  });
   // The client closed the channel (or the connection died): end the session, which kills the process.
   ch.on("close", () => {
+    resolveClosed();
     if (!session.ended) session.close("closed", "the SSH client closed the session");
     resolveDone();
   });
@@ -121,6 +128,7 @@ export function bridgeShell(ch: ServerChannel, session: TunnelSession, pty: bool
 
   return {
     done,
+    closed,
     async abort(message) {
       await finish({ code: GATEWAY_FAILURE, signal: null }, message);
       if (!session.ended) session.close("revoked", message);

@@ -150,9 +150,12 @@ export class GatewayConnection {
    */
   async end(message: string): Promise<void> {
     if (this.closed) return;
+    // Each session's channel closes first: the client answers our close only once it has taken
+    // the message and the exit status, so the disconnect below cannot overtake them. A client
+    // that takes nothing for 5 s is cut off.
     await Promise.race([
-      Promise.all([...this.bridges].map((b) => b.abort(message))),
-      new Promise((r) => setTimeout(r, 1000).unref()),
+      Promise.all([...this.bridges].map((b) => b.abort(message).then(() => b.closed))),
+      new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
     for (const t of this.sessions.values()) if (!t.ended) t.close("revoked", message);
     this.client.end();

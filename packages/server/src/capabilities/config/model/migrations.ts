@@ -2,7 +2,7 @@
  * The configuration model's migrations (docs/protocol.md §18), in the main database. Names are
  * global and permanent; delivery has its own (0011_config_delivery).
  */
-import { type Kysely, type Migration, sql } from "kysely";
+import { type ColumnDefinitionBuilder, type Kysely, type Migration, sql } from "kysely";
 import type { Dialect } from "../../../store/db.js";
 
 export const configModelMigrations = (dialect: Dialect): Record<string, Migration> => {
@@ -10,6 +10,9 @@ export const configModelMigrations = (dialect: Dialect): Record<string, Migratio
     dialect === "postgres"
       ? t.addColumn("id", "serial", (c: any) => c.primaryKey())
       : t.addColumn("id", "integer", (c: any) => c.primaryKey().autoIncrement());
+  /** project_id: the project's, removed with it. */
+  const projectRef = (c: ColumnDefinitionBuilder) =>
+    c.notNull().references("projects.id").onDelete("cascade");
   const bytes = dialect === "postgres" ? sql`bytea` : sql`blob`;
   return {
     "0010_config_layers": {
@@ -25,9 +28,7 @@ export const configModelMigrations = (dialect: Dialect): Record<string, Migratio
           .addColumn("schema_updated_by", "text")
           .execute();
         await idCol(db.schema.createTable("config_layers"))
-          .addColumn("project_id", "integer", (c: any) =>
-            c.notNull().references("projects.id").onDelete("cascade"),
-          )
+          .addColumn("project_id", "integer", projectRef)
           .addColumn("kind", "text", (c: any) => c.notNull())
           .addColumn("name", "text", (c: any) => c.notNull())
           .addColumn("selector", "text")
@@ -46,9 +47,7 @@ export const configModelMigrations = (dialect: Dialect): Record<string, Migratio
           .execute();
         await db.schema
           .createTable("config_revisions")
-          .addColumn("project_id", "integer", (c) =>
-            c.notNull().references("projects.id").onDelete("cascade"),
-          )
+          .addColumn("project_id", "integer", projectRef)
           .addColumn("revision", "integer", (c) => c.notNull())
           .addColumn("layer_id", "integer")
           .addColumn("device_id", "text")
@@ -77,9 +76,7 @@ export const configModelMigrations = (dialect: Dialect): Record<string, Migratio
         await db.schema
           .createTable("config_device_floors")
           .addColumn("device_id", "text", (c) => c.primaryKey())
-          .addColumn("project_id", "integer", (c) =>
-            c.notNull().references("projects.id").onDelete("cascade"),
-          )
+          .addColumn("project_id", "integer", projectRef)
           .addColumn("revision", "integer", (c) => c.notNull())
           .execute();
       },

@@ -494,16 +494,60 @@ export class ConfigModelImpl implements ConfigModel {
 
   // ---- blobs ----
 
+  /**
+   * Non-secret blobs lately read, by hash: a file pushed to a hundred devices is read from the
+   * database once, not once per download. Bounded by BLOB_CACHE_BYTES (oldest read dropped first).
+   */
+  private readonly blobCache = new Map<string, Promise<Buffer | null>>();
+  private readonly blobSizes = new Map<string, number>();
+  private blobCacheBytes = 0;
+
   async blob(hash: string): Promise<Buffer | null> {
     if (!/^[0-9a-f]{64}$/.test(hash)) return null;
+    const cached = this.blobCache.get(hash);
+    if (cached) {
+      this.blobCache.delete(hash);
+      this.blobCache.set(hash, cached);
+      return cached;
+    }
+    const read = this.readBlob(hash);
+    // Concurrent downloads of the same file share one read.
+    this.blobCache.set(
+      hash,
+      read.then((b) => b?.bytes ?? null),
+    );
+    let b: Awaited<typeof read>;
+    try {
+      b = await read;
+    } catch (err) {
+      this.blobCache.delete(hash);
+      throw err;
+    }
+    if (!b || b.secret) {
+      this.blobCache.delete(hash);
+      return b?.bytes ?? null;
+    }
+    this.blobSizes.set(hash, b.bytes.length);
+    this.blobCacheBytes += b.bytes.length;
+    for (const h of this.blobCache.keys()) {
+      if (this.blobCacheBytes <= BLOB_CACHE_BYTES) break;
+      if (h === hash) continue;
+      this.blobCache.delete(h);
+      this.blobCacheBytes -= this.blobSizes.get(h) ?? 0;
+      this.blobSizes.delete(h);
+    }
+    return b.bytes;
+  }
+
+  private async readBlob(hash: string): Promise<{ bytes: Buffer; secret: boolean } | null> {
     const r = await this.db
       .selectFrom("config_blobs")
       .select(["content", "secret"])
       .where("hash", "=", hash)
       .executeTakeFirst();
     if (!r) return null;
-    const b = Buffer.from(r.content);
-    return r.secret ? this.box.open(b) : b;
+    const b = Buffer.isBuffer(r.content) ? r.content : Buffer.from(r.content);
+    return r.secret ? { bytes: this.box.open(b), secret: true } : { bytes: b, secret: false };
   }
 
   /** Store bytes by their hash (secret ones sealed); a secret push of bytes stored in clear seals them. */
@@ -1338,6 +1382,9 @@ export class ConfigModelImpl implements ConfigModel {
 }
 
 /** A .json or .yaml file must parse; the error names the line and column. */
+/** Bytes of non-secret file contents the model keeps in memory for downloads. */
+const BLOB_CACHE_BYTES = 64 * 1024 * 1024;
+
 export function checkParses(path: string, kind: "json" | "yaml", bytes: Buffer): void {
   const text = bytes.toString("utf8");
   if (kind === "json") {
