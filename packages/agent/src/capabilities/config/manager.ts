@@ -111,6 +111,9 @@ const SEAL_OVERHEAD = 4 + 32 + 12 + 16;
 
 const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
+/** The outcome of an apply without a hook. */
+const APPLIED: Outcome = { status: "applied", error: null, hook: null };
+
 export class ConfigManager {
   private readonly fs: ConfigFs;
   private readonly configDir: string;
@@ -357,7 +360,9 @@ export class ConfigManager {
       return;
     }
     try {
-      await this.install(b, staged, prev, same ? prev.outcome : null);
+      // Without an apply hook the outcome is known now: one state write instead of two.
+      const known = same ? prev.outcome : this.settings.applyHook ? null : APPLIED;
+      await this.install(b, staged, prev, known);
     } catch (err) {
       const msg = (err as Error).message;
       this.log.error({ rev: b.rev, err: msg }, "config: could not put the configuration in place");
@@ -377,9 +382,6 @@ export class ConfigManager {
       );
       if (this.stopped) return; // the hook was stopped with the agent: redone at the next start
       state.outcome = outcome;
-      state.drift = [];
-      await this.saveState(state);
-    } else {
       state.drift = [];
       await this.saveState(state);
     }
@@ -453,7 +455,8 @@ export class ConfigManager {
       }
       files.push(f.path);
     }
-    await this.fs.fsyncDir(dir);
+    // No fsync of the staging directory: each staged file's data is fsynced, and install()
+    // fsyncs the directories the files are renamed into, which is what makes them durable.
     const changed = diffValues(prev?.values ?? {}, b.values).map((d) => d.key);
     const now = new Set(b.files.map((f) => f.path));
     for (const f of b.files) if (prev?.files[f.path]?.hash !== f.hash) changed.push(`file:${f.path}`);
@@ -483,7 +486,8 @@ export class ConfigManager {
   /** Rename everything staged into place, delete removed files, fsync, then the state. */
   private async install(b: ConfigApply, s: Staged, prev: ConfigState | null, outcome: Outcome | null) {
     const filesDir = join(this.configDir, "files");
-    const dirs = new Set<string>([this.configDir, filesDir]);
+    // The directories whose entries change (files/ only when a file is renamed in or removed).
+    const dirs = new Set<string>([this.configDir]);
     await this.fs.mkdir(filesDir);
     for (const p of s.files) {
       const to = join(filesDir, p);
