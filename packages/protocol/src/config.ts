@@ -232,6 +232,13 @@ export function diffValues(
   return out;
 }
 
+/**
+ * Where an agent fetches a file of its configuration by hash (`GET CONFIG_BLOB_PATH/HASH`, the
+ * device's telemetry token), and the header that marks the answer as sealed to the device's key.
+ */
+export const CONFIG_BLOB_PATH = "/api/v1/config/blobs";
+export const CONFIG_SEALED_HEADER = "x-tether-sealed";
+
 /** What secret values are shown as, everywhere outside the device. */
 export const SECRET_MASK = "••••••";
 

@@ -6,6 +6,7 @@
 import { createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import https from "node:https";
+import { CONFIG_SEALED_HEADER } from "@tether/protocol";
 import type { TokenStore } from "./token-store.js";
 
 /** A download that failed: `status` is the HTTP status (0 for network errors), `code` the server's error code. */
@@ -113,7 +114,7 @@ export class BlobDownloader {
             );
             return;
           }
-          const sealed = res.headers["x-tether-sealed"] === "1";
+          const sealed = res.headers[CONFIG_SEALED_HEADER] === "1";
           const out = createWriteStream(dest, { mode: 0o600 });
           let bytes = 0;
           out.on("error", (e) => fail(e));

@@ -3,7 +3,7 @@
  * for scripts; HttpOnly SameSite=Strict session cookies for the console, with the Origin
  * checked on every cookie-authenticated request. Nothing runs before this gate.
  */
-import { PROJECT_HEADER, type Role, SESSION_COOKIE, TetherError } from "@tether/protocol";
+import { CONFIG_BLOB_PATH, PROJECT_HEADER, type Role, SESSION_COOKIE, TetherError } from "@tether/protocol";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { type Principal, requireRole } from "../accounts.js";
 import type { Services } from "./context.js";
@@ -20,7 +20,7 @@ const PUBLIC = new Set([
 ]);
 
 /** Configuration blobs: a device token, checked by the config capability (docs/protocol.md §18). */
-const DEVICE_TOKEN_PREFIX = "/api/v1/config/blobs/";
+const DEVICE_TOKEN_PREFIX = `${CONFIG_BLOB_PATH}/`;
 
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;

@@ -22,6 +22,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
+  CONFIG_BLOB_PATH,
   CONFIG_LIMITS,
   configHash,
   type DownBody,
@@ -150,7 +151,7 @@ export class ConfigManager {
     this.settings = o.settings?.resolved ?? resolveConfigSettings({});
     const dl = o.telemetry?.download?.bind(o.telemetry);
     this.fetchBlob =
-      o.fetchBlob ?? (dl ? (hash, dest, max) => dl(`/api/v1/config/blobs/${hash}`, dest, max) : undefined);
+      o.fetchBlob ?? (dl ? (hash, dest, max) => dl(`${CONFIG_BLOB_PATH}/${hash}`, dest, max) : undefined);
     this.state = this.readJson<ConfigState>(this.statePath, "config-state.json");
     this.pending = this.readJson<ConfigApply>(this.pendingPath, "config-pending.json");
   }

@@ -3,8 +3,14 @@
  * actions) and the blob endpoint the agent fetches large and secret files from with its device
  * (telemetry) token.
  */
-import { sealForDevice } from "@tether/protocol";
-import { ConfigRollout, ConfigRolloutDetail, TetherError } from "@tether/protocol";
+import {
+  CONFIG_BLOB_PATH,
+  CONFIG_SEALED_HEADER,
+  ConfigRollout,
+  ConfigRolloutDetail,
+  sealForDevice,
+  TetherError,
+} from "@tether/protocol";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import type { Devices } from "../../../devices.js";
@@ -91,7 +97,7 @@ export async function deliveryRoutes(app: FastifyInstance, s: DeliveryRouteParts
   const max = s.maxBlobDownloads ?? MAX_BLOB_DOWNLOADS_PER_DEVICE;
   const inProgress = new Map<string, number>();
   app.get(
-    "/api/v1/config/blobs/:hash",
+    `${CONFIG_BLOB_PATH}/:hash`,
     {
       schema: {
         tags: ["config"],
@@ -141,7 +147,7 @@ export async function deliveryRoutes(app: FastifyInstance, s: DeliveryRouteParts
         reply.header("content-type", "application/octet-stream");
         reply.header("content-length", String(body.length));
         reply.header("cache-control", "no-store");
-        if (sent.secret) reply.header("x-tether-sealed", "1");
+        if (sent.secret) reply.header(CONFIG_SEALED_HEADER, "1");
         return reply.send(body);
       } catch (err) {
         release();
